@@ -1,0 +1,229 @@
+"""The ``civicfed`` command line. Commands call the same services as the HTTP views."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+
+from . import create_app, services
+from .errors import CivicfedError
+from .store import StoreError
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _cli_errors(func: Any) -> Any:
+    """Show typed errors as one clear line instead of a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CivicfedError as err:
+            details = "".join(f"\n  {e.get('pointer', '')} {e.get('detail', '')}" for e in err.errors)
+            _fail(f"{err.detail}{details}")
+        except StoreError as err:
+            _fail(str(err))
+
+    return wrapper
+
+
+cli = FlaskGroup(
+    create_app=lambda: create_app(),
+    add_default_commands=False,
+    help="civicfed: federated open data for citizen participation.",
+)
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker process.")
+@click.option("--access-log/--no-access-log", default=False, help="Log every request to stderr.")
+@with_appcontext
+def serve_command(host: str, port: int, threads: int, access_log: bool) -> None:
+    """Serve with gunicorn (threaded workers: pyoxigraph releases the GIL)."""
+    from .serve import serve
+
+    serve(host=host, port=port, threads=threads, access_log=access_log)
+
+
+# -- demo -------------------------------------------------------------------------------------
+@cli.group("demo")
+def demo_group() -> None:
+    """Demo data."""
+
+
+@demo_group.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing if a territory already exists.")
+@click.option("--scale", default=1.0, show_default=True, type=float, help="Size multiplier.")
+@with_appcontext
+@_cli_errors
+def demo_load(if_empty: bool, scale: float) -> None:
+    """Create three territories (Lyon, Grenoble, Rennes) with realistic, deterministic data."""
+    from .demo import load_demo
+
+    svc = services()
+    if if_empty and svc.state.territory_ids():
+        click.echo(f"demo: territories already exist ({', '.join(svc.state.territory_ids())}); nothing loaded")
+        return
+    written = load_demo(svc.records, scale=scale)
+    for territory, n in written.items():
+        click.echo(f"demo: {territory}: {n} records")
+
+
+# -- territories ------------------------------------------------------------------------------
+@cli.group("territory")
+def territory_group() -> None:
+    """Territories hosted by this server."""
+
+
+@territory_group.command("create")
+@click.argument("territory_id")
+@click.option("--name", required=True, help="Official name.")
+@click.option("--country", default=None, help="ISO 3166-1 alpha-2 code, e.g. FR.")
+@click.option("--insee", "insee_cog", default=None, help="INSEE COG code of the commune.")
+@click.option("--lau", default=None, help="EU LAU code.")
+@click.option("--nuts", default=None, help="NUTS code, e.g. FRK26.")
+@click.option("--wikidata", default=None, help="Wikidata item, e.g. Q456.")
+@click.option("--population", type=int, default=None, help="Number of inhabitants.")
+@click.option("--population-year", type=int, default=None)
+@click.option("--population-source", default=None, help="Who published the figure.")
+@click.option("--population-source-url", default=None)
+@with_appcontext
+@_cli_errors
+def territory_create(territory_id: str, **options: Any) -> None:
+    """Register a territory (with its pseudonymisation secret) and write its record."""
+    record: dict[str, Any] = {"id": territory_id}
+    for key in ("name", "country", "insee_cog", "lau", "nuts", "wikidata"):
+        if options.get(key):
+            record[key] = options[key]
+    if options.get("population") is not None:
+        if not options.get("population_year") or not options.get("population_source"):
+            _fail("--population needs --population-year and --population-source")
+        record["population"] = {
+            "value": options["population"],
+            "year": options["population_year"],
+            "source": options["population_source"],
+        }
+        if options.get("population_source_url"):
+            record["population"]["source_url"] = options["population_source_url"]
+    created, stored = services().records.create_territory(record)
+    click.echo(f"territory {territory_id}: {'created' if created else 'updated'} ({stored['iri']})")
+
+
+@territory_group.command("list")
+@with_appcontext
+def territory_list() -> None:
+    """List territories."""
+    for t in services().state.territory_ids():
+        click.echo(t)
+
+
+# -- API keys ---------------------------------------------------------------------------------
+@cli.group("key")
+def key_group() -> None:
+    """API keys (stored hashed; a key is shown once)."""
+
+
+@key_group.command("create")
+@click.option("--territory", required=True)
+@click.option("--role", required=True, help="admin, editor, or organization:<organization id>.")
+@click.option("--label", default=None, help="Who or what uses the key.")
+@with_appcontext
+def key_create(territory: str, role: str, label: str | None) -> None:
+    """Create a key and print it once."""
+    try:
+        key_id, key = services().state.create_key(territory, role, label)
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc.args[0]))
+    click.echo(f"key id: {key_id}", err=True)
+    click.echo("store this key now: it is not kept in clear and cannot be shown again", err=True)
+    click.echo(key)
+
+
+@key_group.command("revoke")
+@click.argument("key_id")
+@with_appcontext
+def key_revoke(key_id: str) -> None:
+    """Revoke a key by its id."""
+    if not services().state.revoke_key(key_id):
+        _fail(f"no active key with id {key_id!r}")
+    click.echo(f"key {key_id} revoked")
+
+
+@key_group.command("list")
+@click.option("--territory", default=None)
+@with_appcontext
+def key_list(territory: str | None) -> None:
+    """List keys (ids, territories, roles; never the keys themselves)."""
+    for k in services().state.keys(territory):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        click.echo(f"{k.id}\t{k.territory}\t{k.role}\t{state}\t{k.label or ''}")
+
+
+# -- import / export --------------------------------------------------------------------------
+@cli.group("import")
+def import_group() -> None:
+    """Load data into a territory."""
+
+
+@import_group.command("ndjson")
+@click.argument("source", type=click.File("rb"))
+@click.option("--territory", required=True)
+@click.option("--partial", is_flag=True, help="Write the valid records even if some are rejected.")
+@click.option("--dry-run", is_flag=True, help="Validate only.")
+@with_appcontext
+@_cli_errors
+def import_ndjson(source: Any, territory: str, partial: bool, dry_run: bool) -> None:
+    """Ingest NDJSON records (the format of POST …/ingest) in one atomic write."""
+    from importers.ndjson import ingest_ndjson
+
+    records = services().records
+    records.require_territory(territory)
+    report = ingest_ndjson(records, territory, source.read(), None, partial=partial, dry_run=dry_run)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    if report["rejected"] and not report["written"]:
+        sys.exit(1)
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Write data out of the store."""
+
+
+@export_group.command("ndjson")
+@click.option("--territory", required=True)
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
+@click.option("--include-deleted", is_flag=True, help="Also write tombstones (`deleted: true`).")
+@click.option("--include-private", is_flag=True, help="Also write votes (pseudonymous; never publish them).")
+@with_appcontext
+@_cli_errors
+def export_ndjson(territory: str, output: Any, include_deleted: bool, include_private: bool) -> None:
+    """Dump a territory's records as NDJSON (re-ingestable with `import ndjson`)."""
+    from exporters.ndjson import dump_ndjson
+
+    n = dump_ndjson(
+        services().records, territory, output, include_deleted=include_deleted, include_private=include_private
+    )
+    click.echo(f"{n} records", err=True)
+
+
+def main() -> None:
+    # Configuration comes from CIVICFED_* variables; FLASK_APP must not redirect us elsewhere.
+    os.environ.pop("FLASK_APP", None)
+    cli.main(prog_name="civicfed")
+
+
+if __name__ == "__main__":
+    main()

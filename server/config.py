@@ -1,0 +1,54 @@
+"""Configuration: defaults → instance-folder file → ``CIVICFED_*`` environment → test overrides.
+
+Nothing here is read at import time; :func:`configure` runs inside the application factory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+#: Every setting, its default, and what it is for (documented in docs/configuration.md).
+DEFAULTS: dict[str, Any] = {
+    # Public base IRI of this instance: resource IRIs and absolute links start with it.
+    "BASE_URI": "http://127.0.0.1:8000",
+    # Where the embedded store, the SQLite state database and the config file live.
+    "DATA_DIR": None,
+    # A directory (embedded Oxigraph) or an http(s) SPARQL endpoint URL. Default: DATA_DIR/oxigraph.
+    "STORE": None,
+    # SQLAlchemy URL of the state database. Default: sqlite:///DATA_DIR/state.sqlite3.
+    "STATE_DB": None,
+    # Largest request body accepted (bytes); bigger requests get 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    # Default and largest page sizes of JSON API lists.
+    "PAGE_SIZE": 50,
+    "MAX_PAGE_SIZE": 1000,
+    # Records whose JSON is kept in memory per process, keyed by version (0 disables).
+    "RECORD_CACHE_SIZE": 20_000,
+}
+
+CONFIG_FILE = "civicfed.cfg"
+
+
+def data_dir_from_env(test_config: dict[str, Any] | None) -> str | None:
+    """The data directory, needed before Flask exists (it is Flask's instance folder)."""
+    value = (test_config or {}).get("DATA_DIR") or os.environ.get("CIVICFED_DATA_DIR")
+    return str(Path(value).resolve()) if value else None
+
+
+def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile(CONFIG_FILE, silent=True)
+    app.config.from_prefixed_env("CIVICFED")
+    if test_config:
+        app.config.update(test_config)
+    data_dir = Path(app.config["DATA_DIR"] or app.instance_path).resolve()
+    app.config["DATA_DIR"] = str(data_dir)
+    app.config["BASE_URI"] = str(app.config["BASE_URI"]).rstrip("/")
+    if not app.config["STORE"]:
+        app.config["STORE"] = str(data_dir / "oxigraph")
+    if not app.config["STATE_DB"]:
+        app.config["STATE_DB"] = f"sqlite:///{data_dir / 'state.sqlite3'}"

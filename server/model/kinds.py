@@ -1,0 +1,458 @@
+"""The kinds of participation records: each binds its JSON schema to its RDF mapping.
+
+This table is the data model. ``docs/data-model.md`` describes it for people; the SHACL shapes
+in ``vocabularies/shapes.ttl`` describe the RDF it produces, and a test holds both to it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import Schema
+
+from vocabularies import (
+    ADMS,
+    CF,
+    DCT,
+    FOAF,
+    GEO,
+    M8G,
+    ORG,
+    PROV,
+    QB,
+    RDF,
+    SDMXD,
+    SDO,
+    SIOC,
+    SKOS,
+)
+
+from . import schemas as s
+from .rdf import (
+    Account,
+    Address,
+    Concept,
+    Counter,
+    Ctx,
+    Field,
+    Link,
+    Mapping,
+    Matched,
+    Node,
+    NodeList,
+    Point,
+    Ref,
+    Target,
+    Text,
+    Value,
+    Wrapped,
+    format_datetime,
+    literal,
+    money,
+)
+
+
+@dataclass
+class Kind:
+    """One kind of record: names, schema, mapping, and how lists of it can be filtered."""
+
+    name: str
+    plural: str
+    label: str
+    schema: type[Schema]
+    mapping: Mapping
+    #: Stored in the territory's private graph and never published (only counts are).
+    private: bool = False
+    #: Predicates searched by the ``q`` text filter.
+    text_predicates: tuple[str, ...] = ()
+    #: Identity fields pseudonymised before storage: input field → stored pseudonym field.
+    identities: dict[str, str] = field(default_factory=dict)
+    filters: dict[str, Field] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.filters = {f.filter_param: f for f in self.mapping.fields if f.filter_param}
+
+    @functools.cached_property
+    def loader(self) -> Schema:
+        """A shared schema instance: building one per record costs more than loading with it."""
+        return self.schema()
+
+    @property
+    def geolocated(self) -> bool:
+        return "location" in self.mapping.by_name
+
+    def refs(self) -> list[Ref]:
+        """Fields that point to other records (checked to exist when written)."""
+        return [f for f in self.mapping.fields if isinstance(f, Ref)]
+
+
+def _fields(*specific: Field) -> tuple[Field, ...]:
+    """A kind's fields: its own, framed by those every record has (JSON field order follows)."""
+    return (
+        Value("id", DCT.identifier),
+        *specific,
+        Link("url", SDO.url),
+        Value("created", DCT.created, "datetime"),
+        Value("modified", DCT.modified, "datetime"),
+    )
+
+
+def _language() -> Field:
+    return Value("language", DCT.language)
+
+
+def _themes(name: str = "themes", predicate: str = DCT.subject, param: str | None = "theme") -> Concept:
+    return Concept(name, predicate, "themes", many=True, filter_param=param)
+
+
+def _process() -> Ref:
+    return Ref("process", DCT.isPartOf, "process", filter_param="process")
+
+
+# -- extras: derived triples for consumers, never read back ----------------------------------
+
+
+def _account_extras(field_name: str) -> Callable[[str, dict[str, Any], Ctx, list[str]], None]:
+    """Declare the pseudonymous account as a ``sioc:UserAccount`` (its only published triple)."""
+
+    def extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
+        pseudonym = data.get(field_name)
+        if pseudonym:
+            out.append(f"<{ctx.urls.account(ctx.territory, pseudonym)}> <{RDF.type}> <{SIOC.UserAccount}>")
+
+    return extras
+
+
+def _territory_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
+    if data.get("insee_cog"):
+        out.append(f"<{subject}> <{SKOS.exactMatch}> <http://id.insee.fr/geo/commune/{data['insee_cog']}>")
+    if data.get("nuts"):
+        out.append(f"<{subject}> <{GEO.sfWithin}> <http://data.europa.eu/nuts/code/{data['nuts']}>")
+    population = data.get("population")
+    if population:
+        node = f"{subject}#population"
+        out.append(f"<{node}> <{SDMXD.refArea}> <{subject}>")
+
+
+def _organization_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
+    if data.get("type") == "public_body":
+        out.append(f"<{subject}> <{RDF.type}> <{M8G.PublicOrganisation}>")
+    if data.get("siren"):
+        out.append(f"<{subject}#siren> <{ADMS.schemaAgency}> {literal('INSEE (Sirene)')}")
+
+
+def _rule_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
+    """The rule as EU CCCEV: one m8g:Constraint per condition, constraining an information
+    concept of this rule that carries the expected value in words (CCCEV puts
+    ``expressionOfExpectedValue`` on the InformationConcept) and is typed by civicfed's generic
+    concept (support count, theme, estimated cost, submission date)."""
+
+    def constraint(name: str, generic: str, expected: str) -> None:
+        node, concept = f"{subject}#constraint-{name}", f"{subject}#concept-{name}"
+        out.extend(
+            [
+                f"<{subject}> <{M8G.hasRequirement}> <{node}>",
+                f"<{node}> <{RDF.type}> <{M8G.Constraint}>",
+                f"<{node}> <{M8G.constrains}> <{concept}>",
+                f"<{concept}> <{RDF.type}> <{M8G.InformationConcept}>",
+                f"<{concept}> <{DCT.type}> <{generic}>",
+                f"<{concept}> <{M8G.expressionOfExpectedValue}> {literal(expected)}",
+            ]
+        )
+
+    if data.get("min_votes") is not None:
+        constraint("min-votes", CF["concept-support-count"], f">= {data['min_votes']}")
+    if data.get("allowed_themes"):
+        constraint("themes", CF["concept-theme"], "one of: " + ", ".join(sorted(data["allowed_themes"])))
+    if data.get("max_budget"):
+        cap = data["max_budget"]
+        constraint("max-budget", CF["concept-estimated-cost"], f"<= {cap['amount']} {cap.get('currency', 'EUR')}")
+    if data.get("deadline"):
+        constraint("deadline", CF["concept-submission-date"], f"<= {format_datetime(data['deadline'])}")
+
+
+def _population_node() -> Node:
+    return Node(
+        "population",
+        CF.population,
+        "population",
+        (QB.Observation,),
+        (
+            Value("value", CF.inhabitants, "integer"),
+            Value("year", SDMXD.refPeriod, "gyear"),
+            Text("source", DCT.bibliographicCitation, localized=False),
+            Link("source_url", PROV.wasDerivedFrom),
+        ),
+    )
+
+
+TERRITORY = Kind(
+    "territory",
+    "territories",
+    "Territory",
+    s.TerritorySchema,
+    Mapping(
+        (CF.Territory, DCT.Location, GEO.Feature),
+        _fields(
+            Text("name", SKOS.prefLabel, localized=False),
+            Value("country", SDO.addressCountry),
+            Value("insee_cog", CF.inseeCode),
+            Value("lau", CF.lauCode),
+            Value("nuts", CF.nutsCode),
+            Matched("wikidata", SKOS.exactMatch, "http://www.wikidata.org/entity/"),
+            _population_node(),
+            Point(),
+            _language(),
+        ),
+        extras=_territory_extras,
+    ),
+    text_predicates=(SKOS.prefLabel,),
+)
+
+PROCESS = Kind(
+    "process",
+    "processes",
+    "Participatory process",
+    s.ProcessSchema,
+    Mapping(
+        (CF.ParticipatoryProcess, PROV.Activity),
+        _fields(
+            Text("title", DCT.title),
+            Text("description", DCT.description),
+            Concept("type", DCT.type, "process-types", filter_param="type"),
+            Concept("status", ADMS.status, "process-statuses", filter_param="status"),
+            Value("start_date", SDO.startDate, "date"),
+            Value("end_date", SDO.endDate, "date"),
+            _themes(),
+            Ref("organizer", SDO.organizer, "organization", filter_param="organizer"),
+            NodeList(
+                "phases",
+                DCT.hasPart,
+                "phase",
+                (CF.Phase, PROV.Activity),
+                (
+                    Text("title", DCT.title),
+                    Value("start_date", SDO.startDate, "date"),
+                    Value("end_date", SDO.endDate, "date"),
+                ),
+            ),
+            _language(),
+        ),
+    ),
+    text_predicates=(DCT.title, DCT.description),
+)
+
+PROPOSAL = Kind(
+    "proposal",
+    "proposals",
+    "Proposal",
+    s.ProposalSchema,
+    Mapping(
+        (CF.Proposal, SIOC.Post),
+        _fields(
+            _process(),
+            Text("title", DCT.title),
+            Text("body", SIOC.content),
+            _themes(),
+            Concept("status", ADMS.status, "proposal-statuses", filter_param="status"),
+            Point(),
+            Address(),
+            Account("author_id", SIOC.has_creator),
+            Ref("handled_by", CF.handledBy, "organization", filter_param="handled_by"),
+            money("estimated_cost", CF.estimatedCost, "estimated-cost"),
+            Counter("vote_count", "votes", SDO.VoteAction),
+            Counter("comment_count", "comments", SDO.CommentAction),
+            _language(),
+        ),
+        extras=_account_extras("author_id"),
+    ),
+    text_predicates=(DCT.title, SIOC.content),
+    identities={"author": "author_id"},
+)
+
+VOTE = Kind(
+    "vote",
+    "votes",
+    "Vote",
+    s.VoteSchema,
+    Mapping(
+        (CF.Vote, SDO.VoteAction),
+        _fields(
+            Ref("proposal", SDO.object, "proposal", filter_param="proposal"),
+            Account("voter_id", SDO.agent),
+        ),
+    ),
+    private=True,
+    identities={"voter": "voter_id"},
+)
+
+COMMENT = Kind(
+    "comment",
+    "comments",
+    "Comment",
+    s.CommentSchema,
+    Mapping(
+        (SDO.Comment, SIOC.Post),
+        _fields(
+            Target("about", SDO.about, filter_param="about"),
+            Ref("reply_to", SIOC.reply_of, "comment", filter_param="reply_to"),
+            Text("body", SIOC.content),
+            Account("author_id", SIOC.has_creator),
+            Value("alignment", CF.alignment, "integer"),
+            _language(),
+        ),
+        extras=_account_extras("author_id"),
+    ),
+    text_predicates=(SIOC.content,),
+    identities={"author": "author_id"},
+)
+
+MEETING = Kind(
+    "meeting",
+    "meetings",
+    "Meeting",
+    s.MeetingSchema,
+    Mapping(
+        (CF.Meeting, SDO.Event),
+        _fields(
+            _process(),
+            Text("title", SDO.name),
+            Text("description", SDO.description),
+            Value("start", SDO.startDate, "datetime"),
+            Value("end", SDO.endDate, "datetime"),
+            Concept(
+                "mode",
+                SDO.eventAttendanceMode,
+                "meeting-modes",
+                iris={
+                    "in_person": SDO.OfflineEventAttendanceMode,
+                    "online": SDO.OnlineEventAttendanceMode,
+                    "hybrid": SDO.MixedEventAttendanceMode,
+                },
+                filter_param="mode",
+            ),
+            Wrapped("place_name", SDO.location, "place", (SDO.Place,), Text("place_name", SDO.name, localized=False)),
+            Address(),
+            Point(),
+            Wrapped("online_url", SDO.location, "online", (SDO.VirtualLocation,), Link("online_url", SDO.url)),
+            Counter("attendees_count", "attendees", SDO.JoinAction),
+            Value("capacity", SDO.maximumAttendeeCapacity, "integer"),
+            Ref("organizer", SDO.organizer, "organization", filter_param="organizer"),
+            _themes(),
+            Ref("proposals", DCT.relation, "proposal", many=True, filter_param="proposal"),
+            _language(),
+        ),
+    ),
+    text_predicates=(SDO.name, SDO.description),
+)
+
+BUDGET = Kind(
+    "budget",
+    "budgets",
+    "Budget",
+    s.BudgetSchema,
+    Mapping(
+        (CF.Budget, PROV.Entity),
+        _fields(
+            _process(),
+            Text("title", DCT.title),
+            Text("description", DCT.description),
+            money("amount", CF.totalAmount, "amount"),
+            Value("fiscal_year", CF.fiscalYear, "gyear"),
+            _themes(),
+        ),
+    ),
+    text_predicates=(DCT.title, DCT.description),
+)
+
+PROJECT = Kind(
+    "project",
+    "projects",
+    "Project",
+    s.ProjectSchema,
+    Mapping(
+        (CF.Project, PROV.Entity),
+        _fields(
+            _process(),
+            Ref("budget", DCT.isPartOf, "budget", filter_param="budget"),
+            Text("title", DCT.title),
+            Text("description", DCT.description),
+            Concept("status", ADMS.status, "project-statuses", filter_param="status"),
+            money("cost", CF.cost, "cost"),
+            Value("selected", CF.selected, "boolean"),
+            Value("progress", CF.progress, "decimal"),
+            Value("start_date", SDO.startDate, "date"),
+            Value("end_date", SDO.endDate, "date"),
+            NodeList(
+                "milestones",
+                CF.hasMilestone,
+                "milestone",
+                (CF.Milestone,),
+                (Value("date", DCT.date, "date"), Text("title", DCT.title), Text("description", DCT.description)),
+            ),
+            Ref("proposals", PROV.wasDerivedFrom, "proposal", many=True, filter_param="proposal"),
+            Ref("implemented_by", CF.implementedBy, "organization", filter_param="implemented_by"),
+            Point(),
+            Address(),
+            _themes(),
+        ),
+    ),
+    text_predicates=(DCT.title, DCT.description),
+)
+
+ORGANIZATION = Kind(
+    "organization",
+    "organizations",
+    "Organization",
+    s.OrganizationSchema,
+    Mapping(
+        (ORG.Organization,),
+        _fields(
+            Text("name", SKOS.prefLabel, localized=False),
+            Text("description", DCT.description),
+            Concept("type", DCT.type, "organization-types", filter_param="type"),
+            _themes("competences", ORG.purpose, "competence"),
+            Ref("parent", ORG.subOrganizationOf, "organization", filter_param="parent"),
+            Link("homepage", FOAF.homepage),
+            Wrapped("siren", ADMS.identifier, "siren", (ADMS.Identifier,), Value("siren", SKOS.notation)),
+        ),
+        extras=_organization_extras,
+    ),
+    text_predicates=(SKOS.prefLabel, DCT.description),
+)
+
+RULE = Kind(
+    "rule",
+    "rules",
+    "Receivability rule",
+    s.RuleSchema,
+    Mapping(
+        (CF.ReceivabilityRule, M8G.Criterion),
+        _fields(
+            _process(),
+            Text("title", DCT.title),
+            Text("description", DCT.description),
+            Value("min_votes", CF.minimumVotes, "integer"),
+            _themes("allowed_themes", CF.allowedTheme, None),
+            money("max_budget", CF.maximumBudget, "max-budget"),
+            Value("deadline", CF.deadline, "datetime"),
+        ),
+        extras=_rule_extras,
+    ),
+    text_predicates=(DCT.title, DCT.description),
+)
+
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (TERRITORY, PROCESS, PROPOSAL, VOTE, COMMENT, MEETING, BUDGET, PROJECT, ORGANIZATION, RULE)
+}
+BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
+#: Kinds a territory holds records of (everything but the territory itself).
+RECORD_KINDS: tuple[Kind, ...] = tuple(k for k in KINDS.values() if k.name != "territory")
+
+
+def kind_named(name: str) -> Kind | None:
+    """Look a kind up by singular or plural name."""
+    return KINDS.get(name) or BY_PLURAL.get(name)

@@ -1,0 +1,421 @@
+"""Marshmallow schemas: the single definition of each kind's JSON shape and validation.
+
+Inputs are strict (a number is a JSON number, a boolean a JSON boolean) because silent
+coercion hides bugs in the platforms that push to us. Read-only fields (``iri``,
+``record_modified``…) are ignored on input so that a client can PUT back what it GOT.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from vocabularies import concept_codes
+
+from ..urls import LOCAL_ID_PATTERN, TERRITORY_ID_PATTERN
+
+# Control characters other than TAB, LF and CR are invalid in XML 1.0 (RDF/XML, SPARQL XML
+# results); lone surrogates cannot be encoded at all. Refuse them at the door.
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_IRI_UNSAFE = re.compile(r'[\x00-\x20<>"{}|\\^`\x7f]')
+
+READ_ONLY_FIELDS = ("iri", "territory", "record_modified", "deleted", "deleted_at", "kind")
+
+
+class Text(fields.String):
+    """A string with no control characters; optionally a bounded length."""
+
+    default_error_messages = {"bad_char": "Contains a control character or an unpaired surrogate (U+{code:04X})."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        out = super()._deserialize(value, attr, data, **kwargs)
+        bad = _BAD_CHARS.search(out)
+        if bad:
+            raise self.make_error("bad_char", code=ord(bad.group()))
+        return unicodedata.normalize("NFC", out)
+
+
+class Identifier(fields.String):
+    """A local identifier, usable verbatim in IRIs and URLs."""
+
+    def __init__(self, pattern: str = LOCAL_ID_PATTERN, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "validate",
+            validate.Regexp(
+                rf"^{pattern}$",
+                error="Must be 1-128 characters among letters, digits and . _ ~ - , starting with a letter or digit.",
+            ),
+        )
+        super().__init__(**kwargs)
+
+
+class TerritoryId(Identifier):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "validate",
+            validate.Regexp(
+                rf"^{TERRITORY_ID_PATTERN}$",
+                error="Must be a slug: lower-case letters, digits and inner hyphens, at most 64 characters.",
+            ),
+        )
+        super().__init__(pattern=TERRITORY_ID_PATTERN, **kwargs)
+
+
+class Iri(fields.Url):
+    """An absolute http(s) URL that can also be written as an RDF IRI."""
+
+    default_error_messages = {"iri": "Contains characters not allowed in an IRI (spaces, <, >, quotes…)."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("schemes", {"http", "https"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        out = super()._deserialize(value, attr, data, **kwargs)
+        if _IRI_UNSAFE.search(out) or len(out) > 2048:
+            raise self.make_error("iri")
+        return out
+
+
+class StrictInteger(fields.Integer):
+    default_error_messages = {"invalid": "Not a valid integer."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class StrictNumber(fields.Float):
+    """A JSON number (not a string, not a boolean)."""
+
+    default_error_messages = {"invalid": "Not a valid number."}
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class Amount(fields.Decimal):
+    """A money amount: a JSON number, kept exact."""
+
+    default_error_messages = {"invalid": "Not a valid amount (a JSON number is expected)."}
+
+    def _validated(self, value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise self.make_error("invalid")
+        return super()._validated(str(value) if isinstance(value, float) else value)
+
+
+class StrictBoolean(fields.Boolean):
+    default_error_messages = {"invalid": "Not a valid boolean (true or false expected)."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+def code(scheme: str, **kwargs: Any) -> fields.String:
+    """A code of one of our SKOS concept schemes (see /ns)."""
+    codes = concept_codes(scheme)
+    return fields.String(validate=validate.OneOf(codes), metadata={"enum": codes, "scheme": scheme}, **kwargs)
+
+
+def themes() -> fields.List:
+    return fields.List(code("themes"), validate=validate.Length(max=20))
+
+
+def title(required: bool = True) -> Text:
+    return Text(required=required, validate=validate.Length(min=1, max=500))
+
+
+def long_text() -> Text:
+    return Text(validate=validate.Length(max=100_000))
+
+
+# -- nested value schemas ---------------------------------------------------------------------
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class PointSchema(StrictSchema):
+    """A WGS84 point (GeoSPARQL ``POINT(lon lat)`` in RDF)."""
+
+    lat = StrictNumber(required=True, validate=validate.Range(-90, 90))
+    lon = StrictNumber(required=True, validate=validate.Range(-180, 180))
+
+
+class MoneySchema(StrictSchema):
+    amount = Amount(required=True, validate=validate.Range(min=0), places=None)
+    currency = fields.String(
+        load_default="EUR",
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as EUR."),
+    )
+
+
+class PopulationSchema(StrictSchema):
+    value = StrictInteger(required=True, validate=validate.Range(min=0))
+    year = StrictInteger(required=True, validate=validate.Range(1800, 2200))
+    source = Text(required=True, validate=validate.Length(min=1, max=500))
+    source_url = Iri()
+
+
+class PhaseSchema(StrictSchema):
+    title = title()
+    start_date = fields.Date()
+    end_date = fields.Date()
+
+    @validates_schema
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
+        _check_order(data, "start_date", "end_date")
+
+
+class MilestoneSchema(StrictSchema):
+    date = fields.Date(required=True)
+    title = title()
+    description = long_text()
+
+
+class TargetSchema(StrictSchema):
+    """What a comment is about: another record of the same territory."""
+
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["process", "proposal", "meeting", "project", "budget"])
+    )
+    id = Identifier(required=True)
+
+
+def _check_order(data: dict[str, Any], start: str, end: str) -> None:
+    if data.get(start) is not None and data.get(end) is not None and data[end] < data[start]:
+        raise ValidationError(f"Must not be before {start}.", field_name=end)
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+class RecordSchema(StrictSchema):
+    """Fields every record has."""
+
+    id = Identifier(metadata={"description": "The territory's own identifier of the record (path segment)."})
+    iri = fields.String(dump_only=True, metadata={"description": "Linked-data IRI of the record."})
+    territory = fields.String(dump_only=True)
+    url = Iri(metadata={"description": "Page of the record on the participation platform."})
+    created = fields.AwareDateTime(metadata={"description": "When the platform created it."})
+    modified = fields.AwareDateTime(metadata={"description": "When the platform last changed it."})
+    record_modified = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "When this server last wrote the record (sync cursor)."}
+    )
+    deleted = fields.Boolean(dump_only=True)
+    deleted_at = fields.AwareDateTime(dump_only=True)
+
+    @pre_load
+    def _drop_read_only(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+    @validates_schema
+    def _created_before_modified(self, data: dict[str, Any], **_: Any) -> None:
+        _check_order(data, "created", "modified")
+
+
+class AuthoredSchema(RecordSchema):
+    """Records written by a participant: the identity is pseudonymised before storage."""
+
+    author = Text(
+        load_only=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "The platform's user id or display name. Never stored: pseudonymised."},
+    )
+    author_email = fields.Email(
+        load_only=True, metadata={"description": "Used as the identity when `author` is absent; never stored."}
+    )
+    author_id = fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
+        metadata={"description": "Pseudonym of the author (HMAC with the territory's secret)."},
+    )
+
+
+class TerritorySchema(RecordSchema):
+    id = TerritoryId()
+    name = title()
+    country = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166-1 alpha-2 code such as FR.")
+    )
+    insee_cog = fields.String(
+        validate=validate.Regexp(r"^(\d{5}|2[AB]\d{3})$", error="Must be a 5-character INSEE COG code."),
+        metadata={"description": "French official geographic code (commune, COG)."},
+    )
+    lau = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,20}$"), metadata={"description": "EU LAU code."})
+    nuts = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}[A-Z0-9]{0,3}$", error="Must be a NUTS code such as FRK26."),
+    )
+    wikidata = fields.String(validate=validate.Regexp(r"^Q[1-9][0-9]*$", error="Must be a Wikidata item id (Q…)."))
+    population = fields.Nested(PopulationSchema)
+    location = fields.Nested(PointSchema, metadata={"description": "A representative point (town hall)."})
+    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+
+
+class ProcessSchema(RecordSchema):
+    title = title()
+    description = long_text()
+    type = code("process-types", required=True)
+    status = code("process-statuses")
+    start_date = fields.Date()
+    end_date = fields.Date()
+    themes = themes()
+    organizer = Identifier(metadata={"description": "Organization id."})
+    phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(max=50))
+    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+
+    @validates_schema
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
+        _check_order(data, "start_date", "end_date")
+
+
+class ProposalSchema(AuthoredSchema):
+    process = Identifier(required=True)
+    title = title()
+    body = long_text()
+    themes = themes()
+    status = code("proposal-statuses")
+    location = fields.Nested(PointSchema)
+    address = Text(validate=validate.Length(max=500))
+    handled_by = Identifier(metadata={"description": "Organization that takes the proposal up."})
+    estimated_cost = fields.Nested(MoneySchema)
+    vote_count = StrictInteger(
+        validate=validate.Range(min=0),
+        metadata={"description": "Supports reported by the platform; maintained from recorded votes once any exist."},
+    )
+    comment_count = StrictInteger(
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "Comments reported by the platform; maintained from recorded comments once any exist."
+        },
+    )
+    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+
+
+class VoteSchema(RecordSchema):
+    proposal = Identifier(required=True)
+    voter = Text(
+        load_only=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "The platform's user id of the voter. Never stored: pseudonymised."},
+    )
+    voter_id = fields.String(
+        validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
+    )
+
+    @validates_schema
+    def _needs_voter(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("voter") and not data.get("voter_id"):
+            raise ValidationError("A vote needs its voter (or voter_id).", field_name="voter")
+
+
+class CommentSchema(AuthoredSchema):
+    about = fields.Nested(TargetSchema, required=True)
+    reply_to = Identifier(metadata={"description": "Comment this one answers (threading)."})
+    body = Text(required=True, validate=validate.Length(min=1, max=100_000))
+    alignment = StrictInteger(
+        validate=validate.OneOf([-1, 0, 1]), metadata={"description": "-1 against, 0 neutral, 1 in favour."}
+    )
+    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+
+
+class MeetingSchema(RecordSchema):
+    process = Identifier()
+    title = title()
+    description = long_text()
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime()
+    mode = fields.String(required=True, validate=validate.OneOf(["in_person", "online", "hybrid"]))
+    place_name = Text(validate=validate.Length(max=500))
+    address = Text(validate=validate.Length(max=500))
+    location = fields.Nested(PointSchema)
+    online_url = Iri()
+    attendees_count = StrictInteger(validate=validate.Range(min=0))
+    capacity = StrictInteger(validate=validate.Range(min=0))
+    organizer = Identifier()
+    themes = themes()
+    proposals = fields.List(Identifier(), validate=validate.Length(max=1000))
+    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **_: Any) -> None:
+        _check_order(data, "start", "end")
+        if data.get("mode") == "online" and (data.get("location") or data.get("address")):
+            raise ValidationError("An online meeting has no physical place; use mode 'hybrid'.", field_name="mode")
+
+
+class BudgetSchema(RecordSchema):
+    process = Identifier(required=True)
+    title = title()
+    description = long_text()
+    amount = fields.Nested(MoneySchema, required=True)
+    fiscal_year = StrictInteger(validate=validate.Range(1900, 2200))
+    themes = themes()
+
+
+class ProjectSchema(RecordSchema):
+    process = Identifier()
+    budget = Identifier()
+    title = title()
+    description = long_text()
+    status = code("project-statuses")
+    cost = fields.Nested(MoneySchema)
+    selected = StrictBoolean()
+    progress = StrictNumber(validate=validate.Range(0, 100), metadata={"description": "Percent done."})
+    start_date = fields.Date()
+    end_date = fields.Date()
+    milestones = fields.List(fields.Nested(MilestoneSchema), validate=validate.Length(max=200))
+    proposals = fields.List(Identifier(), validate=validate.Length(max=1000))
+    implemented_by = Identifier(metadata={"description": "Organization that carries the project out."})
+    location = fields.Nested(PointSchema)
+    address = Text(validate=validate.Length(max=500))
+    themes = themes()
+
+    @validates_schema
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
+        _check_order(data, "start_date", "end_date")
+
+
+class OrganizationSchema(RecordSchema):
+    name = title()
+    description = long_text()
+    type = code("organization-types", required=True)
+    competences = fields.List(
+        code("themes"), validate=validate.Length(max=20), metadata={"description": "Themes it takes ideas up in."}
+    )
+    parent = Identifier(metadata={"description": "Organization it is a unit of."})
+    homepage = Iri()
+    siren = fields.String(validate=validate.Regexp(r"^\d{9}$", error="Must be a 9-digit SIREN number."))
+
+
+class RuleSchema(RecordSchema):
+    process = Identifier(required=True)
+    title = title()
+    description = long_text()
+    min_votes = StrictInteger(validate=validate.Range(min=0), metadata={"description": "Supports a proposal needs."})
+    allowed_themes = fields.List(code("themes"), validate=validate.Length(max=20))
+    max_budget = fields.Nested(MoneySchema, metadata={"description": "Highest estimated cost receivable."})
+    deadline = fields.AwareDateTime(metadata={"description": "Proposals submitted later are not receivable."})
+
+    @validates_schema
+    def _says_something(self, data: dict[str, Any], **_: Any) -> None:
+        if not any(data.get(k) is not None for k in ("min_votes", "allowed_themes", "max_budget", "deadline")):
+            raise ValidationError(
+                "A rule needs at least one of min_votes, allowed_themes, max_budget, deadline.", field_name="_schema"
+            )

@@ -1,0 +1,45 @@
+"""Production serving with gunicorn (threaded workers).
+
+The embedded Oxigraph store belongs to one process, so it is served by one worker with
+several threads; pyoxigraph releases the GIL, so threads run queries in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app()
+
+
+def serve(*, host: str, port: int, threads: int = 8, access_log: bool = False) -> None:
+    """Run the server until interrupted."""
+    options: dict[str, Any] = {
+        "bind": f"{host}:{port}",
+        "workers": 1,
+        "worker_class": "gthread",
+        "threads": threads,
+        # Bulk ingests of large NDJSON batches take a while; don't kill the worker mid-write.
+        "timeout": 600,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "civicfed",
+    }
+    _Gunicorn(options).run()

@@ -1,0 +1,197 @@
+"""Operational state: territories' secrets and API keys, in a small relational database.
+
+Never in the public quad store. SQLite file by default; any SQLAlchemy URL (PostgreSQL for
+scale-out) through ``CIVICFED_STATE_DB``. Keys are stored as SHA-256 hashes: they are 256-bit
+random tokens, so a plain hash is as strong as a slow KDF and keeps verification cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+ROLE_RE = re.compile(r"^(admin|editor|organization:[A-Za-z0-9][A-Za-z0-9._~-]{0,127})$")
+KEY_PREFIX = "cfk_"
+
+metadata = MetaData()
+
+territories = Table(
+    "territories",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # HMAC key for pseudonyms: losing it changes every pseudonym, so back the database up.
+    Column("secret", LargeBinary(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True, index=True),
+    Column("territory", String(64), ForeignKey("territories.id"), nullable=False),
+    Column("role", String(160), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is writing: an API key's territory and role."""
+
+    key_id: str
+    territory: str
+    role: str
+
+    @property
+    def organization(self) -> str | None:
+        return self.role.split(":", 1)[1] if self.role.startswith("organization:") else None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    territory: str
+    role: str
+    label: str | None
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class State:
+    """Access to the state database, plus per-territory write locks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, object] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(url, **kwargs)
+        metadata.create_all(self.engine)
+        self._secrets: dict[str, bytes] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- territories -------------------------------------------------------------------------
+    def create_territory(self, territory: str) -> bool:
+        """Register a territory and give it a fresh secret; False if it already exists."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(territories.c.id).where(territories.c.id == territory)).first():
+                return False
+            conn.execute(insert(territories).values(id=territory, secret=secrets.token_bytes(32), created_at=_now()))
+        return True
+
+    def territory_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(territories.c.id).order_by(territories.c.id))]
+
+    def has_territory(self, territory: str) -> bool:
+        return self.secret(territory) is not None
+
+    def secret(self, territory: str) -> bytes | None:
+        cached = self._secrets.get(territory)
+        if cached is not None:
+            return cached
+        with self.engine.connect() as conn:
+            row = conn.execute(select(territories.c.secret).where(territories.c.id == territory)).first()
+        if row is None:
+            return None
+        self._secrets[territory] = bytes(row[0])
+        return self._secrets[territory]
+
+    # -- API keys ----------------------------------------------------------------------------
+    def create_key(self, territory: str, role: str, label: str | None = None) -> tuple[str, str]:
+        """Create an API key; returns (key id, key). The key is shown once and stored hashed."""
+        if not ROLE_RE.match(role):
+            raise ValueError(f"unknown role {role!r}: use admin, editor or organization:<organization id>")
+        if not self.has_territory(territory):
+            raise LookupError(f"unknown territory {territory!r}")
+        key_id = secrets.token_hex(6)
+        key = f"{KEY_PREFIX}{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    id=key_id,
+                    key_hash=hash_key(key),
+                    territory=territory,
+                    role=role,
+                    label=label,
+                    created_at=_now(),
+                )
+            )
+        return key_id, key
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+        return result.rowcount > 0
+
+    def keys(self, territory: str | None = None) -> list[KeyInfo]:
+        query = select(api_keys).order_by(api_keys.c.created_at)
+        if territory:
+            query = query.where(api_keys.c.territory == territory)
+        with self.engine.connect() as conn:
+            return [
+                KeyInfo(r.id, r.territory, r.role, r.label, r.created_at, r.revoked_at) for r in conn.execute(query)
+            ]
+
+    def principal(self, key: str) -> Principal | None:
+        """The principal of a valid, unrevoked key, or None."""
+        if not key.startswith(KEY_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.id, api_keys.c.territory, api_keys.c.role, api_keys.c.revoked_at).where(
+                    api_keys.c.key_hash == hash_key(key)
+                )
+            ).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return Principal(row.id, row.territory, row.role)
+
+    # -- write serialisation -----------------------------------------------------------------
+    @contextmanager
+    def write_lock(self, territory: str) -> Iterator[None]:
+        """Serialise writers of one territory (read-check-write of counts and uniqueness)."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(territory, threading.Lock())
+        with lock:
+            yield
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,168 @@
+"""The store interface every surface, importer and exporter speaks.
+
+Terms crossing the interface are pyoxigraph terms (``NamedNode``, ``Literal``, ``Quad``…);
+IRIs of subjects and graphs are passed as plain strings. Writes are expressed as a
+:class:`Changeset` and applied in one atomic step, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+from pyoxigraph import (
+    NamedNode,
+    Quad,
+    QueryBoolean,
+    QuerySolution,
+    QuerySolutions,
+    QueryTriples,
+    RdfFormat,
+)
+
+QueryResult = QuerySolutions | QueryBoolean | QueryTriples
+#: The triples of one subject: (predicate IRI, object term) pairs.
+Description = dict[str, list[tuple[str, object]]]
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (I/O failure, lock held, backend refused)."""
+
+
+class StoreBusyError(StoreError):
+    """The store is locked by another process (embedded Oxigraph allows one owner)."""
+
+
+@dataclass
+class Changeset:
+    """One atomic write: drop every triple of some subjects, then add triples, per graph.
+
+    ``insert`` holds N-Triples statements *without* the final `` .`` so that the same text can go
+    into N-Quads (bulk path) or into a SPARQL ``INSERT DATA`` block (update path).
+    """
+
+    replace: dict[str, set[str]] = field(default_factory=dict)
+    insert: dict[str, list[str]] = field(default_factory=dict)
+
+    def drop(self, graph: str, subject: str) -> None:
+        self.replace.setdefault(graph, set()).add(subject)
+
+    def add(self, graph: str, statements: Iterable[str]) -> None:
+        self.insert.setdefault(graph, []).extend(statements)
+
+    def is_empty(self) -> bool:
+        return not any(self.replace.values()) and not any(self.insert.values())
+
+    @property
+    def has_deletions(self) -> bool:
+        return any(self.replace.values())
+
+    def insert_count(self) -> int:
+        return sum(len(v) for v in self.insert.values())
+
+    def to_nquads(self) -> str:
+        parts: list[str] = []
+        for graph, statements in self.insert.items():
+            suffix = f" <{graph}> .\n"
+            parts.extend(s + suffix for s in statements)
+        return "".join(parts)
+
+    def to_sparql_update(self, values_chunk: int = 500) -> str:
+        """The changeset as one SPARQL 1.1 Update request (a request is applied atomically)."""
+        ops: list[str] = []
+        for graph, subjects in self.replace.items():
+            ordered = sorted(subjects)
+            for i in range(0, len(ordered), values_chunk):
+                values = " ".join(f"<{s}>" for s in ordered[i : i + values_chunk])
+                ops.append(
+                    f"DELETE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }} "
+                    f"WHERE {{ GRAPH <{graph}> {{ VALUES ?s {{ {values} }} ?s ?p ?o }} }}"
+                )
+        inserts = [
+            f"GRAPH <{graph}> {{\n" + " .\n".join(statements) + " .\n}"
+            for graph, statements in self.insert.items()
+            if statements
+        ]
+        if inserts:
+            ops.append("INSERT DATA {\n" + "\n".join(inserts) + "\n}")
+        return " ;\n".join(ops)
+
+
+class Store(abc.ABC):
+    """A quad store: SPARQL 1.1 query and update, pattern access, atomic writes."""
+
+    #: ``embedded`` or ``remote``; surfaces may mention it, never branch on it.
+    backend: str = "abstract"
+
+    @abc.abstractmethod
+    def query(
+        self,
+        sparql: str,
+        *,
+        default_graph: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+        union_default_graph: bool = False,
+    ) -> QueryResult:
+        """Run a SPARQL 1.1 query; results are pyoxigraph objects whatever the backend."""
+
+    def select(self, sparql: str, **kwargs: object) -> list[QuerySolution]:
+        """Run a SELECT query and return all its solutions."""
+        result = self.query(sparql, **kwargs)  # type: ignore[arg-type]
+        if not isinstance(result, QuerySolutions):
+            raise StoreError("expected a SELECT query")
+        return list(result)
+
+    @abc.abstractmethod
+    def update(self, sparql: str) -> None:
+        """Run a SPARQL 1.1 Update request atomically."""
+
+    @abc.abstractmethod
+    def quads(
+        self,
+        subject: str | None = None,
+        predicate: str | None = None,
+        obj: object | None = None,
+        graph: str | None = None,
+    ) -> Iterator[Quad]:
+        """Quads matching a pattern (None is a wildcard; ``graph=None`` means every graph)."""
+
+    @abc.abstractmethod
+    def describe(self, subjects: Sequence[str], graph: str) -> Description:
+        """The triples of each subject in ``graph``, and of the ``{subject}#…`` nodes it links to.
+
+        civicfed skolemises a resource's structured values as hash IRIs of the resource
+        (``…/proposal/p1#geometry``), so this is the resource's concise bounded description.
+        """
+
+    @abc.abstractmethod
+    def apply(self, changeset: Changeset) -> None:
+        """Apply a changeset atomically: readers see all of it or none of it."""
+
+    @abc.abstractmethod
+    def replace_graph(self, graph: str, data: bytes | str, media_format: RdfFormat) -> int:
+        """Atomically replace a named graph's content with parsed ``data``; return its size."""
+
+    @abc.abstractmethod
+    def graphs(self) -> list[str]:
+        """IRIs of all named graphs that hold at least one quad."""
+
+    @abc.abstractmethod
+    def count(self, graph: str | None = None) -> int:
+        """Number of quads in one graph, or in the whole store."""
+
+    @abc.abstractmethod
+    def load(self, data: bytes | str | IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
+        """Add parsed RDF atomically (into ``graph`` for triple formats)."""
+
+    @abc.abstractmethod
+    def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
+        """Serialise one graph (triple formats) or the whole dataset (quad formats)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the backend (file locks, connections)."""
+
+
+def named(iri: str) -> NamedNode:
+    return NamedNode(iri)

@@ -1,0 +1,102 @@
+"""The one place that builds IRIs and URLs.
+
+Resource IRIs follow DESIGN §3: ``{base}/id/{territory}/{kind}/{local-id}``; the territory itself
+is ``{base}/id/{territory}``. Public named graphs live under ``{base}/graph/``. Server bookkeeping
+graphs (record index, private votes) use ``urn:civicfed:`` IRIs so that no public surface can
+mistake them for published data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+#: Local identifiers are chosen by the territory's platform; they must be usable verbatim in IRIs,
+#: URLs and file names, so they are restricted to RFC 3986 unreserved characters.
+LOCAL_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}"
+LOCAL_ID_RE = re.compile(rf"^{LOCAL_ID_PATTERN}$")
+#: Territory identifiers are slugs: lower-case, digits and hyphens.
+TERRITORY_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+TERRITORY_ID_RE = re.compile(rf"^{TERRITORY_ID_PATTERN}$")
+
+INTERNAL_GRAPH_PREFIX = "urn:civicfed:"
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """What an IRI of this instance names: a territory, or a resource of one kind in it."""
+
+    territory: str
+    kind: str | None = None
+    local_id: str | None = None
+    fragment: str | None = None
+
+
+class Urls:
+    """IRIs and URLs of one instance, built from its configured base IRI."""
+
+    def __init__(self, base_iri: str) -> None:
+        self.base = base_iri.rstrip("/")
+        self._id_prefix = f"{self.base}/id/"
+        self._resource_re = re.compile(
+            rf"^{re.escape(self._id_prefix)}(?P<t>{TERRITORY_ID_PATTERN})"
+            rf"(?:/(?P<kind>[a-z_]+)/(?P<id>{LOCAL_ID_PATTERN}))?(?:#(?P<frag>.*))?$"
+        )
+
+    # -- resources ---------------------------------------------------------------------------
+    def territory(self, territory: str) -> str:
+        return f"{self._id_prefix}{territory}"
+
+    def resource(self, territory: str, kind: str, local_id: str) -> str:
+        if kind == "territory":
+            return self.territory(territory)
+        return f"{self._id_prefix}{territory}/{kind}/{local_id}"
+
+    def account(self, territory: str, pseudonym: str) -> str:
+        return f"{self._id_prefix}{territory}/account/{pseudonym}"
+
+    def parse(self, iri: str) -> ResourceRef | None:
+        """Which territory/kind/id an IRI of this instance names, or None for a foreign IRI."""
+        m = self._resource_re.match(iri)
+        if not m:
+            return None
+        return ResourceRef(m["t"], m["kind"], m["id"], m["frag"])
+
+    # -- graphs ------------------------------------------------------------------------------
+    def territory_graph(self, territory: str) -> str:
+        """The public graph holding a territory's own data."""
+        return f"{self.base}/graph/{territory}"
+
+    def source_graph(self, source_id: str) -> str:
+        return f"{self.base}/graph/source/{source_id}"
+
+    @staticmethod
+    def private_graph(territory: str) -> str:
+        """Pseudonymous individual votes: stored, never published (only their counts are)."""
+        return f"{INTERNAL_GRAPH_PREFIX}private:{territory}"
+
+    @staticmethod
+    def index_graph(territory: str, kind: str) -> str:
+        """Record bookkeeping for one kind in one territory: when each record last changed.
+
+        One graph per (territory, kind) keeps every list query a single sorted triple pattern.
+        """
+        return f"{INTERNAL_GRAPH_PREFIX}index:{territory}:{kind}"
+
+    @staticmethod
+    def is_internal_graph(graph: str) -> bool:
+        return graph.startswith(INTERNAL_GRAPH_PREFIX)
+
+    # -- HTTP URLs ---------------------------------------------------------------------------
+    def api(self, path: str, **params: str | int | None) -> str:
+        """An absolute URL of the JSON API (``path`` relative to ``/api/v1``)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        url = f"{self.base}/api/v1/{path.lstrip('/')}"
+        return f"{url}?{urlencode(sorted(query.items()))}" if query else url
+
+    def api_record(self, territory: str, plural: str, local_id: str) -> str:
+        return self.api(f"territories/{territory}/{plural}/{local_id}")
+
+    def vocabulary(self) -> str:
+        return f"{self.base}/ns"

@@ -1,0 +1,407 @@
+"""JSON API behaviour through Flask's test client (the live-server tests repeat the key paths
+over a real socket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from .conftest import BASE, Territory, put
+from .examples import PLURALS, RECORDS, TERRITORY, record
+
+READ_ONLY = ("iri", "territory", "record_modified")
+
+
+def url(t: Territory, kind: str, local_id: str | None = None) -> str:
+    base = f"/api/v1/territories/{t.id}/{PLURALS[kind]}"
+    return f"{base}/{local_id}" if local_id else base
+
+
+def stripped(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in READ_ONLY}
+
+
+def write_all(client: FlaskClient, t: Territory) -> None:
+    for kind in ("organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"):
+        resp = put(client, t, kind, RECORDS[kind])
+        assert resp.status_code == 201, (kind, resp.get_json())
+
+
+# -- round trip ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["organization", "process", "budget", "rule", "meeting", "project"])
+def test_round_trip_json_rdf_json(client: FlaskClient, lyon: Territory, kind: str) -> None:
+    """What a platform PUTs is what GET returns: JSON → RDF in Oxigraph → JSON, field for field."""
+    write_all(client, lyon)
+    got = client.get(url(lyon, kind, RECORDS[kind]["id"]), headers=lyon.auth()).get_json()
+    assert stripped(got) == RECORDS[kind]
+    assert got["iri"] == f"{BASE}/id/lyon/{kind}/{RECORDS[kind]['id']}"
+    assert got["territory"] == "lyon"
+
+
+def test_round_trip_proposal_comment_vote(client: FlaskClient, lyon: Territory) -> None:
+    write_all(client, lyon)
+    proposal = client.get(url(lyon, "proposal", "p1")).get_json()
+    # vote_count and comment_count are now maintained from the recorded vote and comment.
+    assert stripped(proposal) == {**RECORDS["proposal"], "vote_count": 1, "comment_count": 1}
+    comment = client.get(url(lyon, "comment", "c1")).get_json()
+    assert stripped(comment) == RECORDS["comment"]
+    vote = client.get(url(lyon, "vote", "v1"), headers=lyon.auth()).get_json()
+    assert stripped(vote) == RECORDS["vote"]
+
+
+def test_territory_round_trip(client: FlaskClient, lyon: Territory) -> None:
+    got = client.get("/api/v1/territories/lyon").get_json()
+    assert stripped(got) == TERRITORY
+
+
+def test_put_back_what_was_got(client: FlaskClient, seeded: Territory) -> None:
+    got = client.get(url(seeded, "proposal", "p1")).get_json()
+    resp = client.put(url(seeded, "proposal", "p1"), json=got, headers=seeded.auth())
+    assert resp.status_code == 200, resp.get_json()
+    assert stripped(resp.get_json()) == stripped(got)
+
+
+# -- create, replace, patch, delete ---------------------------------------------------------------
+
+
+def test_put_creates_then_replaces(client: FlaskClient, seeded: Territory) -> None:
+    data = record("proposal", id="p2", vote_count=None, comment_count=None, status=None)
+    first = put(client, seeded, "proposal", data)
+    assert first.status_code == 201
+    assert first.headers["Location"] == f"{BASE}/api/v1/territories/lyon/proposals/p2"
+    second = put(client, seeded, "proposal", {**data, "title": "Nouveau titre"})
+    assert second.status_code == 200
+    got = client.get(url(seeded, "proposal", "p2")).get_json()
+    assert got["title"] == "Nouveau titre"
+    assert "status" not in got  # replace, not merge
+    assert got["record_modified"] > first.get_json()["record_modified"]
+
+
+def test_post_makes_an_id(client: FlaskClient, seeded: Territory) -> None:
+    data = record("proposal", id=None)
+    resp = client.post(url(seeded, "proposal"), json=data, headers=seeded.auth())
+    assert resp.status_code == 201, resp.get_json()
+    new = resp.get_json()
+    assert new["id"] != "p1" and resp.headers["Location"].endswith(f"/proposals/{new['id']}")
+    assert client.get(url(seeded, "proposal", new["id"])).status_code == 200
+    refused = client.post(url(seeded, "proposal"), json=record("proposal"), headers=seeded.auth())
+    assert refused.status_code == 422
+
+
+def test_body_id_must_match_url(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.put(url(seeded, "proposal", "other"), json=record("proposal"), headers=seeded.auth())
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"][0]["pointer"] == "#/id"
+
+
+def test_patch_is_a_merge_patch(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.patch(
+        url(seeded, "proposal", "p1"),
+        json={"status": "accepted", "address": None, "location": {"lat": 45.75}},
+        headers=seeded.auth(),
+    )
+    assert resp.status_code == 200, resp.get_json()
+    got = resp.get_json()
+    assert got["status"] == "accepted"
+    assert "address" not in got
+    assert got["location"] == {"lat": 45.75, "lon": RECORDS["proposal"]["location"]["lon"]}
+    assert got["title"] == RECORDS["proposal"]["title"]
+    assert got["author_id"] == RECORDS["proposal"]["author_id"]  # pseudonym kept, not re-hashed
+
+
+def test_patch_validates_the_result(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.patch(url(seeded, "proposal", "p1"), json={"title": None}, headers=seeded.auth())
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"][0]["pointer"] == "#/title"
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["title"] == RECORDS["proposal"]["title"]
+
+
+def test_patch_missing_record(client: FlaskClient, seeded: Territory) -> None:
+    assert client.patch(url(seeded, "proposal", "nope"), json={}, headers=seeded.auth()).status_code == 404
+
+
+def test_delete_keeps_a_tombstone(client: FlaskClient, seeded: Territory) -> None:
+    before = client.get(url(seeded, "proposal", "p1")).get_json()
+    resp = client.delete(url(seeded, "proposal", "p1"), headers=seeded.auth())
+    assert resp.status_code == 200
+    tomb = resp.get_json()
+    assert tomb["deleted"] is True and tomb["id"] == "p1" and tomb["deleted_at"] >= before["record_modified"]
+    gone = client.get(url(seeded, "proposal", "p1"))
+    assert gone.status_code == 410
+    assert gone.get_json()["record"]["deleted_at"] == tomb["deleted_at"]
+    # Hidden from plain lists, visible to sync consumers (modified_since / include_deleted).
+    assert [p["id"] for p in client.get(url(seeded, "proposal")).get_json()["items"]] == []
+    synced = client.get(url(seeded, "proposal") + f"?modified_since={before['record_modified']}").get_json()
+    assert synced["items"] == [tomb]
+    assert client.get(url(seeded, "proposal") + "?include_deleted=true").get_json()["items"] == [tomb]
+    # Deleting twice says so; re-creating works.
+    assert client.delete(url(seeded, "proposal", "p1"), headers=seeded.auth()).status_code == 410
+    assert put(client, seeded, "proposal", RECORDS["proposal"]).status_code == 201
+    assert client.get(url(seeded, "proposal", "p1")).status_code == 200
+
+
+def test_delete_unknown(client: FlaskClient, seeded: Territory) -> None:
+    assert client.delete(url(seeded, "proposal", "nope"), headers=seeded.auth()).status_code == 404
+
+
+def test_get_unknown_and_unknown_territory(client: FlaskClient, seeded: Territory) -> None:
+    assert client.get(url(seeded, "proposal", "nope")).status_code == 404
+    resp = client.get("/api/v1/territories/atlantis/proposals")
+    assert resp.status_code == 404
+    assert resp.mimetype == "application/problem+json"
+    assert "atlantis" in resp.get_json()["detail"]
+    assert client.get("/api/v1/proposals?territory=atlantis").status_code == 404
+
+
+# -- conditional requests -------------------------------------------------------------------------
+
+
+def test_etag_if_none_match_and_if_match(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.get(url(seeded, "proposal", "p1"))
+    tag = resp.headers["ETag"]
+    assert client.get(url(seeded, "proposal", "p1"), headers={"If-None-Match": tag}).status_code == 304
+    stale = {**seeded.auth(), "If-Match": '"1"'}
+    assert client.patch(url(seeded, "proposal", "p1"), json={"status": "accepted"}, headers=stale).status_code == 412
+    fresh = {**seeded.auth(), "If-Match": tag}
+    ok = client.patch(url(seeded, "proposal", "p1"), json={"status": "accepted"}, headers=fresh)
+    assert ok.status_code == 200 and ok.headers["ETag"] != tag
+    # The old tag is now stale.
+    assert client.patch(url(seeded, "proposal", "p1"), json={"status": "rejected"}, headers=fresh).status_code == 412
+    must_exist = {"If-Match": "*"}
+    assert put(client, seeded, "proposal", record("proposal", id="new"), headers=must_exist).status_code == 412
+
+
+# -- references and counts --------------------------------------------------------------------------
+
+
+def test_links_must_name_existing_records(client: FlaskClient, seeded: Territory) -> None:
+    resp = put(client, seeded, "proposal", record("proposal", id="p9", process="nope"))
+    assert resp.status_code == 422
+    assert resp.get_json()["errors"] == [{"pointer": "#/process", "detail": "Unknown process 'nope'."}]
+    resp = put(client, seeded, "comment", record("comment", about={"kind": "meeting", "id": "nope"}))
+    assert resp.get_json()["errors"][0]["pointer"] == "#/about"
+    client.delete(url(seeded, "process", "bp-2024"), headers=seeded.auth())
+    assert put(client, seeded, "proposal", record("proposal", id="p9")).status_code == 422  # deleted process
+
+
+def test_counts_are_maintained_from_votes_and_comments(client: FlaskClient, seeded: Territory) -> None:
+    # The platform's own count is kept while no vote is recorded.
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["vote_count"] == 12
+    before = client.get(url(seeded, "proposal", "p1")).get_json()["record_modified"]
+    for i in range(3):
+        vote = {"id": f"v{i}", "proposal": "p1", "voter": f"user-{i}"}
+        assert put(client, seeded, "vote", vote).status_code == 201
+    got = client.get(url(seeded, "proposal", "p1")).get_json()
+    assert got["vote_count"] == 3
+    assert got["record_modified"] > before  # a sync consumer sees the count change
+    client.delete(url(seeded, "vote", "v0"), headers=seeded.auth())
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["vote_count"] == 2
+    # Moving a vote to another proposal updates both.
+    put(client, seeded, "proposal", record("proposal", id="p2", vote_count=None, comment_count=None))
+    put(client, seeded, "vote", {"id": "v1", "proposal": "p2", "voter": "user-1"})
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["vote_count"] == 1
+    assert client.get(url(seeded, "proposal", "p2")).get_json()["vote_count"] == 1
+    # Rewriting the proposal keeps the maintained count, whatever it says.
+    put(client, seeded, "proposal", record("proposal", vote_count=999))
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["vote_count"] == 1
+    # Comments likewise; a reply counts, a comment on something else does not.
+    put(client, seeded, "comment", record("comment", id="c1"))
+    put(client, seeded, "comment", record("comment", id="c2", reply_to="c1"))
+    put(client, seeded, "comment", record("comment", id="c3", about={"kind": "process", "id": "bp-2024"}))
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["comment_count"] == 2
+    client.delete(url(seeded, "comment", "c2"), headers=seeded.auth())
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["comment_count"] == 1
+
+
+def test_one_vote_per_voter_per_proposal(client: FlaskClient, seeded: Territory) -> None:
+    assert put(client, seeded, "vote", {"id": "a", "proposal": "p1", "voter": "alice"}).status_code == 201
+    twice = put(client, seeded, "vote", {"id": "b", "proposal": "p1", "voter": "alice"})
+    assert twice.status_code == 409
+    assert "already voted" in twice.get_json()["detail"]
+    # Re-sending the same vote is fine (idempotent upsert).
+    assert put(client, seeded, "vote", {"id": "a", "proposal": "p1", "voter": "alice"}).status_code == 200
+    assert client.get(url(seeded, "proposal", "p1")).get_json()["vote_count"] == 1
+
+
+# -- lists --------------------------------------------------------------------------------------------
+
+
+def _ids(resp: Any) -> list[str]:
+    return [r["id"] for r in resp.get_json()["items"]]
+
+
+def test_cursor_paging_is_stable_and_complete(client: FlaskClient, seeded: Territory) -> None:
+    for i in range(25):
+        put(client, seeded, "proposal", record("proposal", id=f"q{i:02d}", vote_count=None, comment_count=None))
+    seen: list[str] = []
+    next_url: str | None = url(seeded, "proposal") + "?limit=7"
+    pages = 0
+    while next_url:
+        resp = client.get(next_url.removeprefix(BASE))
+        assert resp.status_code == 200
+        body = resp.get_json()
+        seen += [r["id"] for r in body["items"]]
+        next_url = body["next"]
+        if next_url:
+            assert resp.headers["Link"] == f'<{next_url}>; rel="next"'
+        if pages == 1:  # a write while paging: the changed record moves to the end, nothing is lost
+            put(client, seeded, "proposal", record("proposal", id="q00", title="changed"))
+        pages += 1
+    assert pages == 4
+    assert sorted(set(seen)) == sorted(["p1", *[f"q{i:02d}" for i in range(25)]])
+    assert seen.count("q00") == 2 and len(seen) == 27
+    desc = _ids(client.get(url(seeded, "proposal") + "?sort=-record_modified&limit=3"))
+    assert desc[0] == "q00"
+
+
+def test_filters(client: FlaskClient, seeded: Territory) -> None:
+    put(
+        client,
+        seeded,
+        "proposal",
+        record(
+            "proposal",
+            id="p2",
+            themes=["sport"],
+            status="accepted",
+            location={"lat": 45.70, "lon": 4.80},
+            title="Terrain de basket",
+            body="Un terrain de sport.",
+        ),
+    )
+    base = url(seeded, "proposal")
+    assert _ids(client.get(base + "?theme=sport")) == ["p2"]
+    assert _ids(client.get(base + "?theme=green_spaces")) == ["p1"]
+    assert _ids(client.get(base + "?status=accepted")) == ["p2"]
+    assert _ids(client.get(base + "?process=bp-2024")) == ["p1", "p2"]
+    assert _ids(client.get(base + "?handled_by=voirie")) == ["p1", "p2"]
+    assert _ids(client.get(base + "?q=BASKET")) == ["p2"]
+    assert _ids(client.get(base + "?q=guillemets")) == ["p1"]  # body text too
+    assert _ids(client.get(base + "?bbox=4.84,45.75,4.86,45.77")) == ["p1"]
+    assert _ids(client.get(base + "?bbox=4.84,45.75,4.86,45.77&theme=sport")) == []
+    assert _ids(client.get(base + '?q=a"b\\c')) == []  # quotes cannot break the query
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=5000", "limit"),
+        ("theme=unknown", "theme"),
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=5,45,4,46", "bbox"),
+        ("modified_since=yesterday", "modified_since"),
+        ("cursor=garbage", "cursor"),
+        ("sorting=title", "sorting"),
+        ("process=a%20b", "process"),
+    ],
+)
+def test_bad_list_parameters(client: FlaskClient, seeded: Territory, query: str, parameter: str) -> None:
+    resp = client.get(url(seeded, "proposal") + "?" + query)
+    assert resp.status_code == 400, resp.get_json()
+    body = resp.get_json()
+    assert resp.mimetype == "application/problem+json"
+    assert any(parameter in (e.get("parameter") or e.get("pointer", "")) for e in body["errors"]), body
+
+
+def test_lists_across_territories(client: FlaskClient, seeded: Territory, grenoble: Territory) -> None:
+    put(client, grenoble, "process", record("process", organizer=None))
+    put(client, grenoble, "proposal", record("proposal", handled_by=None))
+    everything = client.get("/api/v1/proposals").get_json()["items"]
+    assert sorted((p["territory"], p["id"]) for p in everything) == [("grenoble", "p1"), ("lyon", "p1")]
+    only = client.get("/api/v1/proposals?territory=grenoble").get_json()["items"]
+    assert [p["territory"] for p in only] == ["grenoble"]
+    assert _ids(client.get("/api/v1/proposals?theme=mobility")) == ["p1", "p1"]
+    needs_one = client.get("/api/v1/proposals?process=bp-2024")
+    assert needs_one.status_code == 400
+    territories = client.get("/api/v1/territories").get_json()["items"]
+    assert sorted(t["id"] for t in territories) == ["grenoble", "lyon"]
+
+
+def test_modified_since_is_incremental_sync(client: FlaskClient, seeded: Territory) -> None:
+    mark = client.get(url(seeded, "proposal", "p1")).get_json()["record_modified"]
+    put(client, seeded, "proposal", record("proposal", id="p2"))
+    changed = _ids(client.get(url(seeded, "proposal") + f"?modified_since={mark}"))
+    assert changed == ["p1", "p2"]  # modified_since is inclusive
+    later = client.get(url(seeded, "proposal", "p2")).get_json()["record_modified"]
+    assert _ids(client.get(url(seeded, "proposal") + f"?modified_since={later}")) == ["p2"]
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+
+def test_malformed_json(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.put(
+        url(seeded, "proposal", "p1"), data=b'{"title": ', content_type="application/json", headers=seeded.auth()
+    )
+    assert resp.status_code == 400
+    assert "line 1, column" in resp.get_json()["detail"]
+
+
+def test_wrong_media_type(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.put(
+        url(seeded, "proposal", "p1"),
+        data=b"title=x",
+        content_type="application/x-www-form-urlencoded",
+        headers=seeded.auth(),
+    )
+    assert resp.status_code == 415
+
+
+def test_body_is_not_utf8(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.put(
+        url(seeded, "proposal", "p1"), data=b'{"title": "\xff"}', content_type="application/json", headers=seeded.auth()
+    )
+    assert resp.status_code == 400
+
+
+def test_oversized_body(tmp_path: Any) -> None:
+    from server import create_app, services
+
+    app = create_app({"DATA_DIR": str(tmp_path / "d"), "MAX_CONTENT_LENGTH": 1000})
+    with app.app_context():
+        services().records.create_territory(TERRITORY)
+        key = services().state.create_key("lyon", "editor")[1]
+    resp = app.test_client().put(
+        "/api/v1/territories/lyon/proposals/p1",
+        json=record("proposal", body="x" * 5000),
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert resp.status_code == 413
+    assert resp.mimetype == "application/problem+json"
+    app.extensions["civicfed"].close()
+
+
+def test_method_not_allowed_and_unknown_route(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.post(url(seeded, "proposal", "p1"), json={}, headers=seeded.auth())
+    assert resp.status_code == 405
+    assert "PUT" in resp.headers["Allow"]
+    assert client.get("/api/v1/nothing-here").status_code == 404
+
+
+def test_problem_details_shape(client: FlaskClient, seeded: Territory) -> None:
+    body = put(client, seeded, "proposal", record("proposal", title="")).get_json()
+    assert body["type"].startswith("https://w3id.org/civicfed/problems#")
+    assert body["status"] == 422 and body["title"] and body["detail"]
+    assert body["instance"] == "/api/v1/territories/lyon/proposals/p1"
+
+
+def test_openapi_document(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    paths = spec["paths"]
+    assert "/api/v1/territories/{territory}/proposals/{local_id}" in paths
+    assert set(paths["/api/v1/territories/{territory}/proposals/{local_id}"]) >= {"get", "put", "patch", "delete"}
+    assert "/api/v1/territories/{territory}/ingest" in paths
+    proposal = spec["components"]["schemas"]["Proposal"]
+    assert "title" in proposal["required"]
+    assert proposal["properties"]["author"]["writeOnly"] is True
+    params = {p["name"] for p in paths["/api/v1/proposals"]["get"]["parameters"]}
+    assert {"territory", "theme", "status", "bbox", "q", "cursor", "limit", "modified_since"} <= params
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and b"/api/v1/territories/{territory}/ingest" in docs.data

@@ -1,0 +1,94 @@
+"""The command line, run as a user runs it (a subprocess per command)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from .conftest import civicfed
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "CIVICFED_DATA_DIR": str(tmp_path / "data"), "CIVICFED_BASE_URI": "http://cli.test"}
+
+
+def test_territory_keys_and_revocation(env: dict[str, str]) -> None:
+    out = civicfed(
+        env,
+        "territory",
+        "create",
+        "annecy",
+        "--name",
+        "Annecy",
+        "--insee",
+        "74010",
+        "--nuts",
+        "FRK28",
+        "--population",
+        "131272",
+        "--population-year",
+        "2021",
+        "--population-source",
+        "INSEE",
+    )
+    assert "annecy: created (http://cli.test/id/annecy)" in out.stdout
+    assert civicfed(env, "territory", "list").stdout.split() == ["annecy"]
+    made = civicfed(env, "key", "create", "--territory", "annecy", "--role", "editor", "--label", "platform")
+    key = made.stdout.strip()
+    assert key.startswith("cfk_") and "key id:" in made.stderr
+    key_id = made.stderr.split("key id: ")[1].split()[0]
+    listed = civicfed(env, "key", "list").stdout
+    assert key_id in listed and "editor" in listed and key not in listed
+    assert "revoked" in civicfed(env, "key", "revoke", key_id).stdout
+    assert "revoked" in civicfed(env, "key", "list").stdout
+    again = civicfed(env, "key", "revoke", key_id, check=False)
+    assert again.returncode != 0 and "no active key" in again.stderr
+
+
+def test_bad_role_and_territory(env: dict[str, str]) -> None:
+    civicfed(env, "territory", "create", "annecy", "--name", "Annecy")
+    bad = civicfed(env, "key", "create", "--territory", "annecy", "--role", "owner", check=False)
+    assert bad.returncode != 0 and "unknown role" in bad.stderr
+    bad = civicfed(env, "key", "create", "--territory", "nowhere", "--role", "admin", check=False)
+    assert bad.returncode != 0 and "unknown territory" in bad.stderr
+    bad = civicfed(env, "territory", "create", "Not A Slug", "--name", "X", check=False)
+    assert bad.returncode != 0 and "#/id" in bad.stderr
+
+
+def test_demo_load_is_idempotent_with_if_empty(env: dict[str, str]) -> None:
+    first = civicfed(env, "demo", "load", "--if-empty")
+    assert "lyon" in first.stdout and "grenoble" in first.stdout and "rennes" in first.stdout
+    second = civicfed(env, "demo", "load", "--if-empty")
+    assert "nothing loaded" in second.stdout
+
+
+def test_export_then_import_round_trip(env: dict[str, str], tmp_path: Path) -> None:
+    civicfed(env, "demo", "load")
+    dump = tmp_path / "lyon.ndjson"
+    civicfed(env, "export", "ndjson", "--territory", "lyon", "-o", str(dump), "--include-private")
+    lines = [json.loads(x) for x in dump.read_text().splitlines()]
+    kinds = {x["kind"] for x in lines}
+    assert kinds == {"organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"}
+    # Into a fresh server's territory: every record is accepted, links resolve.
+    other = {**env, "CIVICFED_DATA_DIR": str(tmp_path / "other")}
+    civicfed(other, "territory", "create", "lyon", "--name", "Lyon")
+    report = json.loads(civicfed(other, "import", "ndjson", str(dump), "--territory", "lyon").stdout)
+    assert report["written"] and report["rejected"] == 0 and report["created"] == len(lines)
+    again = [
+        json.loads(x)
+        for x in civicfed(other, "export", "ndjson", "--territory", "lyon", "--include-private").stdout.splitlines()
+    ]
+    assert sorted(json.dumps(x, sort_keys=True) for x in again) == sorted(json.dumps(x, sort_keys=True) for x in lines)
+
+
+def test_import_reports_errors(env: dict[str, str], tmp_path: Path) -> None:
+    civicfed(env, "territory", "create", "annecy", "--name", "Annecy")
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"kind": "proposal", "id": "p1", "title": "x", "process": "none"}\n')
+    done = civicfed(env, "import", "ndjson", str(bad), "--territory", "annecy", check=False)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["errors"][0]["errors"][0]["pointer"] == "#/process"

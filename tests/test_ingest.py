@@ -1,0 +1,140 @@
+"""Bulk NDJSON ingest: validated line by line, written in one atomic step."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from flask.testing import FlaskClient
+from pyoxigraph import RdfFormat
+
+from .conftest import Territory
+from .examples import RECORDS, record
+
+INGEST = "/api/v1/territories/lyon/ingest"
+
+
+def ndjson(*records: dict[str, Any]) -> bytes:
+    return b"\n".join(json.dumps(r).encode() for r in records) + b"\n"
+
+
+def lines_of_everything() -> list[dict[str, Any]]:
+    order = ("organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project")
+    return [{"kind": k, **RECORDS[k]} for k in order]
+
+
+def post(client: FlaskClient, t: Territory, body: bytes, query: str = "", role: str = "editor") -> Any:
+    return client.post(INGEST + query, data=body, content_type="application/x-ndjson", headers=t.auth(role))
+
+
+def snapshot(svc: Any) -> bytes:
+    """Every quad of the store, canonically sorted: the store 'quad for quad'."""
+    out = io.BytesIO()
+    svc.store.dump(out, RdfFormat.N_QUADS)
+    return b"\n".join(sorted(out.getvalue().splitlines()))
+
+
+def test_mixed_kinds_in_one_batch(client: FlaskClient, lyon: Territory) -> None:
+    # Lines may refer forward: links are checked against the batch as a whole.
+    lines = list(reversed(lines_of_everything()))
+    resp = post(client, lyon, ndjson(*lines))
+    report = resp.get_json()
+    assert resp.status_code == 200, report
+    assert report["written"] is True and report["created"] == 9 and report["rejected"] == 0
+    assert report["quads"] > 100
+    assert client.get("/api/v1/territories/lyon/projects/prj1").get_json()["title"] == RECORDS["project"]["title"]
+
+
+def test_one_invalid_line_writes_nothing(client: FlaskClient, lyon: Territory, svc: Any) -> None:
+    post(client, lyon, ndjson(*lines_of_everything()[:4]))  # some data already there
+    before = snapshot(svc)
+    bad = [
+        {"kind": "proposal", **record("proposal", id="ok1")},
+        {"kind": "proposal", **record("proposal", id="bad1", title="")},
+        {"kind": "proposal", **record("proposal", id="bad2", process="ghost")},
+        {"kind": "planet", "id": "earth"},
+        {"kind": "vote", "id": "v1", "proposal": "ok1", "voter": "ann"},
+    ]
+    body = ndjson(*bad) + b'{"kind": "proposal", "id": \n'
+    resp = post(client, lyon, body)
+    report = resp.get_json()
+    assert resp.status_code == 422
+    assert report["written"] is False
+    assert snapshot(svc) == before  # quad for quad
+    by_line = {e["line"]: e for e in report["errors"]}
+    assert sorted(by_line) == [2, 3, 4, 6]
+    assert by_line[2]["errors"][0]["pointer"] == "#/title" and by_line[2]["id"] == "bad1"
+    assert by_line[3]["errors"][0]["pointer"] == "#/process"
+    assert by_line[4]["errors"][0]["pointer"] == "#/kind"
+    assert by_line[6]["status"] == 400  # malformed JSON
+
+
+def test_partial_writes_the_valid_lines(client: FlaskClient, lyon: Territory) -> None:
+    post(client, lyon, ndjson(*lines_of_everything()[:2]))
+    lines = [
+        {"kind": "proposal", **record("proposal", id="ok1", handled_by=None)},
+        {"kind": "proposal", **record("proposal", id="bad1", title="")},
+        {"kind": "comment", **record("comment", id="c9", about={"kind": "proposal", "id": "bad1"})},
+    ]
+    report = post(client, lyon, ndjson(*lines), "?partial=true").get_json()
+    assert report["written"] is True and report["created"] == 1 and report["rejected"] == 2
+    # The comment about the rejected proposal is rejected too: nothing dangles.
+    assert {e["line"] for e in report["errors"]} == {2, 3}
+    assert client.get("/api/v1/territories/lyon/proposals/ok1").status_code == 200
+    assert client.get("/api/v1/territories/lyon/comments/c9").status_code == 404
+
+
+def test_dry_run(client: FlaskClient, lyon: Territory, svc: Any) -> None:
+    before = snapshot(svc)
+    report = post(client, lyon, ndjson(*lines_of_everything()), "?dry_run=true").get_json()
+    assert report["written"] is False and report["rejected"] == 0
+    assert snapshot(svc) == before
+
+
+def test_deletions_and_later_lines_win(client: FlaskClient, lyon: Territory) -> None:
+    post(client, lyon, ndjson(*lines_of_everything()))
+    lines = [
+        {"kind": "proposal", **record("proposal", id="p1", title="first")},
+        {"kind": "proposal", **record("proposal", id="p1", title="second")},
+        {"kind": "comment", "id": "c1", "deleted": True},
+    ]
+    report = post(client, lyon, ndjson(*lines)).get_json()
+    assert report["written"], report
+    assert client.get("/api/v1/territories/lyon/proposals/p1").get_json()["title"] == "second"
+    assert client.get("/api/v1/territories/lyon/comments/c1").status_code == 410
+    # With no recorded comment left, a rewritten proposal shows the count its platform reports.
+    assert client.get("/api/v1/territories/lyon/proposals/p1").get_json()["comment_count"] == 3
+
+
+def test_votes_in_bulk_keep_counts_and_uniqueness(client: FlaskClient, lyon: Territory) -> None:
+    post(client, lyon, ndjson(*lines_of_everything()[:5]))  # up to the proposal
+    votes = [{"kind": "vote", "id": f"v{i}", "proposal": "p1", "voter": f"u{i}"} for i in range(50)]
+    assert post(client, lyon, ndjson(*votes)).get_json()["created"] == 50
+    assert client.get("/api/v1/territories/lyon/proposals/p1").get_json()["vote_count"] == 50
+    dup = [{"kind": "vote", "id": "again", "proposal": "p1", "voter": "u7"}]
+    report = post(client, lyon, ndjson(*dup)).get_json()
+    assert report["written"] is False and report["errors"][0]["status"] == 409
+    same_batch = [
+        {"kind": "vote", "id": "x1", "proposal": "p1", "voter": "newcomer"},
+        {"kind": "vote", "id": "x2", "proposal": "p1", "voter": "newcomer"},
+    ]
+    report = post(client, lyon, ndjson(*same_batch), "?partial=true").get_json()
+    assert report["created"] == 1 and report["errors"][0]["line"] == 2
+    assert client.get("/api/v1/territories/lyon/proposals/p1").get_json()["vote_count"] == 51
+
+
+def test_media_type_and_roles(client: FlaskClient, lyon: Territory) -> None:
+    body = ndjson(*lines_of_everything()[:1])
+    wrong = client.post(INGEST, data=body, content_type="application/json", headers=lyon.auth())
+    assert wrong.status_code == 415
+    assert client.post(INGEST, data=body, content_type="application/x-ndjson").status_code == 401
+    assert post(client, lyon, body, role="organization:voirie").status_code == 403
+    assert post(client, lyon, body, role="admin").status_code == 200
+
+
+def test_empty_lines_and_empty_body(client: FlaskClient, lyon: Territory) -> None:
+    report = post(client, lyon, b"\n\n  \n").get_json()
+    assert report["written"] is True and report["created"] == 0
+    body = b"\n" + ndjson(*lines_of_everything()[:1]) + b"\n\n"
+    assert post(client, lyon, body).get_json()["created"] == 1

@@ -1,0 +1,116 @@
+"""The real server (`civicfed serve`, gunicorn) over a loopback socket, with a real HTTP client."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+
+import requests
+
+from .conftest import LiveServer
+from .examples import record
+
+
+def test_home_and_docs(live_server: LiveServer) -> None:
+    home = requests.get(live_server.url + "/", timeout=10)
+    assert home.status_code == 200 and "lyon" in home.text and "/api/v1/docs" in home.text
+    spec = requests.get(live_server.url + "/api/v1/openapi.json", timeout=10).json()
+    assert spec["info"]["title"] == "civicfed JSON API"
+    assert requests.get(live_server.url + "/api/v1/docs", timeout=10).status_code == 200
+    assert (
+        requests.get(live_server.url + "/ns", headers={"Accept": "text/turtle"}, timeout=10)
+        .headers["Content-Type"]
+        .startswith("text/turtle")
+    )
+
+
+def test_demo_data_is_there(live_server: LiveServer) -> None:
+    territories = requests.get(live_server.url + "/api/v1/territories", timeout=10).json()["items"]
+    assert {t["id"] for t in territories} == {"lyon", "grenoble", "rennes"}
+    lyon = next(t for t in territories if t["id"] == "lyon")
+    assert lyon["population"]["value"] > 500_000 and lyon["population"]["source"].startswith("INSEE")
+    proposals = requests.get(live_server.url + "/api/v1/territories/lyon/proposals?limit=1000", timeout=10).json()
+    demo = [p for p in proposals["items"] if p["id"].startswith("prop-")]
+    assert len(demo) == 60
+    assert all(45.6 < p["location"]["lat"] < 45.9 for p in demo)
+
+
+def test_write_read_delete_over_http(live_server: LiveServer) -> None:
+    url = live_server.url + "/api/v1/territories/lyon/proposals/live-1"
+    data = record("proposal", id="live-1", author_id=None, author="someone", handled_by=None, process="bp-2024")
+    with requests.Session() as http:
+        created = http.put(url, json=data, headers=live_server.auth(), timeout=10)
+        assert created.status_code == 201, created.text
+        assert created.headers["Location"].endswith("/api/v1/territories/lyon/proposals/live-1")
+        got = http.get(url, timeout=10)
+        assert got.json()["title"] == data["title"] and "author" not in got.json()
+        assert http.get(url, headers={"If-None-Match": got.headers["ETag"]}, timeout=10).status_code == 304
+        denied = http.put(url, json=data, timeout=10)
+        assert denied.status_code == 401 and denied.headers["Content-Type"] == "application/problem+json"
+        assert http.delete(url, headers=live_server.auth(), timeout=10).json()["deleted"] is True
+        assert http.get(url, timeout=10).status_code == 410
+
+
+def test_ingest_over_http(live_server: LiveServer) -> None:
+    lines = [
+        {
+            "kind": "proposal",
+            **record(
+                "proposal",
+                id=f"bulk-{i}",
+                author_id=None,
+                author=f"u{i}",
+                handled_by=None,
+                process="bp-2024",
+                vote_count=None,
+                comment_count=None,
+            ),
+        }
+        for i in range(200)
+    ] + [{"kind": "vote", "id": f"bv-{i}", "proposal": "bulk-0", "voter": f"u{i}"} for i in range(30)]
+    body = "\n".join(json.dumps(x) for x in lines)
+    resp = requests.post(
+        live_server.url + "/api/v1/territories/lyon/ingest",
+        data=body.encode(),
+        headers={**live_server.auth(), "Content-Type": "application/x-ndjson"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["created"] == 230
+    p = requests.get(live_server.url + "/api/v1/territories/lyon/proposals/bulk-0", timeout=10).json()
+    assert p["vote_count"] == 30
+
+
+def test_concurrent_writers_and_readers(live_server: LiveServer) -> None:
+    """Threads of the one worker write and read at once; every write lands, counts stay exact."""
+    base = live_server.url + "/api/v1/territories/lyon"
+
+    def vote(i: int) -> int:
+        data = {"id": f"cv-{i}", "proposal": "prop-00002", "voter": f"concurrent-{i}"}
+        return requests.put(f"{base}/votes/cv-{i}", json=data, headers=live_server.auth(), timeout=30).status_code
+
+    def read(_: int) -> int:
+        return requests.get(f"{base}/proposals?limit=20", timeout=30).status_code
+
+    before = requests.get(f"{base}/proposals/prop-00002", timeout=10).json().get("vote_count", 0)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        writes = list(pool.map(vote, range(40)))
+        reads = list(pool.map(read, range(40)))
+    assert writes == [201] * 40 and reads == [200] * 40
+    after = requests.get(f"{base}/proposals/prop-00002", timeout=10).json()["vote_count"]
+    assert after == before + 40
+
+
+def test_oversized_and_malformed_over_http(live_server: LiveServer) -> None:
+    url = live_server.url + "/api/v1/territories/lyon/ingest"
+    headers = {**live_server.auth(), "Content-Type": "application/x-ndjson"}
+    too_big = requests.post(url, data=b"x" * (65 * 1024 * 1024), headers=headers, timeout=60)
+    assert too_big.status_code == 413
+    assert too_big.json()["status"] == 413
+    broken = requests.put(
+        live_server.url + "/api/v1/territories/lyon/proposals/x",
+        data=b"{",
+        headers={**live_server.auth(), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert broken.status_code == 400

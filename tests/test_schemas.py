@@ -1,0 +1,122 @@
+"""Schemas: every example is valid; each kind of mistake is refused with the field's path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.errors import ValidationFailed
+from server.model.kinds import KINDS
+
+from .examples import RECORDS, TERRITORY, record
+
+
+def prepare(svc: Any, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    return svc.records.prepare(KINDS[kind], data)
+
+
+@pytest.mark.parametrize("kind", sorted(RECORDS))
+def test_examples_are_valid(svc: Any, kind: str) -> None:
+    loaded = prepare(svc, kind, RECORDS[kind])
+    assert loaded["id"] == RECORDS[kind]["id"]
+
+
+def test_territory_example_is_valid(svc: Any) -> None:
+    assert prepare(svc, "territory", TERRITORY)["insee_cog"] == "69123"
+
+
+INVALID = [
+    # (kind, changes, pointer of the error)
+    ("proposal", {"title": None}, "#/title"),
+    ("proposal", {"title": ""}, "#/title"),
+    ("proposal", {"title": 42}, "#/title"),
+    ("proposal", {"process": None}, "#/process"),
+    ("proposal", {"themes": ["not-a-theme"]}, "#/themes/0"),
+    ("proposal", {"themes": "mobility"}, "#/themes"),
+    ("proposal", {"status": "approved"}, "#/status"),
+    ("proposal", {"location": {"lat": 91, "lon": 4.8}}, "#/location/lat"),
+    ("proposal", {"location": {"lat": "45.7", "lon": 4.8}}, "#/location/lat"),
+    ("proposal", {"location": {"lat": 45.7}}, "#/location/lon"),
+    ("proposal", {"location": {"lat": 45.7, "lon": 4.8, "alt": 3}}, "#/location/alt"),
+    ("proposal", {"vote_count": -1}, "#/vote_count"),
+    ("proposal", {"vote_count": 1.5}, "#/vote_count"),
+    ("proposal", {"vote_count": "12"}, "#/vote_count"),
+    ("proposal", {"vote_count": True}, "#/vote_count"),
+    ("proposal", {"estimated_cost": {"amount": "1000"}}, "#/estimated_cost/amount"),
+    ("proposal", {"estimated_cost": {"amount": -5}}, "#/estimated_cost/amount"),
+    ("proposal", {"estimated_cost": {"amount": 5, "currency": "euro"}}, "#/estimated_cost/currency"),
+    ("proposal", {"created": "2024-02-01T10:00:00"}, "#/created"),  # naive datetime
+    ("proposal", {"created": "yesterday"}, "#/created"),
+    ("proposal", {"created": "2024-03-01T00:00:00Z", "modified": "2024-02-01T00:00:00Z"}, "#/modified"),
+    ("proposal", {"url": "ftp://example.org/x"}, "#/url"),
+    ("proposal", {"url": "https://example.org/a b"}, "#/url"),
+    ("proposal", {"author_email": "not-an-email"}, "#/author_email"),
+    ("proposal", {"author_id": "Alice"}, "#/author_id"),
+    ("proposal", {"body": "bell \x07 character"}, "#/body"),
+    ("proposal", {"body": "lone surrogate \ud800"}, "#/body"),
+    ("proposal", {"unknown_field": 1}, "#/unknown_field"),
+    ("proposal", {"id": "has space"}, "#/id"),
+    ("proposal", {"id": "a/b"}, "#/id"),
+    ("proposal", {"id": "-starts-with-dash"}, "#/id"),
+    ("vote", {"voter_id": None}, "#/voter"),
+    ("comment", {"about": {"kind": "vote", "id": "v1"}}, "#/about/kind"),
+    ("comment", {"alignment": 2}, "#/alignment"),
+    ("comment", {"body": None}, "#/body"),
+    ("meeting", {"mode": "in person"}, "#/mode"),
+    ("meeting", {"end": "2024-02-10T16:00:00Z"}, "#/end"),
+    ("meeting", {"mode": "online"}, "#/mode"),  # online but with an address
+    ("meeting", {"capacity": -3}, "#/capacity"),
+    ("project", {"progress": 101}, "#/progress"),
+    ("project", {"selected": "yes"}, "#/selected"),
+    ("project", {"milestones": [{"title": "no date"}]}, "#/milestones/0/date"),
+    ("project", {"start_date": "2024-07-01", "end_date": "2024-06-01"}, "#/end_date"),
+    ("organization", {"type": "ngo"}, "#/type"),
+    ("organization", {"siren": "12345"}, "#/siren"),
+    ("rule", {"min_votes": None, "allowed_themes": None, "max_budget": None, "deadline": None}, "#"),
+    ("budget", {"amount": None}, "#/amount"),
+    (
+        "process",
+        {"phases": [{"title": "x", "start_date": "2024-05-01", "end_date": "2024-04-01"}]},
+        "#/phases/0/end_date",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "changes", "where"), INVALID, ids=[f"{k}:{w}" for k, _, w in INVALID])
+def test_invalid_input_names_the_field(svc: Any, kind: str, changes: dict[str, Any], where: str) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        prepare(svc, kind, record(kind, **changes))
+    pointers = [e["pointer"] for e in err.value.errors]
+    assert where in pointers, err.value.errors
+    assert err.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"insee_cog": "6912"}, "#/insee_cog"),
+        ({"nuts": "frk26"}, "#/nuts"),
+        ({"wikidata": "456"}, "#/wikidata"),
+        ({"country": "FRA"}, "#/country"),
+        ({"id": "Lyon"}, "#/id"),  # territory ids are lower-case slugs
+        ({"population": {"value": 10, "year": 2021}}, "#/population/source"),
+    ],
+)
+def test_invalid_territory(svc: Any, changes: dict[str, Any], where: str) -> None:
+    data = {**TERRITORY, **changes}
+    with pytest.raises(ValidationFailed) as err:
+        prepare(svc, "territory", data)
+    assert where in [e["pointer"] for e in err.value.errors]
+
+
+def test_read_only_fields_are_ignored_on_input(svc: Any) -> None:
+    """A client may PUT back what it GOT: iri, territory, record_modified are dropped."""
+    data = {**RECORDS["proposal"], "iri": "x", "territory": "y", "record_modified": "z", "deleted": False}
+    loaded = prepare(svc, "proposal", data)
+    assert "iri" not in loaded and "record_modified" not in loaded
+
+
+def test_not_an_object(svc: Any) -> None:
+    with pytest.raises(ValidationFailed):
+        svc.records.prepare(KINDS["proposal"], ["a", "list"])
