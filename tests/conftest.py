@@ -22,8 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import Civicfed, create_app, services
-
-from .examples import PLURALS, RECORDS, TERRITORY
+from server.model.examples import PLURALS, RECORDS, TERRITORY
 
 BASE = "http://civicfed.test"
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from server.model.examples import PLURALS, RECORDS, TERRITORY, record
+
 from .conftest import BASE, Territory, put
-from .examples import PLURALS, RECORDS, TERRITORY, record
 
 READ_ONLY = ("iri", "territory", "record_modified")
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from server.model.examples import RECORDS, record
+
 from .conftest import Territory, put
-from .examples import RECORDS, record
 
 P1 = "/api/v1/territories/lyon/proposals/p1"
 
@@ -74,7 +75,7 @@ def test_role_matrix(
     key = seeded.keys.get(role) or svc.state.create_key("lyon", role)[1]
     headers = {"Authorization": f"Bearer {key}"}
     if kind == "territory":
-        from .examples import TERRITORY
+        from server.model.examples import TERRITORY
 
         resp = client.put("/api/v1/territories/lyon", json=TERRITORY, headers=headers)
     else:

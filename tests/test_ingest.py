@@ -9,8 +9,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from pyoxigraph import RdfFormat
 
+from server.model.examples import RECORDS, record
+
 from .conftest import Territory
-from .examples import RECORDS, record
 
 INGEST = "/api/v1/territories/lyon/ingest"
 

@@ -7,8 +7,9 @@ import json
 
 import requests
 
+from server.model.examples import record
+
 from .conftest import LiveServer
-from .examples import record
 
 
 def test_home_and_docs(live_server: LiveServer) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 from flask.testing import FlaskClient
 from pyoxigraph import RdfFormat
 
+from server.model.examples import record
 from server.privacy import pseudonym
 
 from .conftest import Territory, put
-from .examples import record
 
 IDENTITIES = ["Alice Martin", "alice.martin@example.org", "bob-77", "Chloé Durand", "chloe@example.org"]
 

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from server.errors import ValidationFailed
+from server.model.examples import RECORDS, TERRITORY, record
 from server.model.kinds import KINDS
-
-from .examples import RECORDS, TERRITORY, record
 
 
 def prepare(svc: Any, kind: str, data: dict[str, Any]) -> dict[str, Any]:

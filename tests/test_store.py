@@ -116,7 +116,7 @@ def test_query_update_graphs(store: Store) -> None:
     assert store.count(G) == 3
     union = store.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union_default_graph=True)
     assert int(union[0]["n"].value) == 3
-    assert list(store.quads(subject=f"{S}1", predicate="http://x/p"))[0].object == NamedNode(f"{S}1#geo")
+    assert next(iter(store.quads(subject=f"{S}1", predicate="http://x/p"))).object == NamedNode(f"{S}1#geo")
 
 
 def test_second_process_is_refused_clearly(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import rdflib
 from flask.testing import FlaskClient
 from pyoxigraph import RdfFormat
 
+from server.model.examples import RECORDS, record
 from server.model.kinds import KINDS
 from vocabularies import CF_IRI, CONTEXT_FILE, ONTOLOGY_FILE, SHAPES_FILE, concept_codes
 
 from .conftest import Territory, put
-from .examples import RECORDS, record
 
 
 def _graph(svc: Any, graph: str) -> rdflib.Graph:
@@ -39,7 +39,7 @@ def test_every_written_cf_term_is_declared(everything: Any) -> None:
     declared = {str(s) for s in rdflib.Graph().parse(ONTOLOGY_FILE).subjects()}
     used: set[str] = set()
     for graph in (everything.urls.territory_graph("lyon"), everything.urls.private_graph("lyon")):
-        for s, p, o in _graph(everything, graph):
+        for _s, p, o in _graph(everything, graph):
             used |= {str(t) for t in (p, o) if str(t).startswith(CF_IRI)}
     concepts = {f"{CF_IRI}theme-{c}" for c in concept_codes("themes")}
     missing = {u for u in used if u not in declared and u not in concepts and "-status-" not in u and "-type-" not in u}

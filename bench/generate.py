@@ -1,0 +1,62 @@
+"""Synthetic territories of any size, as the NDJSON a platform would push.
+
+Uses the demo generator (server/demo.py) with synthetic territory names, so the data has the
+demo's realistic shape (proposals with locations, votes, threaded comments, meetings, projects)
+scaled up. ``python -m bench.generate --quads 1000000 --territories 5 --out bench/data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from server.demo import DEMO_TERRITORIES, TerritorySpec, generate, territory_record
+
+#: Quads per territory per unit of scale, around the default benchmark size (votes grow faster
+#: than linearly with scale, so this was measured at ~200k quads per territory).
+QUADS_PER_SCALE = 22_000
+
+
+def synthetic(n: int) -> list[TerritorySpec]:
+    """n territories named bench-00…, shaped like the demo's three cities."""
+    out = []
+    for i in range(n):
+        base = DEMO_TERRITORIES[i % len(DEMO_TERRITORIES)]
+        out.append(
+            replace(
+                base, id=f"bench-{i:02d}", name=f"Bench {i:02d} ({base.name})", insee_cog=None, wikidata=None, nuts=None
+            )
+        )
+    return out
+
+
+def write(out: Path, quads: int, territories: int, seed: int = 7) -> list[tuple[dict, Path, int]]:
+    """Write one NDJSON file per territory; returns (territory record, file, number of lines)."""
+    out.mkdir(parents=True, exist_ok=True)
+    scale = quads / territories / QUADS_PER_SCALE
+    files = []
+    for spec in synthetic(territories):
+        path = out / f"{spec.id}.ndjson"
+        n = 0
+        with path.open("w", encoding="utf-8") as f:
+            for record in generate(spec, scale=scale, seed=seed):
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                n += 1
+        files.append((territory_record(spec), path, n))
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quads", type=int, default=1_000_000, help="Approximate size of the store.")
+    parser.add_argument("--territories", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("bench/data"))
+    args = parser.parse_args()
+    for record, path, n in write(args.out, args.quads, args.territories):
+        print(f"{record['id']}: {n} records → {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""The benchmark of ``make bench``: figures printed next to baselines measured in the same run.
+
+1. Generate synthetic territories (~1M quads by default) as NDJSON.
+2. Start ``civicfed serve`` (gunicorn, embedded Oxigraph) on loopback and ingest everything
+   through ``POST /api/v1/territories/{t}/ingest`` with concurrent clients.
+3. Baseline: bulk-load the very quads the API wrote into an empty store with raw ``pyoxigraph``
+   (``Store.bulk_load``), and with its transactional ``Store.load``.
+4. Restart the server (empty caches) and time GET one record and list pages over HTTP with a
+   keep-alive client: first pass cold, second pass warm.
+
+Targets (issue #2): ingest ≥ 25% of raw bulk-load quads/s; get one p50 ≤ 5 ms; list page p50 ≤ 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .generate import write
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``civicfed serve`` in a subprocess, on its own data directory."""
+
+    def __init__(self, data_dir: Path, threads: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": "https://bench.example"}
+        self.log = (data_dir / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--threads", str(threads)],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            cwd=ROOT,
+        )
+        for _ in range(300):
+            try:
+                requests.get(self.url + "/api/v1/territories", timeout=30)
+                return
+            except (requests.ConnectionError, requests.Timeout):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server did not start: see {data_dir / 'server.log'}") from None
+                time.sleep(0.1)
+        raise RuntimeError("server did not answer")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def setup(data_dir: Path, territories: list[dict[str, Any]]) -> dict[str, str]:
+    """Create the territories and one editor key each (what an operator does with the CLI)."""
+    from server import create_app, services
+
+    app = create_app({"DATA_DIR": str(data_dir), "BASE_URI": "https://bench.example"})
+    with app.app_context():
+        svc = services()
+        keys = {}
+        for t in territories:
+            svc.records.create_territory(t)
+            keys[t["id"]] = svc.state.create_key(t["id"], "editor", "bench")[1]
+    app.extensions["civicfed"].close()
+    return keys
+
+
+def batches(path: Path, size: int) -> list[bytes]:
+    lines = path.read_bytes().splitlines()
+    return [b"\n".join(lines[i : i + size]) for i in range(0, len(lines), size)]
+
+
+def ingest(
+    server: Server, keys: dict[str, str], files: list[tuple[dict[str, Any], Path, int]], batch: int, clients: int
+) -> dict[str, float]:
+    work = [(record["id"], batches(path, batch)) for record, path, _ in files]
+
+    def one_territory(item: tuple[str, list[bytes]]) -> tuple[int, int]:
+        territory, bodies = item
+        records = quads = 0
+        with requests.Session() as http:
+            for body in bodies:
+                resp = http.post(
+                    f"{server.url}/api/v1/territories/{territory}/ingest",
+                    data=body,
+                    headers={"Authorization": f"Bearer {keys[territory]}", "Content-Type": "application/x-ndjson"},
+                    timeout=600,
+                )
+                report = resp.json()
+                if resp.status_code != 200 or report["rejected"]:
+                    raise RuntimeError(f"ingest refused: {json.dumps(report)[:800]}")
+                records += report["created"] + report["updated"]
+                quads += report["quads"]
+        return records, quads
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one_territory, work))
+    elapsed = time.perf_counter() - start
+    records = sum(r for r, _ in results)
+    quads = sum(q for _, q in results)
+    return {
+        "seconds": elapsed,
+        "records": records,
+        "quads": quads,
+        "records_per_s": records / elapsed,
+        "quads_per_s": quads / elapsed,
+    }
+
+
+def raw_baselines(data_dir: Path, work: Path) -> dict[str, float]:
+    """Load the quads the API wrote into empty stores with raw pyoxigraph."""
+    import pyoxigraph
+
+    dump = work / "store.nq"
+    src = pyoxigraph.Store.read_only(str(data_dir / "oxigraph"))
+    src.dump(str(dump), format=pyoxigraph.RdfFormat.N_QUADS)
+    n = len(src)
+    del src
+    out: dict[str, float] = {"quads": n}
+    for name in ("bulk_load", "load"):
+        target = work / f"raw-{name}"
+        shutil.rmtree(target, ignore_errors=True)
+        store = pyoxigraph.Store(str(target))
+        start = time.perf_counter()
+        getattr(store, name)(path=str(dump), format=pyoxigraph.RdfFormat.N_QUADS)
+        store.flush()
+        elapsed = time.perf_counter() - start
+        assert len(store) == n
+        out[f"{name}_seconds"] = elapsed
+        out[f"{name}_quads_per_s"] = n / elapsed
+        del store
+        shutil.rmtree(target, ignore_errors=True)
+    return out
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    q = statistics.quantiles(ordered, n=100, method="inclusive")
+    return {"n": len(ordered), "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000, "max_ms": ordered[-1] * 1000}
+
+
+def timed(http: requests.Session, url: str) -> tuple[float, Any]:
+    start = time.perf_counter()
+    resp = http.get(url, timeout=60)
+    elapsed = time.perf_counter() - start
+    if resp.status_code != 200:
+        raise RuntimeError(f"{url}: {resp.status_code} {resp.text[:300]}")
+    return elapsed, resp.json()
+
+
+def latency(server: Server, files: list[tuple[dict[str, Any], Path, int]], n_get: int, seed: int = 1) -> dict:
+    """Cold then warm passes over the same URLs with one keep-alive client.
+
+    The cold pass runs on a freshly started server: GETs first (nothing cached), then every page
+    of every proposal and comment list (cursor walks). The warm pass repeats the same URLs.
+    """
+    rng = random.Random(seed)
+    proposal_urls = []
+    for record, path, _ in files:
+        for line in path.open(encoding="utf-8"):
+            item = json.loads(line)
+            if item["kind"] == "proposal":
+                proposal_urls.append(f"{server.url}/api/v1/territories/{record['id']}/proposals/{item['id']}")
+    sample = rng.sample(proposal_urls, min(n_get, len(proposal_urls)))
+    walks = {
+        (kind, record["id"]): [f"{server.url}/api/v1/territories/{record['id']}/{kind}?limit=50"]
+        for kind in ("proposals", "comments")
+        for record, _, _ in files
+    }
+    out: dict[str, dict[str, float]] = {}
+    with requests.Session() as http:
+        for pass_name in ("cold", "warm"):
+            gets = [timed(http, u)[0] for u in sample]
+            pages: dict[str, list[float]] = {"proposals": [], "comments": []}
+            for (kind, _), urls in walks.items():
+                if pass_name == "warm":
+                    pages[kind] += [timed(http, u)[0] for u in urls]
+                    continue
+                url: str | None = urls[0]
+                while url:
+                    elapsed, body = timed(http, url)
+                    pages[kind].append(elapsed)
+                    # `next` links are built on the public base IRI; this server listens elsewhere.
+                    url = body["next"] and body["next"].replace("https://bench.example", server.url)
+                    if url:
+                        urls.append(url)
+            across = [timed(http, f"{server.url}/api/v1/proposals?limit=50")[0] for _ in range(30)]
+            out[f"get_one_{pass_name}"] = percentiles(gets)
+            out[f"list_proposals_{pass_name}"] = percentiles(pages["proposals"])
+            out[f"list_comments_{pass_name}"] = percentiles(pages["comments"])
+            out[f"list_all_territories_{pass_name}"] = percentiles(across)
+    return out
+
+
+def report(results: dict[str, Any]) -> str:
+    ing, raw = results["ingest"], results["raw"]
+    ratio = ing["quads_per_s"] / raw["bulk_load_quads_per_s"]
+    lines = [
+        "",
+        f"civicfed benchmark — {results['store_quads']:,} quads in the store, {results['territories']} territories, "
+        f"{results['clients']} ingest clients, batches of {results['batch']} records",
+        "",
+        "ingest through POST /api/v1/territories/{t}/ingest (HTTP, validation, pseudonymisation, counts, index)",
+        f"  {ing['records']:,} records, {ing['quads']:,} quads in {ing['seconds']:.1f} s: "
+        f"{ing['records_per_s']:,.0f} records/s, {ing['quads_per_s']:,.0f} quads/s",
+        "baselines on the same quads, same run (raw pyoxigraph, no validation, no HTTP)",
+        f"  Store.bulk_load: {raw['bulk_load_quads_per_s']:,.0f} quads/s ({raw['bulk_load_seconds']:.1f} s)",
+        f"  Store.load (transactional): {raw['load_quads_per_s']:,.0f} quads/s ({raw['load_seconds']:.1f} s)",
+        f"  ingest / bulk_load = {ratio:.0%}  (target ≥ 25%: {'PASS' if ratio >= 0.25 else 'FAIL'})",
+        f"  ingest / transactional load = {ing['quads_per_s'] / raw['load_quads_per_s']:.0%}",
+        "",
+        f"{'latency over HTTP (keep-alive)':44} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target",
+    ]
+    targets = {"get_one": 5.0, "list_proposals": 20.0, "list_comments": 20.0, "list_all_territories": 20.0}
+    for key, stats in results["latency"].items():
+        base = key.rsplit("_", 1)[0]
+        target = targets.get(base)
+        verdict = f"p50 ≤ {target:g} ms: {'PASS' if stats['p50_ms'] <= target else 'FAIL'}" if target else ""
+        lines.append(
+            f"  {key:42} {stats['n']:>5} {stats['p50_ms']:>8.2f} {stats['p95_ms']:>8.2f} {stats['max_ms']:>8.1f}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quads", type=int, default=1_000_000)
+    parser.add_argument("--territories", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=2, help="Concurrent ingest clients.")
+    parser.add_argument("--batch", type=int, default=5000, help="Records per ingest request.")
+    parser.add_argument("--threads", type=int, default=8, help="Server threads.")
+    parser.add_argument("--gets", type=int, default=500, help="GET-one requests per pass.")
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the work directory here.")
+    args = parser.parse_args()
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = work / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir()
+    print(f"generating ~{args.quads:,} quads of synthetic participation data in {work} …", flush=True)
+    files = write(work / "ndjson", args.quads, args.territories)
+    keys = setup(data_dir, [record for record, _, _ in files])
+
+    print("ingesting through the API …", flush=True)
+    server = Server(data_dir, args.threads)
+    try:
+        ingested = ingest(server, keys, files, args.batch, args.clients)
+    finally:
+        server.stop()
+
+    print("raw pyoxigraph baselines on the same quads …", flush=True)
+    raw = raw_baselines(data_dir, work)
+
+    print("latency (fresh server: cold pass, then warm pass) …", flush=True)
+    server = Server(data_dir, args.threads)
+    try:
+        lat = latency(server, files, args.gets)
+    finally:
+        server.stop()
+
+    results = {
+        "store_quads": raw["quads"],
+        "territories": args.territories,
+        "clients": args.clients,
+        "batch": args.batch,
+        "ingest": ingested,
+        "raw": raw,
+        "latency": lat,
+    }
+    text = report(results)
+    print(text)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    (out / "latest.txt").write_text(text + "\n")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
