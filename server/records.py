@@ -209,6 +209,12 @@ class Records:
         return self.urls.private_graph(territory) if kind.private else self.urls.territory_graph(territory)
 
     def iri(self, territory: str, kind: Kind, local_id: str) -> str:
+        if not LOCAL_ID_RE.match(local_id):
+            # Such a record cannot exist (ids are validated on the way in).
+            raise NotFound(
+                f"no {kind.name} {local_id!r} in territory {territory!r}: not a valid identifier",
+                errors=[{"parameter": "local_id", "detail": "Letters, digits and . _ ~ - only."}],
+            )
         return self.urls.resource(territory, kind.name, local_id)
 
     def index_entries(self, territory: str, kind: Kind, iris: Sequence[str]) -> dict[str, IndexEntry]:
@@ -820,10 +826,6 @@ def _authorize(principal: Principal | None, op: Op, old: dict[str, Any] | None, 
             raise Forbidden(f"organization {org!r} may only change the status of the proposals it handles")
         return
     raise Forbidden(f"organization {org!r} cannot {op.action} {kind} {op.local_id!r}")
-
-
-def valid_local_id(value: str) -> bool:
-    return bool(LOCAL_ID_RE.match(value))
 
 
 __all__ = ["RECORD_KINDS", "Op", "Outcome", "Page", "Records", "WriteReport", "etag", "merge_patch"]

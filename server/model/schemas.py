@@ -105,14 +105,28 @@ class StrictNumber(fields.Float):
 
 
 class Amount(fields.Decimal):
-    """A money amount: a JSON number, kept exact."""
+    """A non-negative money amount: a JSON number, kept exact.
 
-    default_error_messages = {"invalid": "Not a valid amount (a JSON number is expected)."}
+    The bound is checked here rather than with ``validate.Range`` so that the OpenAPI document
+    says ``"minimum": 0`` (apispec would write the Decimal bound as the string "0").
+    """
+
+    default_error_messages = {
+        "invalid": "Not a valid amount (a JSON number is expected).",
+        "negative": "Must be greater than or equal to 0.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["minimum"] = 0
+        super().__init__(**kwargs)
 
     def _validated(self, value: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise self.make_error("invalid")
-        return super()._validated(str(value) if isinstance(value, float) else value)
+        out = super()._validated(str(value) if isinstance(value, float) else value)
+        if out < 0:
+            raise self.make_error("negative")
+        return out
 
 
 class StrictBoolean(fields.Boolean):
@@ -158,7 +172,7 @@ class PointSchema(StrictSchema):
 
 
 class MoneySchema(StrictSchema):
-    amount = Amount(required=True, validate=validate.Range(min=0), places=None)
+    amount = Amount(required=True)
     currency = fields.String(
         load_default="EUR",
         validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as EUR."),
