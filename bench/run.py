@@ -239,9 +239,8 @@ def report(results: dict[str, Any]) -> str:
         base = key.rsplit("_", 1)[0]
         target = targets.get(base)
         verdict = f"p50 ≤ {target:g} ms: {'PASS' if stats['p50_ms'] <= target else 'FAIL'}" if target else ""
-        lines.append(
-            f"  {key:42} {stats['n']:>5} {stats['p50_ms']:>8.2f} {stats['p95_ms']:>8.2f} {stats['max_ms']:>8.1f}  {verdict}"
-        )
+        figures = f"{stats['n']:>5} {stats['p50_ms']:>8.2f} {stats['p95_ms']:>8.2f} {stats['max_ms']:>8.1f}"
+        lines.append(f"  {key:42} {figures}  {verdict}")
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ French labels, and the concept schemes) is served by every instance at `/ns`; it
 
 - **IRIs.** A record of kind `k` with local id `i` in territory `t` is `{base}/id/{t}/{k}/{i}`; the
   territory itself is `{base}/id/{t}`. `{base}` is the instance's `CIVICFED_BASE_URI`. The local id is
-  the territory's own identifier: 1–128 characters among letters, digits and `. _ ~ -`.
+  the territory's own identifier: 1 to 128 characters among letters, digits and `. _ ~ -`.
 - **Structured values** (a point, an address, an amount, a counter, phases, milestones) are nodes
   named by hash IRIs of the record (`…/proposal/p1#geometry`), never blank nodes: a record is
   exactly the triples of its IRI and of its `#` nodes, so replacing or deleting it is exact on

@@ -511,36 +511,41 @@ class Records:
         outcome.status = "updated" if existed_before else "created"
 
     def _check_references(self, territory: str, accepted: list[Outcome], batch: _Batch) -> None:
-        """Every link to another record must name a record that is live after the batch."""
+        """Every link to another record must name a record that is live after the batch.
+
+        Rejecting a record can orphan another that links to it in the same batch, so passes
+        repeat until nothing more is rejected.
+        """
         wanted: dict[str, set[str]] = {}
         for o in accepted:
             data = batch.final.get(self.iri(territory, o.op.kind, o.op.local_id))
-            if data is None:
-                continue
-            for iri in self._targets(territory, o.op.kind, data):
-                if iri not in batch.final:
-                    ref = self.urls.parse(iri)
-                    if ref and ref.kind in KINDS:
-                        wanted.setdefault(ref.kind, set()).add(iri)
+            for iri in self._targets(territory, o.op.kind, data) if data else ():
+                ref = self.urls.parse(iri)
+                if iri not in batch.final and ref and ref.kind in KINDS:
+                    wanted.setdefault(ref.kind, set()).add(iri)
         live: set[str] = set()
         for kind_name, iris in wanted.items():
             entries = self.index_entries(territory, KINDS[kind_name], sorted(iris))
             live.update(i for i, e in entries.items() if not e.deleted)
-        for o in accepted:
-            iri = self.iri(territory, o.op.kind, o.op.local_id)
-            data = batch.final.get(iri)
-            if data is None:
-                continue
-            for target, (field_name, kind_name, local_id) in self._targets(territory, o.op.kind, data).items():
-                ok = batch.final.get(target) is not None if target in batch.final else target in live
-                if not ok:
-                    o.status = "rejected"
-                    o.error = ValidationFailed(
-                        f"{field_name}: no {kind_name} {local_id!r} in territory {territory!r}",
-                        errors=[{"pointer": f"#/{field_name}", "detail": f"Unknown {kind_name} {local_id!r}."}],
-                    )
-                    _revert(batch, iri)
-                    break
+        rejected_some = True
+        while rejected_some:
+            rejected_some = False
+            for o in accepted:
+                iri = self.iri(territory, o.op.kind, o.op.local_id)
+                data = batch.final.get(iri)
+                if o.status == "rejected" or data is None:
+                    continue
+                for target, (field_name, kind_name, local_id) in self._targets(territory, o.op.kind, data).items():
+                    ok = batch.final.get(target) is not None if target in batch.final else target in live
+                    if not ok:
+                        o.status = "rejected"
+                        o.error = ValidationFailed(
+                            f"{field_name}: no {kind_name} {local_id!r} in territory {territory!r}",
+                            errors=[{"pointer": f"#/{field_name}", "detail": f"Unknown {kind_name} {local_id!r}."}],
+                        )
+                        _revert(batch, iri)
+                        rejected_some = True
+                        break
 
     def _targets(self, territory: str, kind: Kind, data: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
         out: dict[str, tuple[str, str, str]] = {}

@@ -139,3 +139,19 @@ def test_empty_lines_and_empty_body(client: FlaskClient, lyon: Territory) -> Non
     assert report["written"] is True and report["created"] == 0
     body = b"\n" + ndjson(*lines_of_everything()[:1]) + b"\n\n"
     assert post(client, lyon, body).get_json()["created"] == 1
+
+
+def test_rejections_cascade_to_records_that_link_to_them(client: FlaskClient, lyon: Territory) -> None:
+    """With partial=true, a comment on a proposal rejected for a bad link is rejected too,
+    whatever the order of the lines."""
+    post(client, lyon, ndjson(*lines_of_everything()[:2]))
+    lines = [
+        {"kind": "comment", **record("comment", id="c9", about={"kind": "proposal", "id": "orphan"})},
+        {"kind": "comment", **record("comment", id="c10", reply_to="c9", about={"kind": "proposal", "id": "ok"})},
+        {"kind": "proposal", **record("proposal", id="orphan", process="ghost", handled_by=None)},
+        {"kind": "proposal", **record("proposal", id="ok", handled_by=None)},
+    ]
+    report = post(client, lyon, ndjson(*lines), "?partial=true").get_json()
+    assert report["created"] == 1, report
+    assert sorted(e["line"] for e in report["errors"]) == [1, 2, 3]
+    assert client.get("/api/v1/territories/lyon/comments/c10").status_code == 404
