@@ -35,15 +35,17 @@ def to_op(records: Records, number: int, obj: Any) -> Op:
     kind_name = obj.pop("kind", None)
     kind = kind_named(kind_name) if isinstance(kind_name, str) else None
     if kind is None or kind.name == "territory":
+        hint = " (a territory is created with `civicfed territory create`)" if kind else ""
         raise ValidationFailed(
-            f"unknown kind {kind_name!r}: use one of {KIND_NAMES}",
+            f"unknown kind {kind_name!r}: use one of {KIND_NAMES}{hint}",
             errors=[{"pointer": "#/kind", "detail": f"One of: {KIND_NAMES}."}],
         )
     if obj.get("deleted") is True:
         local_id = obj.get("id")
         if not isinstance(local_id, str) or not local_id:
             raise ValidationFailed("a deletion needs the id", errors=[{"pointer": "#/id", "detail": "Missing."}])
-        return Op(kind, local_id, "delete", line=number)
+        # Replaying a feed deletes what may never have reached this server: not an error.
+        return Op(kind, local_id, "delete", missing_ok=True, line=number)
     data = records.prepare(kind, obj)
     return Op(kind, data["id"], "upsert", data, line=number)
 
@@ -87,9 +89,11 @@ def ingest_ndjson(
     return {
         "territory": territory,
         "written": report.written,
-        "created": counts["created"] if report.written else 0,
-        "updated": counts["updated"] if report.written else 0,
-        "deleted": counts["deleted"] if report.written else 0,
+        # When nothing was written these say what the batch would have done.
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "deleted": counts["deleted"],
+        "unchanged": counts["unchanged"],
         "rejected": len(errors),
         "accepted": len(ops) - len(report.rejected),
         "quads": report.quads,

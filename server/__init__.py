@@ -59,10 +59,15 @@ class Civicfed:
     def records(self) -> Records:
         if self._records is None:
             store, state = self.store, self.state
+            state.check_base_iri(self.urls.base)
             with self._lock:
                 if self._records is None:
                     self._records = Records(store, state, self.urls, self.config["RECORD_CACHE_SIZE"])
         return self._records
+
+    def open(self) -> None:
+        """Open the store and the state database now, and check they belong to this instance."""
+        self.records  # noqa: B018 - opening is the point
 
     def close(self) -> None:
         with self._lock:

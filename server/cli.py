@@ -12,6 +12,8 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from . import create_app, services
 from .errors import CivicfedError
+from .model.kinds import KINDS
+from .state import InstanceMismatch
 from .store import StoreError
 
 
@@ -30,7 +32,7 @@ def _cli_errors(func: Any) -> Any:
         except CivicfedError as err:
             details = "".join(f"\n  {e.get('pointer', '')} {e.get('detail', '')}" for e in err.errors)
             _fail(f"{err.detail}{details}")
-        except StoreError as err:
+        except (StoreError, InstanceMismatch) as err:
             _fail(str(err))
 
     return wrapper
@@ -49,7 +51,7 @@ cli.add_command(routes_command)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker process.")
-@click.option("--access-log/--no-access-log", default=False, help="Log every request to stderr.")
+@click.option("--access-log/--no-access-log", default=False, help="Log every request to standard output.")
 @with_appcontext
 def serve_command(host: str, port: int, threads: int, access_log: bool) -> None:
     """Serve with gunicorn (threaded workers: pyoxigraph releases the GIL)."""
@@ -71,12 +73,16 @@ def demo_group() -> None:
 @_cli_errors
 def demo_load(if_empty: bool, scale: float) -> None:
     """Create three territories (Lyon, Grenoble, Rennes) with realistic, deterministic data."""
-    from .demo import load_demo
+    from .demo import DEMO_TERRITORIES, load_demo
 
     svc = services()
-    if if_empty and svc.state.territory_ids():
-        click.echo(f"demo: territories already exist ({', '.join(svc.state.territory_ids())}); nothing loaded")
+    existing = svc.state.territory_ids()
+    if if_empty and existing:
+        click.echo(f"demo: territories already exist ({', '.join(existing)}); nothing loaded")
         return
+    clash = sorted({t.id for t in DEMO_TERRITORIES} & set(existing))
+    if clash:
+        _fail(f"the demo territories already exist ({', '.join(clash)}): loading again would overwrite their records")
     written = load_demo(svc.records, scale=scale)
     for territory, n in written.items():
         click.echo(f"demo: {territory}: {n} records")
@@ -90,7 +96,7 @@ def territory_group() -> None:
 
 @territory_group.command("create")
 @click.argument("territory_id")
-@click.option("--name", required=True, help="Official name.")
+@click.option("--name", default=None, help="Official name (required for a new territory).")
 @click.option("--country", default=None, help="ISO 3166-1 alpha-2 code, e.g. FR.")
 @click.option("--insee", "insee_cog", default=None, help="INSEE COG code of the commune.")
 @click.option("--lau", default=None, help="EU LAU code.")
@@ -103,8 +109,17 @@ def territory_group() -> None:
 @with_appcontext
 @_cli_errors
 def territory_create(territory_id: str, **options: Any) -> None:
-    """Register a territory (with its pseudonymisation secret) and write its record."""
+    """Register a territory (with its pseudonymisation secret) and write its record.
+
+    On an existing territory, the options given change those fields and keep the others.
+    """
+    records = services().records
     record: dict[str, Any] = {"id": territory_id}
+    if services().state.has_territory(territory_id):
+        current = records.get(territory_id, KINDS["territory"], territory_id)
+        record = {k: v for k, v in current.items() if k not in ("iri", "territory", "record_modified")}
+    if "name" not in record and not options.get("name"):
+        _fail("--name is required for a new territory")
     for key in ("name", "country", "insee_cog", "lau", "nuts", "wikidata"):
         if options.get(key):
             record[key] = options[key]
@@ -118,7 +133,7 @@ def territory_create(territory_id: str, **options: Any) -> None:
         }
         if options.get("population_source_url"):
             record["population"]["source_url"] = options["population_source_url"]
-    created, stored = services().records.create_territory(record)
+    created, stored = records.create_territory(record)
     click.echo(f"territory {territory_id}: {'created' if created else 'updated'} ({stored['iri']})")
 
 

@@ -58,6 +58,8 @@ class Op:
     data: dict[str, Any] | None = None
     if_match: str | None = None
     create_only: bool = False
+    #: Deleting a record that does not exist (or no longer) is not an error (sync replays).
+    missing_ok: bool = False
     line: int | None = None
 
 
@@ -142,7 +144,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise BadRequest(
             "invalid cursor: use the `next` link of the previous page",
-            errors=[{"pointer": "#/cursor", "detail": "not a cursor issued by this server"}],
+            errors=[{"parameter": "cursor", "detail": "Not a cursor issued by this server."}],
         ) from exc
     return modified, iri
 
@@ -232,7 +234,8 @@ class Records:
         iri = self.iri(territory, kind, local_id)
         entry = self.index_entries(territory, kind, [iri]).get(iri)
         if entry is None:
-            raise NotFound(f"no {kind.name} {local_id!r} in territory {territory!r}")
+            where = "" if kind.name == "territory" else f" in territory {territory!r}"
+            raise NotFound(f"no {kind.name} {local_id!r}{where}")
         if entry.deleted:
             raise Gone(
                 f"{kind.name} {local_id!r} was deleted at {format_datetime(entry.modified)}",
@@ -486,9 +489,13 @@ class Records:
         if op.create_only and exists:
             raise Conflict(f"{op.kind.name} {op.local_id!r} already exists")
 
+        deleted = not exists and entry is not None and entry.deleted and iri not in batch.final
         if op.action == "delete":
             if not exists:
-                if entry is not None and entry.deleted and iri not in batch.final:
+                if op.missing_ok:
+                    outcome.status = "unchanged"
+                    return
+                if deleted:
                     raise Gone(f"{op.kind.name} {op.local_id!r} is already deleted")
                 raise NotFound(f"no {op.kind.name} {op.local_id!r} in territory {territory!r}")
             if op.kind.name == "territory":
@@ -499,6 +506,8 @@ class Records:
             return
 
         if op.action == "patch":
+            if deleted:
+                raise Gone(f"{op.kind.name} {op.local_id!r} was deleted; PUT it to create it again")
             if not exists:
                 raise NotFound(f"no {op.kind.name} {op.local_id!r} in territory {territory!r}")
             merged = merge_patch(_editable(current), op.data or {})
@@ -507,6 +516,11 @@ class Records:
             new = dict(op.data or {})
         pseudonymise(op.kind, new, secret)
         _authorize(principal, op, current, new)
+        if current is not None and iri not in batch.final and _editable(current) == _editable(new):
+            # Writing what is already stored changes nothing: no new record_modified, so a
+            # platform re-sending its whole dataset does not flood incremental syncs.
+            outcome.status = "unchanged"
+            return
         batch.final[iri] = new
         outcome.status = "updated" if existed_before else "created"
 
@@ -624,7 +638,7 @@ class Records:
     def _touched_proposals(self, territory: str, batch: _Batch, kind: Kind, field_name: str) -> set[str]:
         touched: set[str] = set()
         for iri, k in batch.kinds.items():
-            if k is not kind:
+            if k is not kind or iri not in batch.final:  # unchanged records move no count
                 continue
             for data in (batch.old_data.get(iri), batch.final.get(iri)):
                 target = _proposal_of(data, field_name)
@@ -636,27 +650,42 @@ class Records:
     def _changeset(self, territory: str, accepted: list[Outcome], batch: _Batch) -> Changeset:
         cs = Changeset()
         counts = self._counts(territory, batch)
-        # The last op on a record decides its final state; records are written in batch order.
-        last = {self.iri(territory, o.op.kind, o.op.local_id): i for i, o in enumerate(accepted)}
-        for i, o in enumerate(accepted):
+        # batch.final holds each changed record's final state; write them in batch order.
+        written: set[str] = set()
+        for o in accepted:
             iri = self.iri(territory, o.op.kind, o.op.local_id)
-            if last[iri] == i:
-                self._emit_record(cs, territory, o.op.kind, iri, batch.final.get(iri), batch, counts)
+            if iri in batch.final and iri not in written:
+                written.add(iri)
+                if not self._emit_record(cs, territory, o.op.kind, iri, batch.final[iri], batch, counts):
+                    o.status = "unchanged"
         # Proposals whose counts changed but that the batch did not rewrite.
         graph, ctx = self.urls.territory_graph(territory), self.ctx(territory)
-        for p, (votes, comments) in counts.items():
-            if p in last or p not in batch.index or batch.index[p].deleted:
-                continue
-            for name, value in (("vote_count", votes), ("comment_count", comments)):
-                if value is None:
-                    continue
+        others = [p for p in counts if p not in written and p in batch.index and not batch.index[p].deleted]
+        stored = self._stored_counts(graph, others)
+        for p in others:
+            changed = False
+            for name, value in zip(("vote_count", "comment_count"), counts[p], strict=True):
                 counter = PROPOSAL.mapping.by_name[name]
+                if value is None or stored.get(f"{p}#{counter.suffix}") == value:  # type: ignore[attr-defined]
+                    continue
                 cs.drop(graph, f"{p}#{counter.suffix}")  # type: ignore[attr-defined]
                 statements: list[str] = []
                 counter.emit(p, value, ctx, statements)
                 cs.add(graph, statements)
-            self._emit_index(cs, territory, PROPOSAL, p, self.clock.next(), deleted=False, existed=True)
+                changed = True
+            if changed:  # the published record changed: sync consumers must see it
+                self._emit_index(cs, territory, PROPOSAL, p, self.clock.next(), deleted=False, existed=True)
         return cs
+
+    def _stored_counts(self, graph: str, proposals: list[str]) -> dict[str, int]:
+        """Current published counter values, by counter node IRI."""
+        nodes = [f"{p}#{suffix}" for p in proposals for suffix in ("votes", "comments")]
+        out: dict[str, int] = {}
+        for node, triples in self.store.describe(nodes, graph).items():
+            for p, o in triples:
+                if p == SDO.userInteractionCount:
+                    out[node] = int(o.value)
+        return out
 
     def _emit_record(
         self,
@@ -667,7 +696,17 @@ class Records:
         data: dict[str, Any] | None,
         batch: _Batch,
         counts: dict[str, tuple[int | None, int | None]],
-    ) -> None:
+    ) -> bool:
+        """Add a record's final state to the changeset; False if that state is what is stored."""
+        if data is not None and kind is PROPOSAL and iri in counts:
+            votes, comments = counts[iri]
+            if votes is not None:
+                data["vote_count"] = votes
+            if comments is not None:
+                data["comment_count"] = comments
+            old = batch.old_data.get(iri)
+            if old is not None and _editable(old) == _editable(data):
+                return False  # only the platform's (overridden) counts differed
         graph = self.graph_of(kind, territory)
         for s in _subjects(iri, batch.old_desc):
             cs.drop(graph, s)
@@ -677,16 +716,11 @@ class Records:
             if not kind.private:
                 cs.add(graph, self._tombstone_triples(territory, kind, iri, batch, now))
             self._emit_index(cs, territory, kind, iri, now, deleted=True, existed=existed)
-            return
-        if kind is PROPOSAL and iri in counts:
-            votes, comments = counts[iri]
-            if votes is not None:
-                data["vote_count"] = votes
-            if comments is not None:
-                data["comment_count"] = comments
+            return True
         ctx = Ctx(self.urls, territory, data.get("language"))
         cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
         self._emit_index(cs, territory, kind, iri, now, deleted=False, existed=existed)
+        return True
 
     def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: _Batch, now: dt.datetime) -> list[str]:
         when = typed(format_datetime(now), XSD.dateTime)
@@ -697,9 +731,12 @@ class Records:
             f"<{iri}> <{DCT.identifier}> {literal(iri.rsplit('/', 1)[-1])}",
             f"<{iri}> <{CF.territory}> <{self.urls.territory(territory)}>",
         ]
+        # The links lists filter on stay, so that a filtered incremental sync sees the deletion.
         old = batch.old_data.get(iri) or {}
-        if old.get("process") and "process" in kind.mapping.by_name:
-            out.append(f"<{iri}> <{DCT.isPartOf}> <{self.urls.resource(territory, 'process', old['process'])}>")
+        ctx = self.ctx(territory)
+        for f in kind.filters.values():
+            if old.get(f.name):
+                f.emit(iri, old[f.name], ctx, out)
         return out
 
     def _emit_index(

@@ -23,7 +23,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from . import create_app
 
-        return create_app()
+        app = create_app()
+        # Open the store and check the instance now, not on the first request: a locked or
+        # mismatched store fails the start, and the lock is held from the start.
+        app.extensions["civicfed"].open()
+        return app
 
 
 def serve(*, host: str, port: int, threads: int = 8, access_log: bool = False) -> None:

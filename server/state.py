@@ -45,6 +45,14 @@ territories = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+#: Facts about the instance that must not change under its data (the base IRI).
+instance = Table(
+    "instance",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(2048), nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -56,6 +64,10 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+
+class InstanceMismatch(RuntimeError):
+    """The state database belongs to an instance with another base IRI."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,24 @@ class State:
         self._secrets: dict[str, bytes] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    # -- instance ----------------------------------------------------------------------------
+    def check_base_iri(self, base_iri: str) -> None:
+        """Record the base IRI on first use; refuse another one later.
+
+        Every stored IRI starts with it: serving the same data under another base would make
+        every record unreachable, so the mismatch is an error, not a silent 404 everywhere.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(select(instance.c.value).where(instance.c.key == "base_iri")).first()
+            if row is None:
+                conn.execute(insert(instance).values(key="base_iri", value=base_iri))
+            elif row[0] != base_iri:
+                raise InstanceMismatch(
+                    f"this data directory was created with CIVICFED_BASE_URI={row[0]}, not {base_iri}: "
+                    "every stored IRI starts with it. Set CIVICFED_BASE_URI back, or copy the data "
+                    "to a new instance (see docs/configuration.md)."
+                )
 
     # -- territories -------------------------------------------------------------------------
     def create_territory(self, territory: str) -> bool:

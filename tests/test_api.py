@@ -406,3 +406,79 @@ def test_openapi_document(client: FlaskClient) -> None:
     assert {"territory", "theme", "status", "bbox", "q", "cursor", "limit", "modified_since"} <= params
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200 and b"/api/v1/territories/{territory}/ingest" in docs.data
+
+
+# -- found in review -------------------------------------------------------------------------------
+
+
+def test_territory_conditional_get(client: FlaskClient, lyon: Territory) -> None:
+    resp = client.get("/api/v1/territories/lyon")
+    assert client.get("/api/v1/territories/lyon", headers={"If-None-Match": resp.headers["ETag"]}).status_code == 304
+
+
+def test_patch_on_deleted_is_gone(client: FlaskClient, seeded: Territory) -> None:
+    client.delete(url(seeded, "proposal", "p1"), headers=seeded.auth())
+    assert (
+        client.patch(url(seeded, "proposal", "p1"), json={"status": "accepted"}, headers=seeded.auth()).status_code
+        == 410
+    )
+
+
+def test_page_size_follows_the_setting(tmp_path: Any) -> None:
+    from server import create_app, services
+
+    app = create_app({"DATA_DIR": str(tmp_path / "d"), "MAX_PAGE_SIZE": 5, "PAGE_SIZE": 2})
+    with app.app_context():
+        services().records.create_territory(TERRITORY)
+    client = app.test_client()
+    assert client.get("/api/v1/territories?limit=6").status_code == 400
+    assert client.get("/api/v1/territories?limit=5").status_code == 200
+    app.extensions["civicfed"].close()
+
+
+def test_a_bad_key_is_refused_even_on_reads(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.get(url(seeded, "proposal"), headers={"Authorization": "Bearer cfk_revoked"})
+    assert resp.status_code == 401
+
+
+def test_votes_default_to_the_keys_territory(client: FlaskClient, seeded: Territory, grenoble: Territory) -> None:
+    put(client, seeded, "vote", {"id": "v1", "proposal": "p1", "voter": "ann"})
+    listed = client.get("/api/v1/votes", headers=seeded.auth()).get_json()["items"]
+    assert [(v["territory"], v["id"]) for v in listed] == [("lyon", "v1")]
+    assert client.get("/api/v1/votes?territory=lyon", headers=grenoble.auth()).status_code == 403
+
+
+def test_put_needs_plain_json(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.put(
+        url(seeded, "proposal", "p1"), data=b"{}", content_type="application/merge-patch+json", headers=seeded.auth()
+    )
+    assert resp.status_code == 415
+
+
+def test_writing_the_same_record_changes_nothing(client: FlaskClient, seeded: Territory) -> None:
+    before = client.get(url(seeded, "proposal", "p1"))
+    again = put(client, seeded, "proposal", RECORDS["proposal"])
+    assert again.status_code == 200
+    assert again.headers["ETag"] == before.headers["ETag"]
+    assert again.get_json()["record_modified"] == before.get_json()["record_modified"]
+
+
+def test_filtered_sync_sees_deletions(client: FlaskClient, seeded: Territory) -> None:
+    mark = client.get(url(seeded, "proposal", "p1")).get_json()["record_modified"]
+    client.delete(url(seeded, "proposal", "p1"), headers=seeded.auth())
+    for query in ("theme=green_spaces", "status=evaluating", "process=bp-2024", "handled_by=voirie"):
+        items = client.get(url(seeded, "proposal") + f"?{query}&modified_since={mark}").get_json()["items"]
+        assert [(i["id"], i.get("deleted")) for i in items] == [("p1", True)], query
+
+
+def test_openapi_documents_errors_and_security(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    put_op = spec["paths"]["/api/v1/territories/{territory}/proposals/{local_id}"]["put"]
+    assert put_op["security"] == [{"bearer": []}]
+    assert {"200", "201", "401", "403", "422"} <= set(put_op["responses"])
+    get_op = spec["paths"]["/api/v1/territories/{territory}/proposals/{local_id}"]["get"]
+    assert "security" not in get_op and "410" in get_op["responses"]
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
+    unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
+    assert "application/problem+json" in unauthorized["content"]

@@ -92,3 +92,45 @@ def test_import_reports_errors(env: dict[str, str], tmp_path: Path) -> None:
     done = civicfed(env, "import", "ndjson", str(bad), "--territory", "annecy", check=False)
     assert done.returncode == 1
     assert json.loads(done.stdout)["errors"][0]["errors"][0]["pointer"] == "#/process"
+
+
+def test_territory_create_on_existing_changes_only_given_fields(env: dict[str, str]) -> None:
+    civicfed(
+        env,
+        "territory",
+        "create",
+        "annecy",
+        "--name",
+        "Annecy",
+        "--nuts",
+        "FRK28",
+        "--population",
+        "131272",
+        "--population-year",
+        "2021",
+        "--population-source",
+        "INSEE",
+    )
+    out = civicfed(env, "territory", "create", "annecy", "--wikidata", "Q50189")
+    assert "annecy: updated" in out.stdout
+    from server import create_app, services
+    from server.model.kinds import KINDS
+
+    app = create_app({"DATA_DIR": env["CIVICFED_DATA_DIR"], "BASE_URI": env["CIVICFED_BASE_URI"]})
+    with app.app_context():
+        record = services().records.get("annecy", KINDS["territory"], "annecy")
+    app.extensions["civicfed"].close()
+    assert record["nuts"] == "FRK28" and record["wikidata"] == "Q50189" and record["population"]["value"] == 131272
+
+
+def test_base_iri_cannot_change_under_the_data(env: dict[str, str]) -> None:
+    civicfed(env, "territory", "create", "annecy", "--name", "Annecy")
+    moved = {**env, "CIVICFED_BASE_URI": "https://elsewhere.example"}
+    done = civicfed(moved, "territory", "create", "annecy", "--name", "Annecy", check=False)
+    assert done.returncode != 0 and "CIVICFED_BASE_URI=http://cli.test" in done.stderr
+
+
+def test_demo_load_twice_is_refused_cleanly(env: dict[str, str]) -> None:
+    civicfed(env, "demo", "load", "--scale", "0.2")
+    again = civicfed(env, "demo", "load", check=False)
+    assert again.returncode != 0 and "already exist" in again.stderr and "Traceback" not in again.stderr

@@ -155,3 +155,24 @@ def test_rejections_cascade_to_records_that_link_to_them(client: FlaskClient, ly
     assert report["created"] == 1, report
     assert sorted(e["line"] for e in report["errors"]) == [1, 2, 3]
     assert client.get("/api/v1/territories/lyon/comments/c10").status_code == 404
+
+
+def test_replaying_an_export_is_idempotent(client: FlaskClient, lyon: Territory) -> None:
+    body = ndjson(*lines_of_everything())
+    post(client, lyon, body)
+    before = client.get("/api/v1/territories/lyon/proposals/p1").get_json()["record_modified"]
+    again = post(client, lyon, body + ndjson({"kind": "meeting", "id": "never-seen", "deleted": True})).get_json()
+    assert again["written"] and again["created"] == again["updated"] == 0 and again["unchanged"] == 10, again
+    assert client.get("/api/v1/territories/lyon/proposals/p1").get_json()["record_modified"] == before
+
+
+def test_rejected_batch_is_a_problem_document(client: FlaskClient, lyon: Territory) -> None:
+    resp = post(client, lyon, ndjson({"kind": "proposal", **record("proposal", title="")}))
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
+    body = resp.get_json()
+    assert body["type"].endswith("#validation") and body["written"] is False and body["rejected"] == 1
+
+
+def test_dry_run_says_what_would_happen(client: FlaskClient, lyon: Territory) -> None:
+    report = post(client, lyon, ndjson(*lines_of_everything()), "?dry_run=true").get_json()
+    assert report["written"] is False and report["created"] == 9

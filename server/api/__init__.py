@@ -7,11 +7,14 @@ precise RFC 9457 problems.
 
 from __future__ import annotations
 
+import datetime as dt
+import http
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, render_template, request, url_for
 from flask_smorest import Api, Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -19,6 +22,7 @@ from importers.ndjson import ingest_ndjson
 
 from .. import services
 from ..errors import (
+    PROBLEM_JSON,
     BadRequest,
     CivicfedError,
     Forbidden,
@@ -33,7 +37,8 @@ from ..model.schemas import Identifier, PointSchema, TerritoryId
 from ..records import Op, Outcome, WriteReport, etag
 from ..state import Principal
 
-JSON_TYPES = ("application/json", "application/merge-patch+json")
+JSON_TYPES = ("application/json",)
+PATCH_TYPES = ("application/merge-patch+json", "application/json")
 
 blp = Blueprint(
     "api",
@@ -48,16 +53,26 @@ blp = Blueprint(
 
 def principal() -> Principal | None:
     """The API key's principal, None without a key; a bad key is an error, not anonymity."""
+    # Cached on the request (not on `g`, which an outer app context may share across requests).
+    if "civicfed.principal" in request.environ:
+        return request.environ["civicfed.principal"]
     header = request.headers.get("Authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("use `Authorization: Bearer <API key>`")
-    found = services().state.principal(token.strip())
-    if found is None:
-        raise Unauthorized("invalid or revoked API key")
+    found = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use `Authorization: Bearer <API key>`")
+        found = services().state.principal(token.strip())
+        if found is None:
+            raise Unauthorized("invalid or revoked API key")
+    request.environ["civicfed.principal"] = found
     return found
+
+
+@blp.before_request
+def _check_key() -> None:
+    # A client sending a revoked or mistyped key learns it at once, even on public reads.
+    principal()
 
 
 def json_body(allowed: tuple[str, ...] = JSON_TYPES) -> Any:
@@ -118,9 +133,15 @@ def record_response(territory: str, kind: Kind, local_id: str, status: int) -> R
 
 
 def etag_of(record: dict[str, Any]) -> str:
-    import datetime as dt
-
     return etag(dt.datetime.fromisoformat(record["record_modified"]))
+
+
+def conditional(record: dict[str, Any]) -> Response:
+    """200 with the record and its ETag, or 304 when the client's copy is current."""
+    tag = etag_of(record)
+    if request.headers.get("If-None-Match") in (tag, "*"):
+        return Response(status=304, headers={"ETag": tag})
+    return json_response(record, 200, {"ETag": tag})
 
 
 def can_read_private(kind: Kind, territories: list[str]) -> None:
@@ -140,7 +161,9 @@ def can_read_private(kind: Kind, territories: list[str]) -> None:
 def _list_args(kind: Kind, with_territory: bool) -> type[Schema]:
     """Query parameters of a kind's list, as a schema (validation + OpenAPI parameters)."""
     attrs: dict[str, Any] = {
-        "limit": fields.Integer(validate=validate.Range(1, 1000), metadata={"description": "Page size (≤ 1000)."}),
+        "limit": fields.Integer(
+            validate=validate.Range(min=1), metadata={"description": "Page size (default 50, at most MAX_PAGE_SIZE)."}
+        ),
         "cursor": fields.String(metadata={"description": "Opaque cursor: the `next` link carries it."}),
         "modified_since": fields.AwareDateTime(
             metadata={"description": "Records this server wrote at or after this time; includes tombstones."}
@@ -204,7 +227,11 @@ def list_records(kind: Kind, territories: list[str], args: dict[str, Any], path:
     svc = services()
     config = svc.config
     limit = args.get("limit") or config["PAGE_SIZE"]
-    limit = min(limit, config["MAX_PAGE_SIZE"])
+    if limit > config["MAX_PAGE_SIZE"]:
+        raise BadRequest(
+            f"limit may be at most {config['MAX_PAGE_SIZE']}",
+            errors=[{"parameter": "limit", "detail": f"At most {config['MAX_PAGE_SIZE']}."}],
+        )
     filters = {k: v for k, v in args.items() if k in kind.filters}
     if len(territories) != 1:
         for param in filters:
@@ -248,6 +275,58 @@ def _page_schema(kind: Kind) -> type[Schema]:
     )
 
 
+class ErrorItemSchema(Schema):
+    pointer = fields.String(metadata={"description": "JSON Pointer (as a URI fragment) to the body field."})
+    parameter = fields.String(metadata={"description": "The query or path parameter."})
+    detail = fields.String()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, the body of every error."""
+
+    type = fields.String(metadata={"description": "URI of the kind of problem."})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String(metadata={"description": "What went wrong, for people."})
+    instance = fields.String(metadata={"description": "The request path."})
+    errors = fields.List(fields.Nested(ErrorItemSchema), metadata={"description": "Each field or parameter at fault."})
+
+
+class CivicfedApi(Api):
+    """flask-smorest's Api, documenting errors as RFC 9457 problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            if status >= 400:
+                self.spec.components.response(
+                    status.name,
+                    {"description": status.phrase, "content": {PROBLEM_JSON: {"schema": ProblemSchema}}},
+                    lazy=True,
+                )
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {"description": "Error", "content": {PROBLEM_JSON: {"schema": ProblemSchema}}},
+            lazy=True,
+        )
+
+
+def errors(*codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document the error statuses an operation can answer."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for code in codes:
+            func = blp.alt_response(code, response=http.HTTPStatus(code).name)(func)
+        return func
+
+    return decorate
+
+
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422)
+SECURED = {"security": [{"bearer": []}]}
+
+
 class IngestReportSchema(Schema):
     territory = fields.String()
     written = fields.Boolean(metadata={"description": "False when nothing was written."})
@@ -255,6 +334,8 @@ class IngestReportSchema(Schema):
     updated = fields.Integer()
     deleted = fields.Integer()
     rejected = fields.Integer()
+    unchanged = fields.Integer(metadata={"description": "Records already stored exactly so (not rewritten)."})
+    accepted = fields.Integer(metadata={"description": "Lines that passed every check."})
     quads = fields.Integer(metadata={"description": "Triples written."})
     errors = fields.List(fields.Dict(), metadata={"description": "One entry per rejected line."})
 
@@ -280,6 +361,7 @@ def _register_kind(kind: Kind) -> None:
         return blp.route(rule, methods=[method], endpoint=f"{kind.name}_{name}")
 
     @route(f"/{plural}", "GET", "list_all")
+    @errors(400, 401, 403, 404)
     @blp.arguments(args_all, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
     @blp.response(200, page)
     @blp.doc(tags=[tag], summary=f"List {plural} across territories", description=private_note.strip() or None)
@@ -289,12 +371,15 @@ def _register_kind(kind: Kind) -> None:
             territories = [t.strip() for t in args["territory"].split(",") if t.strip()]
             for t in territories:
                 territory_or_404(t)
+        elif kind.private and principal() is not None:
+            territories = [principal().territory]  # type: ignore[union-attr]
         else:
             territories = svc.state.territory_ids()
         can_read_private(kind, territories)
         return list_records(kind, territories, args, plural)
 
     @route(f"/territories/<territory>/{plural}", "GET", "list")
+    @errors(400, 401, 403, 404)
     @blp.arguments(args_one, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
     @blp.response(200, page)
     @blp.doc(tags=[tag], summary=f"List the {plural} of a territory", description=private_note.strip() or None)
@@ -304,8 +389,9 @@ def _register_kind(kind: Kind) -> None:
         return list_records(kind, [territory], args, f"territories/{territory}/{plural}")
 
     @route(f"/territories/<territory>/{plural}", "POST", "create")
+    @errors(*WRITE_ERRORS)
     @blp.response(201, kind.schema)
-    @blp.doc(tags=[tag], summary=f"Create a {kind.name} with an id made by the server", requestBody=body_doc)
+    @blp.doc(tags=[tag], summary=f"Create a {kind.name} with an id made by the server", requestBody=body_doc, **SECURED)
     def create(territory: str) -> Response:
         who = writer(territory)
         data = json_body()
@@ -314,8 +400,6 @@ def _register_kind(kind: Kind) -> None:
                 f"POST makes the id; to create a {kind.name} with your own id, PUT it at …/{plural}/{{id}}",
                 errors=[{"pointer": "#/id", "detail": "Not allowed in POST."}],
             )
-        import secrets
-
         local_id = secrets.token_hex(8)
         svc = services()
         loaded = svc.records.prepare(kind, data, local_id=local_id)
@@ -323,6 +407,8 @@ def _register_kind(kind: Kind) -> None:
         return record_response(territory, kind, local_id, 201)
 
     @route(f"/territories/<territory>/{plural}/<local_id>", "GET", "get")
+    @errors(401, 403, 404, 410)
+    @blp.alt_response(304, description="Not modified (If-None-Match)")
     @blp.response(200, kind.schema)
     @blp.doc(
         tags=[tag],
@@ -332,19 +418,18 @@ def _register_kind(kind: Kind) -> None:
     def get(territory: str, local_id: str) -> Response:
         territory_or_404(territory)
         can_read_private(kind, [territory])
-        record = services().records.get(territory, kind, local_id)
-        tag_value = etag_of(record)
-        if request.headers.get("If-None-Match") in (tag_value, "*"):
-            return Response(status=304, headers={"ETag": tag_value})
-        return json_response(record, 200, {"ETag": tag_value})
+        return conditional(services().records.get(territory, kind, local_id))
 
     @route(f"/territories/<territory>/{plural}/<local_id>", "PUT", "put")
+    @errors(*WRITE_ERRORS)
+    @blp.alt_response(201, schema=kind.schema, description="Created", success=True)
     @blp.response(200, kind.schema)
     @blp.doc(
         tags=[tag],
         summary=f"Create or replace a {kind.name} with your own id",
         description="201 when created, 200 when replaced. `If-Match` makes it conditional.",
         requestBody=body_doc,
+        **SECURED,
     )
     def put(territory: str, local_id: str) -> Response:
         who = writer(territory)
@@ -356,11 +441,12 @@ def _register_kind(kind: Kind) -> None:
         return record_response(territory, kind, local_id, 201 if outcome.status == "created" else 200)
 
     @route(f"/territories/<territory>/{plural}/<local_id>", "PATCH", "patch")
+    @errors(*WRITE_ERRORS, 410)
     @blp.response(200, kind.schema)
-    @blp.doc(tags=[tag], summary=f"Change some fields of a {kind.name}", requestBody=patch_doc)
+    @blp.doc(tags=[tag], summary=f"Change some fields of a {kind.name}", requestBody=patch_doc, **SECURED)
     def patch(territory: str, local_id: str) -> Response:
         who = writer(territory)
-        doc = json_body()
+        doc = json_body(PATCH_TYPES)
         if not isinstance(doc, dict):
             raise ValidationFailed(
                 "a merge patch is a JSON object", errors=[{"pointer": "#", "detail": "Not an object."}]
@@ -370,8 +456,9 @@ def _register_kind(kind: Kind) -> None:
         return record_response(territory, kind, local_id, 200)
 
     @route(f"/territories/<territory>/{plural}/<local_id>", "DELETE", "delete")
+    @errors(401, 403, 404, 410, 412)
     @blp.response(200, kind.schema)
-    @blp.doc(tags=[tag], summary=f"Delete a {kind.name} (a tombstone is kept for syncing consumers)")
+    @blp.doc(tags=[tag], summary=f"Delete a {kind.name} (a tombstone is kept for syncing consumers)", **SECURED)
     def delete(territory: str, local_id: str) -> Response:
         who = writer(territory)
         svc = services()
@@ -397,19 +484,22 @@ def _register_territories() -> None:
         return list_records(kind, territories, args, "territories")
 
     @blp.route("/territories/<territory>", methods=["GET"], endpoint="territory_get")
+    @errors(404)
+    @blp.alt_response(304, description="Not modified (If-None-Match)")
     @blp.response(200, kind.schema)
     @blp.doc(tags=["territories"], summary="Get a territory (official codes, population and its source)")
     def get_territory(territory: str) -> Response:
         territory_or_404(territory)
-        record = services().records.get(territory, kind, territory)
-        return json_response(record, 200, {"ETag": etag_of(record)})
+        return conditional(services().records.get(territory, kind, territory))
 
     @blp.route("/territories/<territory>", methods=["PUT"], endpoint="territory_put")
+    @errors(*WRITE_ERRORS)
     @blp.response(200, kind.schema)
     @blp.doc(
         tags=["territories"],
         summary="Replace a territory's record (admin key). Territories are created with `civicfed territory create`.",
         requestBody={"content": {"application/json": {"schema": kind.schema}}, "required": True},
+        **SECURED,
     )
     def put_territory(territory: str) -> Response:
         who = writer(territory)
@@ -419,11 +509,12 @@ def _register_territories() -> None:
         return record_response(territory, kind, territory, 200)
 
     @blp.route("/territories/<territory>", methods=["PATCH"], endpoint="territory_patch")
+    @errors(*WRITE_ERRORS)
     @blp.response(200, kind.schema)
-    @blp.doc(tags=["territories"], summary="Change some fields of a territory's record (admin key)")
+    @blp.doc(tags=["territories"], summary="Change some fields of a territory's record (admin key)", **SECURED)
     def patch_territory(territory: str) -> Response:
         who = writer(territory)
-        doc = json_body()
+        doc = json_body(PATCH_TYPES)
         if not isinstance(doc, dict):
             raise ValidationFailed(
                 "a merge patch is a JSON object", errors=[{"pointer": "#", "detail": "Not an object."}]
@@ -442,6 +533,13 @@ def _register_territories() -> None:
     )
 
     @blp.route("/territories/<territory>/ingest", methods=["POST"], endpoint="ingest")
+    @errors(400, 401, 403, 404, 413, 415)
+    @blp.alt_response(
+        422,
+        schema=IngestReportSchema,
+        content_type=PROBLEM_JSON,
+        description="Some lines were rejected and nothing was written: problem details with the report's fields.",
+    )
     @blp.arguments(ingest_args, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
     @blp.response(200, IngestReportSchema)
     @blp.doc(
@@ -456,6 +554,7 @@ def _register_territories() -> None:
             "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
             "required": True,
         },
+        **SECURED,
     )
     def ingest(args: dict[str, Any], territory: str) -> Response:
         who = writer(territory)
@@ -471,8 +570,14 @@ def _register_territories() -> None:
             partial=bool(args.get("partial")),
             dry_run=bool(args.get("dry_run")),
         )
-        status = 200 if report["written"] or (args.get("dry_run") and not report["rejected"]) else 422
-        return json_response(report, status)
+        if report["rejected"] and not report["written"]:
+            problem = ValidationFailed(
+                f"{report['rejected']} line(s) rejected; nothing was written (see errors, or send ?partial=true)",
+                **{k: v for k, v in report.items() if k != "errors"},
+            )
+            problem.errors = report["errors"]
+            raise problem
+        return json_response(report, 200)
 
 
 for _kind in RECORD_KINDS:
@@ -486,7 +591,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    api = Api(
+    api = CivicfedApi(
         app,
         spec_kwargs={
             "info": {
@@ -507,7 +612,7 @@ def init_app(app: Flask) -> None:
 
     @app.get("/api/v1/docs")
     def api_docs() -> str:
-        return render_template("api_docs.html", spec=api.spec.to_dict())
+        return render_template("api_docs.html", spec=api.spec.to_dict(), spec_url=url_for("api-docs.openapi_json"))
 
 
 __all__ = ["PointSchema", "TerritoryId", "init_app"]
