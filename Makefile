@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Resource IRIs start with the base IRI; by default, where `make run` serves.
+export CIVICFED_BASE_URI ?= http://$(HOST):$(PORT)
 
 .PHONY: run test bench lint format clean
 

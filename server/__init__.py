@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from .config import configure, data_dir_from_env
+from .config import configure, data_dir_from_env, store_options
 from .errors import register_error_handlers
 from .records import Records
 from .state import State
@@ -41,7 +41,7 @@ class Civicfed:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = open_store(self.config["STORE"])
+                    self._store = open_store(self.config["STORE"], **store_options(self.config))
         return self._store
 
     @property

@@ -19,6 +19,17 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": None,
     # A directory (embedded Oxigraph) or an http(s) SPARQL endpoint URL. Default: DATA_DIR/oxigraph.
     "STORE": None,
+    # Remote store only: update and Graph Store Protocol URLs when they are not the conventional
+    # ones derived from the query URL (see server/store/remote.py), credentials, limits.
+    "STORE_UPDATE_URL": None,
+    "STORE_GRAPH_STORE_URL": None,
+    "STORE_USER": None,
+    "STORE_PASSWORD": None,
+    "STORE_TOKEN": None,
+    "STORE_TIMEOUT": 60,
+    "STORE_RETRIES": 3,
+    # Larger changesets are staged into internal graphs and swapped in (bytes of SPARQL Update).
+    "STORE_MAX_UPDATE_BYTES": 4 * 1024 * 1024,
     # SQLAlchemy URL of the state database. Default: sqlite:///DATA_DIR/state.sqlite3.
     "STATE_DB": None,
     # Largest request body accepted (bytes); bigger requests get 413.
@@ -52,3 +63,17 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["STORE"] = str(data_dir / "oxigraph")
     if not app.config["STATE_DB"]:
         app.config["STATE_DB"] = f"sqlite:///{data_dir / 'state.sqlite3'}"
+
+
+def store_options(config: Any) -> dict[str, Any]:
+    """The remote-store settings, as keyword arguments of RemoteStore."""
+    return {
+        "update_url": config.get("STORE_UPDATE_URL"),
+        "graph_store_url": config.get("STORE_GRAPH_STORE_URL"),
+        "user": config.get("STORE_USER"),
+        "password": config.get("STORE_PASSWORD"),
+        "token": config.get("STORE_TOKEN"),
+        "timeout": float(config.get("STORE_TIMEOUT") or 60),
+        "retries": int(config.get("STORE_RETRIES") or 0),
+        "max_update_bytes": int(config.get("STORE_MAX_UPDATE_BYTES") or 4 * 1024 * 1024),
+    }

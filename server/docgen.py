@@ -46,8 +46,8 @@ French labels, and the concept schemes) is served by every instance at `/ns`; it
   exactly the triples of its IRI and of its `#` nodes, so replacing or deleting it is exact on
   any SPARQL store.
 - **Graphs.** A territory's records are in its public graph `{base}/graph/{t}`. Individual votes
-  are in an internal graph (`urn:civicfed:private:{t}`) that no public surface serves; only their
-  counts are published. Internal index graphs (`urn:civicfed:index:{t}:{kind}`) record when this
+  are in an internal graph (`{base}/_internal/private/{t}`) that no public surface serves; only their
+  counts are published. Internal index graphs (`{base}/_internal/index/{t}/{kind}`) record when this
   server last wrote each record (`record_modified`, the sync cursor of every list).
 - **Every record** has `rdf:type`, `dct:identifier` (its local id) and `cf:territory` (its
   territory), plus optionally `schema:url` (its page on the platform) and `dct:created` /

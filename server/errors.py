@@ -230,6 +230,16 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         return _render(_as_civicfed(exc))
 
+    from .store import StoreError
+
+    @app.errorhandler(StoreError)
+    def _store(exc: StoreError) -> Response:
+        # The store is down, locked or refused the operation: nothing was changed, try later.
+        log.error("store error on %s %s: %s", request.method, request.path, exc)
+        return _render(
+            ServiceUnavailable(f"the data store could not complete the request; nothing was changed ({exc})")
+        )
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -18,7 +18,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings of newer gunicorn releases are skipped on older ones
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         from . import create_app
@@ -45,5 +46,8 @@ def serve(*, host: str, port: int, threads: int = 8, access_log: bool = False) -
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "civicfed",
+        # gunicorn ≥ 25 opens a control socket at one fixed path per user; several servers on one
+        # machine (tests, workers of several instances) would fight over it.
+        "control_socket_disable": True,
     }
     _Gunicorn(options).run()

@@ -2,8 +2,8 @@
 
 Resource IRIs follow DESIGN §3: ``{base}/id/{territory}/{kind}/{local-id}``; the territory itself
 is ``{base}/id/{territory}``. Public named graphs live under ``{base}/graph/``. Server bookkeeping
-graphs (record index, private votes) use ``urn:civicfed:`` IRIs so that no public surface can
-mistake them for published data.
+graphs (record index, private votes, staging) live under ``{base}/_internal/``: no public surface
+serves them, and several instances can share one SPARQL store without mixing their bookkeeping.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ LOCAL_ID_RE = re.compile(rf"^{LOCAL_ID_PATTERN}$")
 #: Territory identifiers are slugs: lower-case, digits and hyphens.
 TERRITORY_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 TERRITORY_ID_RE = re.compile(rf"^{TERRITORY_ID_PATTERN}$")
-
-INTERNAL_GRAPH_PREFIX = "urn:civicfed:"
 
 
 @dataclass(frozen=True)
@@ -71,22 +69,28 @@ class Urls:
     def source_graph(self, source_id: str) -> str:
         return f"{self.base}/graph/source/{source_id}"
 
-    @staticmethod
-    def private_graph(territory: str) -> str:
-        """Pseudonymous individual votes: stored, never published (only their counts are)."""
-        return f"{INTERNAL_GRAPH_PREFIX}private:{territory}"
+    @property
+    def internal_prefix(self) -> str:
+        return f"{self.base}/_internal/"
 
-    @staticmethod
-    def index_graph(territory: str, kind: str) -> str:
+    def private_graph(self, territory: str) -> str:
+        """Pseudonymous individual votes: stored, never published (only their counts are)."""
+        return f"{self.internal_prefix}private/{territory}"
+
+    def index_graph(self, territory: str, kind: str) -> str:
         """Record bookkeeping for one kind in one territory: when each record last changed.
 
         One graph per (territory, kind) keeps every list query a single sorted triple pattern.
         """
-        return f"{INTERNAL_GRAPH_PREFIX}index:{territory}:{kind}"
+        return f"{self.internal_prefix}index/{territory}/{kind}"
 
-    @staticmethod
-    def is_internal_graph(graph: str) -> bool:
-        return graph.startswith(INTERNAL_GRAPH_PREFIX)
+    def is_internal_graph(self, graph: str) -> bool:
+        # Staging graphs of remote-store writes (server/store/remote.py) are internal too.
+        return graph.startswith(self.internal_prefix) or graph.startswith("urn:civicfed:staging:")
+
+    def is_own_graph(self, graph: str) -> bool:
+        """A graph of this instance (public or internal), as opposed to another's in a shared store."""
+        return graph.startswith(f"{self.base}/graph/") or self.is_internal_graph(graph)
 
     # -- HTTP URLs ---------------------------------------------------------------------------
     def api(self, path: str, **params: str | int | None) -> str:

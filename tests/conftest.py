@@ -1,16 +1,28 @@
 """Fixtures: app → client → live server, one throw-away data directory each.
 
-``app`` is a fresh application on its own on-disk Oxigraph store; ``lyon`` gives it a
-territory, a minimal set of records to link to, and one API key per role.
+``app`` is a fresh application on its own store; ``lyon`` gives it a territory, a minimal set of
+records to link to, and one API key per role.
+
+The same suite runs on every backend, chosen by environment variables:
+
+- ``CIVICFED_TEST_STORE``: ``embedded`` (default: an Oxigraph directory per test), ``oxigraph``
+  (an Oxigraph SPARQL server, from the ``oxigraph`` PyPI package, started for the session), or
+  the query URL of a running SPARQL server (CI starts Virtuoso). On a shared store each test uses
+  its own base IRI and drops its graphs, so tests stay independent.
+- ``CIVICFED_TEST_STATE_DB``: a PostgreSQL URL; each test then works in a schema of its own.
+- ``CIVICFED_TEST_REQUIRE=1`` (set by CI): a test whose peer is missing fails instead of skipping.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +38,139 @@ from server.model.examples import PLURALS, RECORDS, TERRITORY
 
 BASE = "http://civicfed.test"
 ROOT = Path(__file__).resolve().parent.parent
+TEST_STORE = os.environ.get("CIVICFED_TEST_STORE", "embedded")
+TEST_STATE_DB = os.environ.get("CIVICFED_TEST_STATE_DB")
+REQUIRE = os.environ.get("CIVICFED_TEST_REQUIRE") == "1"
+REMOTE = TEST_STORE != "embedded"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when a peer is missing, except in CI where that must fail."""
+    if not condition:
+        if REQUIRE:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def oxigraph_binary() -> str | None:
+    local = Path(sys.executable).parent / "oxigraph"
+    return str(local) if local.exists() else shutil.which("oxigraph")
+
+
+class OxigraphServer:
+    """`oxigraph serve` on a loopback port (the SPARQL server of the oxigraph PyPI package)."""
+
+    def __init__(self, location: Path) -> None:
+        binary = oxigraph_binary()
+        need(binary is not None, "the oxigraph server binary is not installed (pip install oxigraph)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/query"
+        self.process = subprocess.Popen(
+            [binary, "serve", "--location", str(location), "--bind", f"127.0.0.1:{self.port}"],  # type: ignore[list-item]
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("oxigraph server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def remote_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """The SPARQL server the tests share, or None for the embedded store."""
+    if not REMOTE:
+        yield None
+        return
+    if TEST_STORE == "oxigraph":
+        server = OxigraphServer(tmp_path_factory.mktemp("oxigraph-server"))
+        yield server.url
+        server.stop()
+        return
+    yield TEST_STORE
+
+
+def state_db_url(tmp_path: Path) -> str:
+    """A state database of the test's own: SQLite in its directory, or a fresh PostgreSQL schema."""
+    if not TEST_STATE_DB:
+        return f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(TEST_STATE_DB)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in TEST_STATE_DB else "?"
+    return f"{TEST_STATE_DB}{sep}options=-csearch_path%3D{schema}"
+
+
+def unique_base(name: str) -> str:
+    """On a shared store, each test's graphs live under a base IRI of its own."""
+    return f"http://{name}-{uuid.uuid4().hex[:8]}.test" if REMOTE else f"http://{name}.test"
+
+
+def drop_own_graphs(svc: Civicfed) -> None:
+    for g in svc.store.graphs():
+        if svc.urls.is_own_graph(g):
+            svc.store.update(f"DROP SILENT GRAPH <{g}>")
+
+
+def make_app(tmp_path: Path, store_url: str | None, **config: Any) -> Flask:
+    """An application on the backend under test, with its own data directory."""
+    settings: dict[str, Any] = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "BASE_URI": BASE,
+        "TESTING": True,
+        "STATE_DB": state_db_url(tmp_path),
+    }
+    if store_url:
+        settings["STORE"] = store_url
+    settings.update(config)
+    app = create_app(settings)
+    if store_url:
+        drop_own_graphs(app.extensions["civicfed"])
+    return app
+
+
+def subprocess_env(data_dir: Path, base: str, store_url: str | None) -> dict[str, str]:
+    """Environment of a `civicfed` command run by a test, on the backend under test."""
+    env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": base}
+    env.pop("CIVICFED_STORE", None)
+    if store_url:
+        env["CIVICFED_STORE"] = store_url
+    return env
+
+
+def snapshot(svc: Civicfed) -> bytes:
+    """Every quad of this instance's graphs, sorted: the store 'quad for quad'."""
+    from pyoxigraph import RdfFormat
+
+    lines: list[bytes] = []
+    for g in sorted(svc.store.graphs()):
+        if svc.urls.is_own_graph(g):
+            out = io.BytesIO()
+            svc.store.dump(out, RdfFormat.N_TRIPLES, graph=g)
+            lines += [f"<{g}> ".encode() + line for line in out.getvalue().splitlines()]
+    return b"\n".join(sorted(lines))
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "BASE_URI": BASE, "TESTING": True})
+def app(tmp_path: Path, remote_store_url: str | None) -> Iterator[Flask]:
+    app = make_app(tmp_path, remote_store_url)
     yield app
     app.extensions["civicfed"].close()
 
@@ -100,12 +240,6 @@ def seeded(client: FlaskClient, lyon: Territory) -> Territory:
 # -- live server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def civicfed(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the civicfed command line as a user would."""
     return subprocess.run(
@@ -124,14 +258,15 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
-def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, demo: bool = True) -> LiveServer:
+def start_server(
+    data_dir: Path,
+    store_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    demo: bool = True,
+    args: tuple[str, ...] = (),
+) -> LiveServer:
     port = free_port()
-    env = {
-        **os.environ,
-        "CIVICFED_DATA_DIR": str(data_dir),
-        "CIVICFED_BASE_URI": f"http://127.0.0.1:{port}",
-        **(extra_env or {}),
-    }
+    env = {**subprocess_env(data_dir, f"http://127.0.0.1:{port}", store_url), **(extra_env or {})}
     keys = {}
     if demo:
         civicfed(env, "demo", "load")
@@ -139,7 +274,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, demo: 
             keys[role] = civicfed(env, "key", "create", "--territory", "lyon", "--role", role).stdout.strip()
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -159,8 +294,8 @@ def stop_server(server: LiveServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
     """`civicfed serve` (gunicorn) on a loopback port, with the demo data and lyon keys."""
-    server = start_server(tmp_path_factory.mktemp("live"))
+    server = start_server(tmp_path_factory.mktemp("live"), remote_store_url)
     yield server
     stop_server(server)

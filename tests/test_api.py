@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from server.model.examples import PLURALS, RECORDS, TERRITORY, record
 
-from .conftest import BASE, Territory, put
+from .conftest import BASE, Territory, make_app, put
 
 READ_ONLY = ("iri", "territory", "record_modified")
 
@@ -361,10 +361,10 @@ def test_body_is_not_utf8(client: FlaskClient, seeded: Territory) -> None:
     assert resp.status_code == 400
 
 
-def test_oversized_body(tmp_path: Any) -> None:
-    from server import create_app, services
+def test_oversized_body(tmp_path: Any, remote_store_url: str | None) -> None:
+    from server import services
 
-    app = create_app({"DATA_DIR": str(tmp_path / "d"), "MAX_CONTENT_LENGTH": 1000})
+    app = make_app(tmp_path, remote_store_url, MAX_CONTENT_LENGTH=1000)
     with app.app_context():
         services().records.create_territory(TERRITORY)
         key = services().state.create_key("lyon", "editor")[1]
@@ -424,10 +424,10 @@ def test_patch_on_deleted_is_gone(client: FlaskClient, seeded: Territory) -> Non
     )
 
 
-def test_page_size_follows_the_setting(tmp_path: Any) -> None:
-    from server import create_app, services
+def test_page_size_follows_the_setting(tmp_path: Any, remote_store_url: str | None) -> None:
+    from server import services
 
-    app = create_app({"DATA_DIR": str(tmp_path / "d"), "MAX_PAGE_SIZE": 5, "PAGE_SIZE": 2})
+    app = make_app(tmp_path, remote_store_url, MAX_PAGE_SIZE=5, PAGE_SIZE=2)
     with app.app_context():
         services().records.create_territory(TERRITORY)
     client = app.test_client()

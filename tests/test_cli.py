@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from .conftest import civicfed
+from .conftest import civicfed, subprocess_env, unique_base
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "CIVICFED_DATA_DIR": str(tmp_path / "data"), "CIVICFED_BASE_URI": "http://cli.test"}
+def env(tmp_path: Path, remote_store_url: str | None) -> dict[str, str]:
+    return subprocess_env(tmp_path / "data", unique_base("cli"), remote_store_url)
 
 
 def test_territory_keys_and_revocation(env: dict[str, str]) -> None:
@@ -35,7 +34,7 @@ def test_territory_keys_and_revocation(env: dict[str, str]) -> None:
         "--population-source",
         "INSEE",
     )
-    assert "annecy: created (http://cli.test/id/annecy)" in out.stdout
+    assert f"annecy: created ({env['CIVICFED_BASE_URI']}/id/annecy)" in out.stdout
     assert civicfed(env, "territory", "list").stdout.split() == ["annecy"]
     made = civicfed(env, "key", "create", "--territory", "annecy", "--role", "editor", "--label", "platform")
     key = made.stdout.strip()
@@ -74,7 +73,7 @@ def test_export_then_import_round_trip(env: dict[str, str], tmp_path: Path) -> N
     kinds = {x["kind"] for x in lines}
     assert kinds == {"organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"}
     # Into a fresh server's territory: every record is accepted, links resolve.
-    other = {**env, "CIVICFED_DATA_DIR": str(tmp_path / "other")}
+    other = {**env, "CIVICFED_DATA_DIR": str(tmp_path / "other"), "CIVICFED_BASE_URI": unique_base("cli-other")}
     civicfed(other, "territory", "create", "lyon", "--name", "Lyon")
     report = json.loads(civicfed(other, "import", "ndjson", str(dump), "--territory", "lyon").stdout)
     assert report["written"] and report["rejected"] == 0 and report["created"] == len(lines)
@@ -116,7 +115,10 @@ def test_territory_create_on_existing_changes_only_given_fields(env: dict[str, s
     from server import create_app, services
     from server.model.kinds import KINDS
 
-    app = create_app({"DATA_DIR": env["CIVICFED_DATA_DIR"], "BASE_URI": env["CIVICFED_BASE_URI"]})
+    settings = {"DATA_DIR": env["CIVICFED_DATA_DIR"], "BASE_URI": env["CIVICFED_BASE_URI"]}
+    if env.get("CIVICFED_STORE"):
+        settings["STORE"] = env["CIVICFED_STORE"]
+    app = create_app(settings)
     with app.app_context():
         record = services().records.get("annecy", KINDS["territory"], "annecy")
     app.extensions["civicfed"].close()
@@ -127,7 +129,7 @@ def test_base_iri_cannot_change_under_the_data(env: dict[str, str]) -> None:
     civicfed(env, "territory", "create", "annecy", "--name", "Annecy")
     moved = {**env, "CIVICFED_BASE_URI": "https://elsewhere.example"}
     done = civicfed(moved, "territory", "create", "annecy", "--name", "Annecy", check=False)
-    assert done.returncode != 0 and "CIVICFED_BASE_URI=http://cli.test" in done.stderr
+    assert done.returncode != 0 and f"CIVICFED_BASE_URI={env['CIVICFED_BASE_URI']}" in done.stderr
 
 
 def test_demo_load_twice_is_refused_cleanly(env: dict[str, str]) -> None:

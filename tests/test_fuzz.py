@@ -14,16 +14,17 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import create_app, services
+from server import services
 from server.demo import load_demo
+
+from .conftest import make_app, unique_base
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
-    data = Path(tmp_path_factory.mktemp("fuzz"))
-    app = create_app({"DATA_DIR": str(data), "BASE_URI": "http://fuzz.test"})
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[tuple[Flask, str]]:
+    app = make_app(Path(tmp_path_factory.mktemp("fuzz")), remote_store_url, BASE_URI=unique_base("fuzz"))
     with app.app_context():
         load_demo(services().records, scale=0.2)
         key = services().state.create_key("lyon", "editor")[1]

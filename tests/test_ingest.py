@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from flask.testing import FlaskClient
-from pyoxigraph import RdfFormat
 
 from server.model.examples import RECORDS, record
 
-from .conftest import Territory
+from .conftest import Territory, snapshot
 
 INGEST = "/api/v1/territories/lyon/ingest"
 
@@ -27,13 +25,6 @@ def lines_of_everything() -> list[dict[str, Any]]:
 
 def post(client: FlaskClient, t: Territory, body: bytes, query: str = "", role: str = "editor") -> Any:
     return client.post(INGEST + query, data=body, content_type="application/x-ndjson", headers=t.auth(role))
-
-
-def snapshot(svc: Any) -> bytes:
-    """Every quad of the store, canonically sorted: the store 'quad for quad'."""
-    out = io.BytesIO()
-    svc.store.dump(out, RdfFormat.N_QUADS)
-    return b"\n".join(sorted(out.getvalue().splitlines()))
 
 
 def test_mixed_kinds_in_one_batch(client: FlaskClient, lyon: Territory) -> None:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from flask.testing import FlaskClient
-from pyoxigraph import RdfFormat
 
 from server.model.examples import record
 from server.privacy import pseudonym
 
-from .conftest import Territory, put
+from .conftest import Territory, put, snapshot
 
 IDENTITIES = ["Alice Martin", "alice.martin@example.org", "bob-77", "Chloé Durand", "chloe@example.org"]
 
 
 def everything_stored(svc: Any) -> str:
-    out = io.BytesIO()
-    svc.store.dump(out, RdfFormat.N_QUADS)
-    return out.getvalue().decode()
+    return snapshot(svc).decode()
 
 
 def test_no_identity_in_the_store_after_ingest(client: FlaskClient, seeded: Territory, svc: Any) -> None:

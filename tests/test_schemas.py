@@ -119,3 +119,18 @@ def test_read_only_fields_are_ignored_on_input(svc: Any) -> None:
 def test_not_an_object(svc: Any) -> None:
     with pytest.raises(ValidationFailed):
         svc.records.prepare(KINDS["proposal"], ["a", "list"])
+
+
+@pytest.mark.parametrize(
+    ("tag", "canonical"), [("fr", "fr"), ("FR-fr", "fr-FR"), ("zh-hant-tw", "zh-Hant-TW"), ("es-419", "es-419")]
+)
+def test_language_tags_are_normalised(svc: Any, tag: str, canonical: str) -> None:
+    assert prepare(svc, "proposal", record("proposal", language=tag))["language"] == canonical
+
+
+@pytest.mark.parametrize("tag", ["aa-a", "aaa-0", "french", "fr_FR", "fr-", "x-private"])
+def test_malformed_language_tags_are_refused(svc: Any, tag: str) -> None:
+    """Such tags made stores refuse the write (found by fuzzing a remote Oxigraph server)."""
+    with pytest.raises(ValidationFailed) as err:
+        prepare(svc, "proposal", record("proposal", language=tag))
+    assert err.value.errors[0]["pointer"] == "#/language"

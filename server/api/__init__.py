@@ -226,7 +226,7 @@ def _parse_bbox(value: str) -> tuple[float, float, float, float]:
 def list_records(kind: Kind, territories: list[str], args: dict[str, Any], path: str) -> Response:
     svc = services()
     config = svc.config
-    limit = args.get("limit") or config["PAGE_SIZE"]
+    limit = args.get("limit") or min(config["PAGE_SIZE"], config["MAX_PAGE_SIZE"])
     if limit > config["MAX_PAGE_SIZE"]:
         raise BadRequest(
             f"limit may be at most {config['MAX_PAGE_SIZE']}",

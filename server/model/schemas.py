@@ -138,6 +138,22 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class Language(fields.String):
+    """A BCP 47 language tag limited to language[-Script][-REGION] (fr, fr-FR, ca, zh-Hant-TW),
+    normalised to its canonical case. Stores validate tags, and differ on the rarer forms."""
+
+    PATTERN = re.compile(r"^([a-z]{2,3})(?:-([a-z]{4}))?(?:-([a-z]{2}|[0-9]{3}))?$", re.IGNORECASE)
+    default_error_messages = {"tag": "Must be a language tag such as fr, fr-FR or zh-Hant-TW."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        out = super()._deserialize(value, attr, data, **kwargs)
+        m = self.PATTERN.match(out)
+        if not m:
+            raise self.make_error("tag")
+        language, script, region = m.groups()
+        return "-".join(x for x in (language.lower(), script and script.title(), region and region.upper()) if x)
+
+
 def code(scheme: str, **kwargs: Any) -> fields.String:
     """A code of one of our SKOS concept schemes (see /ns)."""
     codes = concept_codes(scheme)
@@ -279,7 +295,7 @@ class TerritorySchema(RecordSchema):
     wikidata = fields.String(validate=validate.Regexp(r"^Q[1-9][0-9]*$", error="Must be a Wikidata item id (Q…)."))
     population = fields.Nested(PopulationSchema)
     location = fields.Nested(PointSchema, metadata={"description": "A representative point (town hall)."})
-    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+    language = Language()
 
 
 class ProcessSchema(RecordSchema):
@@ -292,7 +308,7 @@ class ProcessSchema(RecordSchema):
     themes = themes()
     organizer = Identifier(metadata={"description": "Organization id."})
     phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(max=50))
-    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+    language = Language()
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **_: Any) -> None:
@@ -319,7 +335,7 @@ class ProposalSchema(AuthoredSchema):
             "description": "Comments reported by the platform; maintained from recorded comments once any exist."
         },
     )
-    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+    language = Language()
 
 
 class VoteSchema(RecordSchema):
@@ -346,7 +362,7 @@ class CommentSchema(AuthoredSchema):
     alignment = StrictInteger(
         validate=validate.OneOf([-1, 0, 1]), metadata={"description": "-1 against, 0 neutral, 1 in favour."}
     )
-    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+    language = Language()
 
 
 class MeetingSchema(RecordSchema):
@@ -365,7 +381,7 @@ class MeetingSchema(RecordSchema):
     organizer = Identifier()
     themes = themes()
     proposals = fields.List(Identifier(), validate=validate.Length(max=1000))
-    language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"))
+    language = Language()
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:

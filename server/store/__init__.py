@@ -6,6 +6,8 @@ URL of a SPARQL 1.1 server (scale-out).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .base import Changeset, Description, QueryResult, Store, StoreBusyError, StoreError
 
 __all__ = [
@@ -19,13 +21,13 @@ __all__ = [
 ]
 
 
-def open_store(location: str | None) -> Store:
-    """Open the store named by ``location`` (a directory, ``:memory:``, or a SPARQL server URL)."""
+def open_store(location: str | None, **options: Any) -> Store:
+    """Open the store named by ``location``: a directory (embedded Oxigraph), ``:memory:``, or the
+    query endpoint URL of a SPARQL 1.1 server. ``options`` go to :class:`RemoteStore`."""
     if location and location.startswith(("http://", "https://")):
-        raise StoreError(
-            f"remote SPARQL stores ({location}) are not supported by this version; "
-            "set CIVICFED_STORE to a directory for the embedded store"
-        )
+        from .remote import RemoteStore
+
+        return RemoteStore(location, **{k: v for k, v in options.items() if v is not None})
     from .oxigraph import EmbeddedStore
 
     return EmbeddedStore(None if location in (None, "", ":memory:") else location)

@@ -1,0 +1,374 @@
+"""Remote store: any SPARQL 1.1 server, through the W3C protocols only.
+
+SPARQL 1.1 Query, SPARQL 1.1 Update and the Graph Store HTTP Protocol (GSP): Oxigraph server,
+Virtuoso, Apache Jena Fuseki, GraphDB, Amazon Neptune… Several stateless civicfed processes can
+share one such store.
+
+Where servers differ, the difference is handled here and only here:
+
+================  =====================  ======================  ==============================
+server            query endpoint         update endpoint         graph store endpoint
+================  =====================  ======================  ==============================
+Oxigraph server   ``/query``             ``/update``             ``/store``
+Virtuoso 7        ``/sparql``            ``/sparql`` (same)      ``/sparql-graph-crud``
+Fuseki            ``/{dataset}/query``   ``/{dataset}/update``   ``/{dataset}/data``
+================  =====================  ======================  ==============================
+
+The update and graph-store URLs are derived from the query URL by these conventions and can be
+set explicitly. Other differences met so far: Virtuoso writes booleans as ``"1"``, canonicalises
+dateTime fractions to milliseconds and answers JSON results with the legacy ``typed-literal``
+type (pyoxigraph's parser accepts it); civicfed re-formats the values it reads, so they do not
+reach clients.
+
+Atomicity. A changeset small enough goes in one update request, which a SPARQL 1.1 store applies
+atomically. A larger one is *staged*: its triples are posted (GSP) into internal staging graphs,
+then one small update swaps them in. The swap deletes the replaced subjects only if the staging
+marker still exists, so re-running it after a lost response is harmless: every request this
+module sends is idempotent, and is retried with backoff on network errors and on 502/503/504.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from pyoxigraph import (
+    DefaultGraph,
+    Literal,
+    NamedNode,
+    Quad,
+    QueryBoolean,
+    QueryResultsFormat,
+    QuerySolutions,
+    QueryTriples,
+    RdfFormat,
+    parse,
+    parse_query_results,
+    serialize,
+)
+
+from .base import Changeset, Description, QueryResult, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+RESULTS_JSON = "application/sparql-results+json"
+N_TRIPLES = "application/n-triples"
+RETRY_STATUSES = {502, 503, 504}
+STAGE_CHUNK = 2 * 1024 * 1024  # bytes of N-Triples per GSP request when staging
+#: Staging graphs: transient, unique per write, never served.
+STAGING_PREFIX = "urn:civicfed:staging:"
+
+
+def derive_endpoints(query_url: str) -> tuple[str, str, str]:
+    """Update and graph-store URLs by the conventions of the common servers (see module doc)."""
+    parts = urlsplit(query_url)
+    path = parts.path.rstrip("/")
+
+    def at(new_path: str) -> str:
+        return urlunsplit((parts.scheme, parts.netloc, new_path, "", ""))
+
+    if path.endswith("/sparql"):  # Virtuoso (and GraphDB-style single endpoints)
+        return query_url, query_url, at(path.removesuffix("/sparql") + "/sparql-graph-crud")
+    if path.endswith("/query"):
+        base = path.removesuffix("/query")
+        if base == "":  # Oxigraph server at the root
+            return query_url, at("/update"), at("/store")
+        return query_url, at(base + "/update"), at(base + "/data")  # Fuseki dataset
+    if path in ("", "/"):  # a bare Oxigraph server URL
+        return at("/query"), at("/update"), at("/store")
+    return query_url, query_url, query_url
+
+
+def _term(value: Any) -> str:
+    """A pyoxigraph term (or IRI string) in SPARQL syntax."""
+    if isinstance(value, str):
+        return f"<{value}>"
+    return str(value)
+
+
+class RemoteStore(Store):
+    backend = "remote"
+
+    def __init__(
+        self,
+        query_url: str,
+        *,
+        update_url: str | None = None,
+        graph_store_url: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 3,
+        max_update_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
+        q, u, g = derive_endpoints(query_url)
+        self.query_url = q
+        self.update_url = update_url or u
+        self.graph_store_url = graph_store_url or g
+        self.timeout = timeout
+        self.retries = retries
+        self.max_update_bytes = max_update_bytes
+        self.http = requests.Session()
+        if user:
+            self.http.auth = (user, password or "")
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        self.http.headers["User-Agent"] = "civicfed (remote store)"
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """One idempotent request, retried with exponential backoff on transient failures."""
+        kwargs.setdefault("timeout", (5, self.timeout))
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.http.request(method, url, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == self.retries:
+                    raise StoreError(f"{what}: the SPARQL store at {url} did not answer ({exc})") from exc
+            else:
+                if resp.status_code not in RETRY_STATUSES or attempt == self.retries:
+                    if resp.status_code >= 400:
+                        body = resp.text.strip().replace("\n", " ")[:500]
+                        raise StoreError(f"{what}: the SPARQL store refused it (HTTP {resp.status_code}): {body}")
+                    return resp
+            log.warning("%s: retrying (%d/%d)", what, attempt + 1, self.retries)
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _select_raw(self, sparql: str, params: list[tuple[str, str]] | None = None) -> bytes:
+        data = [("query", sparql), *(params or [])]
+        return self._send("POST", self.query_url, "query", data=data, headers={"Accept": RESULTS_JSON}).content
+
+    # -- reads -------------------------------------------------------------------------------
+    def query(
+        self,
+        sparql: str,
+        *,
+        default_graph: Sequence[str] | None = None,
+        named_graphs: Sequence[str] | None = None,
+        union_default_graph: bool = False,
+    ) -> QueryResult:
+        params: list[tuple[str, str]] = []
+        if default_graph is None and union_default_graph:
+            default_graph = self.graphs()
+        for g in default_graph or ():
+            params.append(("default-graph-uri", g))
+        for g in named_graphs or ():
+            params.append(("named-graph-uri", g))
+        headers = {"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9"}
+        resp = self._send("POST", self.query_url, "query", data=[("query", sparql), *params], headers=headers)
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            if media_type in (N_TRIPLES, "text/plain", "text/turtle", "application/rdf+xml"):
+                fmt = RdfFormat.from_media_type(media_type) or RdfFormat.N_TRIPLES
+                triples = [(t.subject, t.predicate, t.object) for t in parse(resp.content, format=fmt)]
+                return _Triples(triples)  # type: ignore[return-value]
+            return parse_query_results(resp.content, QueryResultsFormat.JSON)
+        except (SyntaxError, ValueError) as exc:
+            raise StoreError(f"query: cannot read the store's answer ({media_type}): {exc}") from exc
+
+    def select(self, sparql: str, **kwargs: object) -> list[Any]:
+        result = self.query(sparql, **kwargs)  # type: ignore[arg-type]
+        if not isinstance(result, QuerySolutions):
+            raise StoreError("expected a SELECT query")
+        return list(result)
+
+    def quads(
+        self,
+        subject: str | None = None,
+        predicate: str | None = None,
+        obj: object | None = None,
+        graph: str | None = None,
+    ) -> Iterator[Quad]:
+        s = _term(subject) if subject is not None else "?s"
+        p = _term(predicate) if predicate is not None else "?p"
+        o = _term(obj) if obj is not None else "?o"
+        g = _term(graph) if graph is not None else "?g"
+        rows = self.select(f"SELECT * WHERE {{ GRAPH {g} {{ {s} {p} {o} }} }}")
+        for r in rows:
+            yield Quad(
+                NamedNode(subject) if subject is not None else r["s"],
+                NamedNode(predicate) if predicate is not None else r["p"],
+                obj if obj is not None else r["o"],  # type: ignore[arg-type]
+                NamedNode(graph) if graph is not None else r["g"],
+            )
+
+    def describe(self, subjects: Sequence[str], graph: str) -> Description:
+        out: Description = {}
+        pending = [(s, s + "#") for s in subjects]
+        while pending:
+            batch, pending = pending[:200], pending[200:]
+            prefixes = {s: prefix for s, prefix in batch}
+            values = " ".join(f"<{s}>" for s, _ in batch)
+            rows = self.select(f"SELECT ?s ?p ?o WHERE {{ GRAPH <{graph}> {{ VALUES ?s {{ {values} }} ?s ?p ?o }} }}")
+            for r in rows:
+                s, o = r["s"].value, r["o"]
+                out.setdefault(s, []).append((r["p"].value, o))
+                node = o.value if isinstance(o, NamedNode) else ""
+                if node.startswith(prefixes[s]) and node not in out and all(node != x for x, _ in pending):
+                    pending.append((node, prefixes[s]))
+        return out
+
+    def graphs(self) -> list[str]:
+        rows = self.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }")
+        return [r["g"].value for r in rows if isinstance(r["g"], NamedNode)]
+
+    def count(self, graph: str | None = None) -> int:
+        pattern = f"GRAPH <{graph}> {{ ?s ?p ?o }}" if graph else "GRAPH ?g { ?s ?p ?o }"
+        rows = self.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ {pattern} }}")
+        return int(rows[0]["n"].value)
+
+    def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
+        graphs = [graph] if graph is not None else self.graphs()
+        quads: list[Quad] = []
+        for g in graphs:
+            for t in self._get_graph(g):
+                quads.append(Quad(t[0], t[1], t[2], NamedNode(g)))
+        if media_format in (RdfFormat.N_QUADS, RdfFormat.TRIG):
+            serialize(quads, output, media_format)
+        else:
+            from pyoxigraph import Triple
+
+            serialize([Triple(q.subject, q.predicate, q.object) for q in quads], output, media_format)
+
+    def _get_graph(self, graph: str) -> list[tuple[Any, Any, Any]]:
+        resp = self._send(
+            "GET", self.graph_store_url, f"read graph {graph}", params={"graph": graph}, headers={"Accept": N_TRIPLES}
+        )
+        media_type = resp.headers.get("Content-Type", N_TRIPLES).split(";")[0].strip()
+        fmt = RdfFormat.from_media_type(media_type) or RdfFormat.N_TRIPLES
+        return [(t.subject, t.predicate, t.object) for t in parse(resp.content, format=fmt)]
+
+    # -- writes ------------------------------------------------------------------------------
+    def update(self, sparql: str) -> None:
+        self._send(
+            "POST",
+            self.update_url,
+            "update",
+            data=sparql.encode("utf-8"),
+            headers={"Content-Type": "application/sparql-update; charset=utf-8"},
+        )
+
+    def apply(self, changeset: Changeset) -> None:
+        if changeset.is_empty():
+            return
+        request = changeset.to_sparql_update()
+        if len(request) <= self.max_update_bytes:
+            self.update(request)  # idempotent: the same deletions then the same insertions
+            return
+        lines = {g: [s + " .\n" for s in statements] for g, statements in changeset.insert.items()}
+        self._staged(changeset.replace, lines)
+
+    def replace_graph(self, graph: str, data: bytes | str, media_format: RdfFormat) -> int:
+        try:
+            triples = list(parse(data, format=media_format, base_iri=graph))
+        except (SyntaxError, ValueError) as exc:
+            raise StoreError(f"cannot parse the new content of {graph}: {exc}") from exc
+        from pyoxigraph import Triple
+
+        text = serialize([Triple(t.subject, t.predicate, t.object) for t in triples], format=RdfFormat.N_TRIPLES)
+        self._staged({}, {graph: text.decode().splitlines(keepends=True)}, clear=[graph])
+        return len(triples)
+
+    def load(self, data: bytes | str | IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
+        if hasattr(data, "read"):
+            data = data.read()  # type: ignore[union-attr]
+        try:
+            parsed = list(parse(data, format=media_format))  # type: ignore[arg-type]
+        except (SyntaxError, ValueError) as exc:
+            raise StoreError(f"load failed, nothing was changed: {exc}") from exc
+        by_graph: dict[str, list[str]] = {}
+        for q in parsed:
+            g = graph or (q.graph_name.value if isinstance(getattr(q, "graph_name", None), NamedNode) else None)
+            if g is None:
+                raise StoreError("load: civicfed stores triples in named graphs only; give a graph")
+            buf = io.BytesIO()
+            from pyoxigraph import Triple
+
+            serialize([Triple(q.subject, q.predicate, q.object)], buf, RdfFormat.N_TRIPLES)
+            by_graph.setdefault(g, []).append(buf.getvalue().decode())
+        self._staged({}, by_graph)
+
+    def _staged(self, replace: dict[str, set[str]], lines: dict[str, list[str]], clear: Sequence[str] = ()) -> None:
+        """Post triples into staging graphs, then swap them in with one idempotent update."""
+        token = uuid.uuid4().hex  # staging graph names no other writer can use
+        staging = {g: f"{STAGING_PREFIX}{token}:{i}" for i, g in enumerate(lines)}
+        marker = f"{STAGING_PREFIX}{token}:marker"
+        try:
+            for g, text in lines.items():
+                self._post_chunks(staging[g], text)
+            self._post_chunks(marker, [f"<{marker}> <{marker}> <{marker}> .\n"])
+            ops = []
+            guard = f"FILTER EXISTS {{ GRAPH <{marker}> {{ ?m ?n ?k }} }}"
+            for g in clear:
+                ops.append(f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} {guard} }}")
+            for g, subjects in replace.items():
+                ordered = sorted(subjects)
+                for i in range(0, len(ordered), 500):
+                    values = " ".join(f"<{s}>" for s in ordered[i : i + 500])
+                    ops.append(
+                        f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g}> {{ VALUES ?s {{ {values} }} "
+                        f"?s ?p ?o }} {guard} }}"
+                    )
+            for g, s in staging.items():
+                ops.append(f"ADD SILENT <{s}> TO <{g}>")
+            ops += [f"DROP SILENT GRAPH <{s}>" for s in staging.values()]
+            ops.append(f"DROP SILENT GRAPH <{marker}>")
+            self.update(" ;\n".join(ops))
+        except StoreError:
+            self._drop_quietly([*staging.values(), marker])
+            raise
+
+    def _post_chunks(self, graph: str, lines: list[str]) -> None:
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            chunk.append(line)
+            size += len(line)
+            if size >= STAGE_CHUNK:
+                self._post(graph, "".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            self._post(graph, "".join(chunk))
+
+    def _post(self, graph: str, ntriples: str) -> None:
+        # Posting the same triples twice leaves the same graph: safe to retry.
+        self._send(
+            "POST",
+            self.graph_store_url,
+            f"stage into {graph}",
+            params={"graph": graph},
+            data=ntriples.encode("utf-8"),
+            headers={"Content-Type": N_TRIPLES},
+        )
+
+    def _drop_quietly(self, graphs: Sequence[str]) -> None:
+        try:
+            self.update(" ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in graphs))
+        except StoreError:
+            log.warning("could not drop staging graphs %s", graphs)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class _Triples(list):  # type: ignore[type-arg]
+    """CONSTRUCT/DESCRIBE results read from a remote store, iterable like pyoxigraph's."""
+
+    def __iter__(self) -> Iterator[Any]:
+        from pyoxigraph import Triple
+
+        for s, p, o in super().__iter__():
+            yield Triple(s, p, o)
+
+
+__all__ = ["DefaultGraph", "Literal", "QueryBoolean", "QueryTriples", "RemoteStore", "derive_endpoints"]
