@@ -134,3 +134,22 @@ def test_malformed_language_tags_are_refused(svc: Any, tag: str) -> None:
     with pytest.raises(ValidationFailed) as err:
         prepare(svc, "proposal", record("proposal", language=tag))
     assert err.value.errors[0]["pointer"] == "#/language"
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"estimated_cost": {"amount": 1e300}}, "#/estimated_cost/amount"),
+        ({"estimated_cost": {"amount": 10.12345}}, "#/estimated_cost/amount"),
+    ],
+)
+def test_amounts_fit_every_store(svc: Any, changes: dict[str, Any], where: str) -> None:
+    """Virtuoso refused a 300-digit decimal (found by fuzzing): amounts are bounded and exact to 4 places."""
+    with pytest.raises(ValidationFailed) as err:
+        prepare(svc, "proposal", record("proposal", **changes))
+    assert err.value.errors[0]["pointer"] == where
+
+
+def test_coordinates_are_rounded_to_a_centimetre(svc: Any) -> None:
+    loaded = prepare(svc, "proposal", record("proposal", location={"lat": 1e-300, "lon": 4.123456789}))
+    assert loaded["location"] == {"lat": 0.0, "lon": 4.1234568}

@@ -12,7 +12,7 @@ import unicodedata
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from vocabularies import concept_codes
 
@@ -111,13 +111,19 @@ class Amount(fields.Decimal):
     says ``"minimum": 0`` (apispec would write the Decimal bound as the string "0").
     """
 
+    #: Stores keep decimals in fixed precision (Virtuoso: ~40 digits); amounts have no need of more.
+    MAXIMUM = Decimal("1e15")
+
     default_error_messages = {
         "invalid": "Not a valid amount (a JSON number is expected).",
         "negative": "Must be greater than or equal to 0.",
+        "too_large": "Must be less than 10^15.",
+        "too_precise": "At most 4 decimal places.",
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {})["minimum"] = 0
+        meta = kwargs.setdefault("metadata", {})
+        meta.update(minimum=0, exclusiveMaximum=10**15)
         super().__init__(**kwargs)
 
     def _validated(self, value: Any) -> Decimal:
@@ -126,6 +132,10 @@ class Amount(fields.Decimal):
         out = super()._validated(str(value) if isinstance(value, float) else value)
         if out < 0:
             raise self.make_error("negative")
+        if out >= self.MAXIMUM:
+            raise self.make_error("too_large")
+        if out != out.quantize(Decimal("0.0001")):
+            raise self.make_error("too_precise")
         return out
 
 
@@ -181,10 +191,14 @@ class StrictSchema(Schema):
 
 
 class PointSchema(StrictSchema):
-    """A WGS84 point (GeoSPARQL ``POINT(lon lat)`` in RDF)."""
+    """A WGS84 point (GeoSPARQL ``POINT(lon lat)`` in RDF), kept to 7 decimals (about 1 cm)."""
 
     lat = StrictNumber(required=True, validate=validate.Range(-90, 90))
     lon = StrictNumber(required=True, validate=validate.Range(-180, 180))
+
+    @post_load
+    def _round(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {k: round(v, 7) for k, v in data.items()}
 
 
 class MoneySchema(StrictSchema):
@@ -407,7 +421,14 @@ class ProjectSchema(RecordSchema):
     status = code("project-statuses")
     cost = fields.Nested(MoneySchema)
     selected = StrictBoolean()
-    progress = StrictNumber(validate=validate.Range(0, 100), metadata={"description": "Percent done."})
+    progress = StrictNumber(validate=validate.Range(0, 100), metadata={"description": "Percent done (2 decimals)."})
+
+    @post_load
+    def _round_progress(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("progress") is not None:
+            data["progress"] = round(data["progress"], 2)
+        return data
+
     start_date = fields.Date()
     end_date = fields.Date()
     milestones = fields.List(fields.Nested(MilestoneSchema), validate=validate.Length(max=200))
