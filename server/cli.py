@@ -51,13 +51,25 @@ cli.add_command(routes_command)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker process.")
+@click.option(
+    "--workers", default=1, show_default=True, type=int, help="Worker processes (more than one needs a remote store)."
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request to standard output.")
 @with_appcontext
-def serve_command(host: str, port: int, threads: int, access_log: bool) -> None:
+def serve_command(host: str, port: int, threads: int, workers: int, access_log: bool) -> None:
     """Serve with gunicorn (threaded workers: pyoxigraph releases the GIL)."""
     from .serve import serve
+    from .store import is_remote
 
-    serve(host=host, port=port, threads=threads, access_log=access_log)
+    if workers < 1:
+        _fail("--workers must be at least 1")
+    if workers > 1 and not is_remote(services().config["STORE"]):
+        _fail(
+            f"the embedded store ({services().config['STORE']}) can be opened by one process only: "
+            "serve it with one worker (its threads answer requests in parallel), or move the data to a "
+            "SPARQL server (`civicfed store copy --to URL`, then CIVICFED_STORE=URL) to run several workers"
+        )
+    serve(host=host, port=port, threads=threads, workers=workers, access_log=access_log)
 
 
 # -- demo -------------------------------------------------------------------------------------
@@ -232,6 +244,36 @@ def export_ndjson(territory: str, output: Any, include_deleted: bool, include_pr
         services().records, territory, output, include_deleted=include_deleted, include_private=include_private
     )
     click.echo(f"{n} records", err=True)
+
+
+# -- store ------------------------------------------------------------------------------------
+@cli.group("store")
+def store_group() -> None:
+    """The quad store: move the data between backends."""
+
+
+@store_group.command("copy")
+@click.option("--to", "target", default=None, help="Destination: a directory or a SPARQL query endpoint URL.")
+@click.option("--from", "source", default=None, help="Origin (default: the configured CIVICFED_STORE).")
+@with_appcontext
+@_cli_errors
+def store_copy(target: str | None, source: str | None) -> None:
+    """Copy every graph of this instance to another store, then verify counts and hashes.
+
+    Give --to (copy the configured store there) or --from (copy into the configured store).
+    """
+    from .config import store_options
+    from .store import open_store
+    from .store.copy import copy_graphs
+
+    svc = services()
+    if bool(target) == bool(source):
+        _fail("give exactly one of --to and --from")
+    options = store_options(svc.config)
+    origin = svc.store if target else open_store(source, **options)
+    destination = open_store(target, **options) if target else svc.store
+    report = copy_graphs(origin, destination, svc.urls.is_own_graph, echo=click.echo)
+    click.echo(f"copied {report.graphs} graphs, {report.quads} quads; counts and hashes verified")
 
 
 def main() -> None:

@@ -125,6 +125,15 @@ class Clock:
             self._last = max(now, self._last + 1)
             return dt.datetime.fromtimestamp(self._last / 1_000_000, dt.UTC)
 
+    @property
+    def last_us(self) -> int:
+        return self._last
+
+    def advance_past(self, us: int) -> None:
+        """Never give a time at or before ``us`` (another process's last write)."""
+        with self._lock:
+            self._last = max(self._last, us)
+
 
 def etag(modified: dt.datetime) -> str:
     return f'"{int(modified.timestamp() * 1_000_000)}"'
@@ -186,6 +195,9 @@ class Records:
         self.urls = urls
         self.clock = Clock()
         self.cache = RecordCache(cache_size)
+        # With a shared (remote) store several processes write: their clocks meet in the state
+        # database, so that record_modified keeps growing in commit order across processes.
+        self.shared_clock = store.backend == "remote"
 
     # ================================================================ territories ===========
     def require_territory(self, territory: str) -> None:
@@ -432,6 +444,8 @@ class Records:
         outcomes = [Outcome(op) for op in ops]
         secret = self.state.secret(territory) or b""
         with self.state.write_lock(territory):
+            if self.shared_clock:
+                self.clock.advance_past(self.state.clock_floor(territory))
             batch = self._load_batch(territory, ops)
             accepted: list[Outcome] = []
             for outcome in outcomes:
@@ -447,6 +461,8 @@ class Records:
                 return WriteReport(territory, outcomes, written=False)
             changeset = self._changeset(territory, accepted, batch)
             self.store.apply(changeset)
+            if self.shared_clock:
+                self.state.set_clock_floor(territory, self.clock.last_us)
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
 
     # -- batch preparation -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Production serving with gunicorn (threaded workers).
 
 The embedded Oxigraph store belongs to one process, so it is served by one worker with
-several threads; pyoxigraph releases the GIL, so threads run queries in parallel.
+several threads; pyoxigraph releases the GIL, so threads run queries in parallel. With a remote
+SPARQL store, any number of worker processes share it (``--workers``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def serve(*, host: str, port: int, threads: int = 8, access_log: bool = False) -> None:
+def serve(*, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False) -> None:
     """Run the server until interrupted."""
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
-        "workers": 1,
+        "workers": workers,
         "worker_class": "gthread",
         "threads": threads,
         # Bulk ingests of large NDJSON batches take a while; don't kill the worker mid-write.

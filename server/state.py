@@ -8,6 +8,7 @@ random tokens, so a plain hash is as strong as a slow KDF and keeps verification
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import re
 import secrets
@@ -15,8 +16,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -27,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -51,6 +55,15 @@ instance = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", String(2048), nullable=False),
+)
+
+#: Per territory, the last record_modified (µs) any process wrote: processes sharing a remote
+#: store never go back in time, so cursors and modified_since stay exact.
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("territory", String(64), primary_key=True),
+    Column("last_us", BigInteger, nullable=False),
 )
 
 api_keys = Table(
@@ -105,7 +118,12 @@ class State:
     """Access to the state database, plus per-territory write locks."""
 
     def __init__(self, url: str) -> None:
+        if url.startswith(("postgresql://", "postgres://")):  # use psycopg 3, not SQLAlchemy's default psycopg2
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
+        # flock files beside a SQLite database (None for in-memory SQLite and server databases).
+        path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+        self.lock_dir = Path(path).parent / "locks" if path else None
         kwargs: dict[str, object] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -217,11 +235,44 @@ class State:
     # -- write serialisation -----------------------------------------------------------------
     @contextmanager
     def write_lock(self, territory: str) -> Iterator[None]:
-        """Serialise writers of one territory (read-check-write of counts and uniqueness)."""
+        """Serialise writers of one territory (read-check-write of counts and uniqueness).
+
+        Across threads with a lock per territory; across processes with a PostgreSQL advisory
+        lock, or an flock on a file beside the SQLite database (processes of one machine).
+        """
         with self._locks_guard:
             lock = self._locks.setdefault(territory, threading.Lock())
         with lock:
-            yield
+            if self.engine.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(f"civicfed:{territory}".encode()).digest()[:8], "big", signed=True)
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+            elif self.lock_dir is not None:
+                self.lock_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.lock_dir / f"{territory}.lock", "a") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+            else:
+                yield
+
+    def clock_floor(self, territory: str) -> int:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(clocks.c.last_us).where(clocks.c.territory == territory)).first()
+        return int(row[0]) if row else 0
+
+    def set_clock_floor(self, territory: str, last_us: int) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(clocks).where(clocks.c.territory == territory).values(last_us=last_us))
+            if done.rowcount == 0:
+                conn.execute(insert(clocks).values(territory=territory, last_us=last_us))
 
     def close(self) -> None:
         self.engine.dispose()

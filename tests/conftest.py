@@ -168,11 +168,25 @@ def snapshot(svc: Civicfed) -> bytes:
     return b"\n".join(sorted(lines))
 
 
+def drop_state_schema(url: str) -> None:
+    """Drop the PostgreSQL schema a test's state database lived in."""
+    if "search_path%3D" not in url:
+        return
+    import sqlalchemy
+
+    schema = url.rsplit("search_path%3D", 1)[1]
+    engine = sqlalchemy.create_engine(TEST_STATE_DB)  # type: ignore[arg-type]
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
 @pytest.fixture
 def app(tmp_path: Path, remote_store_url: str | None) -> Iterator[Flask]:
     app = make_app(tmp_path, remote_store_url)
     yield app
     app.extensions["civicfed"].close()
+    drop_state_schema(app.config["STATE_DB"])
 
 
 @pytest.fixture

@@ -17,14 +17,19 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "is_remote",
     "open_store",
 ]
+
+
+def is_remote(location: str | None) -> bool:
+    return bool(location) and location.startswith(("http://", "https://"))  # type: ignore[union-attr]
 
 
 def open_store(location: str | None, **options: Any) -> Store:
     """Open the store named by ``location``: a directory (embedded Oxigraph), ``:memory:``, or the
     query endpoint URL of a SPARQL 1.1 server. ``options`` go to :class:`RemoteStore`."""
-    if location and location.startswith(("http://", "https://")):
+    if is_remote(location):
         from .remote import RemoteStore
 
         return RemoteStore(location, **{k: v for k, v in options.items() if v is not None})
