@@ -32,6 +32,9 @@ test: $(VENV)/.installed-test
 
 ## make bench: benchmarks (figures printed against baselines measured in the same run)
 bench: $(VENV)/.installed-test
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null) || \
+	  echo "wrk not installed: throughput is measured with a Python client (slower, shares the CPU)"
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test

@@ -7,6 +7,11 @@
    (``Store.bulk_load``), and with its transactional ``Store.load``.
 4. Restart the server (empty caches) and time GET one record and list pages over HTTP with a
    keep-alive client: first pass cold, second pass warm.
+5. Backends side by side: the same quads bulk-loaded into an Oxigraph SPARQL server and into
+   Virtuoso (when ``../shared/tools/virtuoso`` is there); the four reference SPARQL queries on each
+   (through the store interface), and the API reads with civicfed serving from each.
+6. Throughput of the JSON API (GET one record) with 1, 2 and 4 worker processes on the Oxigraph
+   server (wrk when installed, else a threaded Python client), next to 1 worker on the embedded store.
 
 Targets (issue #2): ingest ≥ 25% of raw bulk-load quads/s; get one p50 ≤ 5 ms; list page p50 ≤ 20 ms.
 """
@@ -44,13 +49,16 @@ def free_port() -> int:
 class Server:
     """``civicfed serve`` in a subprocess, on its own data directory."""
 
-    def __init__(self, data_dir: Path, threads: int) -> None:
+    def __init__(self, data_dir: Path, threads: int, store: str | None = None, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": "https://bench.example"}
+        if store:
+            self.env["CIVICFED_STORE"] = store
         self.log = (data_dir / "server.log").open("ab")
+        command = ["serve", "--port", str(self.port), "--threads", str(threads), "--workers", str(workers)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--threads", str(threads)],
+            [sys.executable, "-m", "server.cli", *command],
             env=self.env,
             stdout=self.log,
             stderr=self.log,
@@ -253,6 +261,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="Server threads.")
     parser.add_argument("--gets", type=int, default=500, help="GET-one requests per pass.")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the work directory here.")
+    parser.add_argument("--no-backends", action="store_true", help="Skip the backends and workers sections.")
+    parser.add_argument("--no-virtuoso", action="store_true", help="Skip Virtuoso in the backends section.")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-bench-"))
@@ -281,7 +291,7 @@ def main() -> None:
     finally:
         server.stop()
 
-    results = {
+    results: dict[str, Any] = {
         "store_quads": raw["quads"],
         "territories": args.territories,
         "clients": args.clients,
@@ -291,6 +301,25 @@ def main() -> None:
         "latency": lat,
     }
     text = report(results)
+    if not args.no_backends:
+        from . import backends
+
+        print("backends side by side, and workers …", flush=True)
+        proposal_urls = [
+            f"https://bench.example/api/v1/territories/{record['id']}/proposals/{json.loads(line)['id']}"
+            for record, path, _ in files[:1]
+            for line in path.open(encoding="utf-8")
+            if json.loads(line)["kind"] == "proposal"
+        ]
+        random.Random(3).shuffle(proposal_urls)
+
+        def start(data: Path, store: str | None, workers: int) -> Server:
+            return Server(data, args.threads, store=store, workers=workers)
+
+        results["backends"] = backends.run_backends(
+            work, work / "store.nq", data_dir, start, proposal_urls, free_port, with_virtuoso=not args.no_virtuoso
+        )
+        text += "\n" + backends.report(results["backends"])
     print(text)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

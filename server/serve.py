@@ -50,5 +50,8 @@ def serve(*, host: str, port: int, threads: int = 8, workers: int = 1, access_lo
         # gunicorn ≥ 25 opens a control socket at one fixed path per user; several servers on one
         # machine (tests, workers of several instances) would fight over it.
         "control_socket_disable": True,
+        # Each worker gets its own listening socket and the kernel spreads connections evenly:
+        # with one shared socket, a few workers can end up holding every keep-alive connection.
+        "reuse_port": workers > 1,
     }
     _Gunicorn(options).run()
