@@ -62,7 +62,11 @@ class OxigraphServer:
 
 
 def shared_tools() -> Path:
-    return Path(os.environ.get("CIVICFED_SHARED", ROOT.parent / "shared")) / "tools"
+    """The shared tools beside the project (CIVICFED_SHARED overrides)."""
+    for candidate in (os.environ.get("CIVICFED_SHARED"), ROOT.parent / "shared", "/work/shared"):
+        if candidate and (Path(candidate) / "tools").is_dir():
+            return Path(candidate) / "tools"
+    return ROOT.parent / "shared" / "tools"
 
 
 class Virtuoso:

@@ -103,6 +103,18 @@ def remote_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str |
     yield TEST_STORE
 
 
+@pytest.fixture
+def shared_store(tmp_path: Path, remote_store_url: str | None) -> Iterator[str]:
+    """A SPARQL server for tests of remote-store behaviour: the one under test, or an Oxigraph
+    server started for the test when the suite runs on the embedded store."""
+    if remote_store_url:
+        yield remote_store_url
+        return
+    server = OxigraphServer(tmp_path / "oxigraph")
+    yield server.url
+    server.stop()
+
+
 def state_db_url(tmp_path: Path) -> str:
     """A state database of the test's own: SQLite in its directory, or a fresh PostgreSQL schema."""
     if not TEST_STATE_DB:

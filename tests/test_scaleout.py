@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from .conftest import (
     TEST_STATE_DB,
-    OxigraphServer,
     civicfed,
     start_server,
     state_db_url,
@@ -20,17 +17,6 @@ from .conftest import (
     subprocess_env,
     unique_base,
 )
-
-
-@pytest.fixture
-def shared_store(tmp_path: Path, remote_store_url: str | None) -> Iterator[str]:
-    """The remote store under test, or an Oxigraph server started for this test."""
-    if remote_store_url:
-        yield remote_store_url
-        return
-    server = OxigraphServer(tmp_path / "oxigraph")
-    yield server.url
-    server.stop()
 
 
 def export(env: dict[str, str]) -> list[str]:

@@ -154,12 +154,10 @@ def test_second_process_is_refused_clearly(tmp_path: Path) -> None:
     assert StoreBusyError.__mro__[1] is StoreError
 
 
-def test_large_changesets_are_staged_then_swapped(tmp_path: Path, remote_store_url: str | None) -> None:
+def test_large_changesets_are_staged_then_swapped(shared_store: str) -> None:
     """Past the update size limit, a remote write goes through staging graphs; the result is the same
     and no staging graph is left behind."""
-    if not remote_store_url:
-        pytest.skip("staging applies to remote stores; the embedded store writes in one transaction")
-    store = open_store(remote_store_url, max_update_bytes=2000)
+    store = open_store(shared_store, max_update_bytes=2000)
     _clean(store)
     seed(store)
     cs = Changeset()
@@ -174,10 +172,8 @@ def test_large_changesets_are_staged_then_swapped(tmp_path: Path, remote_store_u
     store.close()
 
 
-def test_remote_errors_are_clear(remote_store_url: str | None) -> None:
-    if not remote_store_url:
-        pytest.skip("remote store only")
-    store = open_store(remote_store_url)
+def test_remote_errors_are_clear(shared_store: str) -> None:
+    store = open_store(shared_store)
     with pytest.raises(StoreError, match="refused"):
         store.update("THIS IS NOT SPARQL")
     unreachable = open_store("http://127.0.0.1:9/query", retries=1, timeout=1)
