@@ -292,6 +292,7 @@ def start_server(
     args: tuple[str, ...] = (),
 ) -> LiveServer:
     port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)  # (with a remote store and PostgreSQL nothing else creates it)
     env = {**subprocess_env(data_dir, f"http://127.0.0.1:{port}", store_url), **(extra_env or {})}
     keys = {}
     if demo:
