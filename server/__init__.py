@@ -35,6 +35,7 @@ class Civicfed:
         self._store: Store | None = None
         self._state: State | None = None
         self._records: Records | None = None
+        self._sparql: Any = None
 
     @property
     def store(self) -> Store:
@@ -65,12 +66,31 @@ class Civicfed:
                     self._records = Records(store, state, self.urls, self.config["RECORD_CACHE_SIZE"])
         return self._records
 
+    @property
+    def sparql(self) -> Any:
+        """The engine of the public SPARQL endpoint (killable worker processes for embedded stores)."""
+        if self._sparql is None:
+            store = self.store
+            with self._lock:
+                if self._sparql is None:
+                    from .sparql_engine import RemoteEngine, SnapshotEngine
+
+                    if store.backend == "embedded":
+                        workdir = Path(self.config["DATA_DIR"]) / "snapshots"
+                        self._sparql = SnapshotEngine(store, workdir, int(self.config["SPARQL_WORKERS"]))
+                    else:
+                        self._sparql = RemoteEngine(store)
+        return self._sparql
+
     def open(self) -> None:
         """Open the store and the state database now, and check they belong to this instance."""
         self.records  # noqa: B018 - opening is the point
 
     def close(self) -> None:
         with self._lock:
+            if self._sparql is not None:
+                self._sparql.close()
+                self._sparql = None
             if self._store is not None:
                 self._store.close()
                 self._store = None
@@ -88,10 +108,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # records keep their documented field order
     app.extensions["civicfed"] = Civicfed(app)
 
-    from . import api, ns, pages
+    from . import api, linked_data, ns, pages, sparql
 
     api.init_app(app)
     ns.init_app(app)
+    sparql.init_app(app)
+    linked_data.init_app(app)
     pages.init_app(app)
     # After flask-smorest, whose Api registers an HTTPException handler of its own.
     register_error_handlers(app)

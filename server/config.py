@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PAGE_SIZE": 1000,
     # Records whose JSON is kept in memory per process, keyed by version (0 disables).
     "RECORD_CACHE_SIZE": 20_000,
+    # Public SPARQL endpoint: seconds before a query is stopped, rows returned at most, and (embedded
+    # store) how many query processes run at once.
+    "SPARQL_TIMEOUT": 10,
+    "SPARQL_MAX_ROWS": 10_000,
+    "SPARQL_WORKERS": 2,
 }
 
 CONFIG_FILE = "civicfed.cfg"

@@ -95,6 +95,8 @@ class Store(abc.ABC):
 
     #: ``embedded`` or ``remote``; surfaces may mention it, never branch on it.
     backend: str = "abstract"
+    #: Grows with every write where the backend can tell (0 otherwise).
+    generation: int = 0
 
     @abc.abstractmethod
     def query(
@@ -104,8 +106,14 @@ class Store(abc.ABC):
         default_graph: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
+        timeout: float | None = None,
     ) -> QueryResult:
-        """Run a SPARQL 1.1 query; results are pyoxigraph objects whatever the backend."""
+        """Run a SPARQL 1.1 query; results are pyoxigraph objects whatever the backend.
+
+        ``default_graph``/``named_graphs`` replace the query's own dataset (FROM, FROM NAMED), as
+        the SPARQL protocol's ``default-graph-uri``/``named-graph-uri`` do. ``timeout`` (seconds) is
+        honoured where the backend can stop a query.
+        """
 
     def select(self, sparql: str, **kwargs: object) -> list[QuerySolution]:
         """Run a SELECT query and return all its solutions."""

@@ -39,6 +39,8 @@ class EmbeddedStore(Store):
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
         # Graph replacement reads then writes; serialise those against each other.
         self._replace_lock = threading.Lock()
+        #: Grows with every write: readers holding a snapshot know when it is stale.
+        self.generation = 0
 
     # -- reads -------------------------------------------------------------------------------
     def query(
@@ -48,7 +50,10 @@ class EmbeddedStore(Store):
         default_graph: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
+        timeout: float | None = None,
     ) -> QueryResult:
+        # `timeout` cannot be honoured in process (pyoxigraph cannot cancel a query): public
+        # queries run in killable processes instead (server/sparql_engine.py).
         kwargs: dict[str, object] = {}
         if default_graph is not None:
             kwargs["default_graph"] = [NamedNode(g) for g in default_graph] or [DefaultGraph()]
@@ -63,6 +68,8 @@ class EmbeddedStore(Store):
             self._store.update(sparql)
         except OSError as exc:
             raise StoreError(f"update failed: {exc}") from exc
+        finally:
+            self.generation += 1
 
     def quads(
         self,
@@ -119,6 +126,8 @@ class EmbeddedStore(Store):
                 self._store.load(changeset.to_nquads(), format=RdfFormat.N_QUADS)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"the write was refused and nothing was changed: {exc}") from exc
+        finally:
+            self.generation += 1
 
     def replace_graph(self, graph: str, data: bytes | str, media_format: RdfFormat) -> int:
         from pyoxigraph import parse, serialize
@@ -140,10 +149,13 @@ class EmbeddedStore(Store):
             self._store.load(data, format=media_format, to_graph=NamedNode(graph) if graph else None)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"load failed, nothing was changed: {exc}") from exc
+        finally:
+            self.generation += 1
 
-    def bulk_load(self, path: str | Path, media_format: RdfFormat) -> None:
-        """Fast non-transactional load for initialising an empty store (demo data, copies)."""
-        self._store.bulk_load(path=str(path), format=media_format)
+    def snapshot(self, target: Path) -> None:
+        """A consistent read-only copy of the store as of now (a RocksDB checkpoint: hard links)."""
+        self._store.flush()
+        self._store.backup(str(target))
 
     def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
         if graph is not None:

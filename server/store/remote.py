@@ -146,23 +146,24 @@ class RemoteStore(Store):
         self.http.headers["User-Agent"] = "civicfed (remote store)"
 
     # -- HTTP --------------------------------------------------------------------------------
-    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, what: str, retries: int | None = None, **kwargs: Any) -> requests.Response:
         """One idempotent request, retried with exponential backoff on transient failures."""
         kwargs.setdefault("timeout", (5, self.timeout))
+        retries = self.retries if retries is None else retries
         delay = 0.2
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 resp = self.http.request(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == self.retries:
+                if attempt == retries:
                     raise StoreError(f"{what}: the SPARQL store at {url} did not answer ({exc})") from exc
             else:
-                if resp.status_code not in RETRY_STATUSES or attempt == self.retries:
+                if resp.status_code not in RETRY_STATUSES or attempt == retries:
                     if resp.status_code >= 400:
                         body = resp.text.strip().replace("\n", " ")[:500]
                         raise StoreError(f"{what}: the SPARQL store refused it (HTTP {resp.status_code}): {body}")
                     return resp
-            log.warning("%s: retrying (%d/%d)", what, attempt + 1, self.retries)
+            log.warning("%s: retrying (%d/%d)", what, attempt + 1, retries)
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -179,6 +180,7 @@ class RemoteStore(Store):
         default_graph: Sequence[str] | None = None,
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
+        timeout: float | None = None,
     ) -> QueryResult:
         params: list[tuple[str, str]] = []
         if default_graph is None and union_default_graph:
@@ -188,7 +190,10 @@ class RemoteStore(Store):
         for g in named_graphs or ():
             params.append(("named-graph-uri", g))
         headers = {"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9"}
-        resp = self._send("POST", self.query_url, "query", data=[("query", sparql), *params], headers=headers)
+        extra: dict[str, Any] = {}
+        if timeout is not None:  # a public query: give up at its limit, and do not retry it
+            extra = {"timeout": (5, timeout), "retries": 0}
+        resp = self._send("POST", self.query_url, "query", data=[("query", sparql), *params], headers=headers, **extra)
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         try:
             if media_type in (N_TRIPLES, "text/plain", "text/turtle", "application/rdf+xml"):

@@ -1,0 +1,289 @@
+"""``/sparql``: the read-only SPARQL 1.1 endpoint (W3C SPARQL 1.1 Protocol).
+
+Query by GET (``?query=``), by POST of a form (``application/x-www-form-urlencoded``) or by POST of
+the query itself (``application/sparql-query``); ``default-graph-uri`` and ``named-graph-uri``
+choose the dataset among the public graphs. Results in JSON, XML, CSV or TSV (SELECT, ASK) and in
+Turtle, N-Triples, JSON-LD or RDF/XML (CONSTRUCT, DESCRIBE), by ``Accept`` or ``format=``.
+
+Safe by default: read-only, the internal graphs (votes, indexes) are never part of the dataset
+whatever the query says, a time limit that stops the query (server/sparql_engine.py), a row cap,
+no ``SERVICE`` (Oxigraph does not federate unless asked, and it is not asked). A bare GET shows a
+query editor to browsers and the SPARQL Service Description to programs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+
+from . import services
+from .errors import RENDERERS, BadRequest, CivicfedError, Forbidden, NotAcceptable, UnsupportedMediaType
+from .negotiation import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, negotiate
+from .sparql_engine import Dataset
+from .sparql_results import GRAPH_FORMATS, RESULT_FORMATS
+
+bp = Blueprint("sparql", __name__)
+
+FORMAT_ALIASES = {
+    **{k: k for k in (*RESULT_FORMATS, *GRAPH_FORMATS)},
+    **{v: k for k, v in RESULT_FORMATS.items()},
+    **{v: k for k, v in GRAPH_FORMATS.items()},
+    "application/json": "json",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "ttl": "turtle",
+    "nt": "ntriples",
+    "rdf": "rdfxml",
+    "text/plain": "ntriples",
+}
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Max-Age": "86400",
+}
+
+_STRINGS_AND_IRIS = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"\s]*>'
+)
+_COMMENTS = re.compile(r"#[^\n]*")
+_FORM = re.compile(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.IGNORECASE)
+_UPDATE = re.compile(
+    r"\b(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD)\b\s*(DATA|WHERE|\{|GRAPH|SILENT|<|DEFAULT|ALL|NAMED)",
+    re.IGNORECASE,
+)
+
+
+def query_form(sparql: str) -> str | None:
+    """SELECT, ASK, CONSTRUCT or DESCRIBE (after prefixes and comments), or None."""
+    text = _COMMENTS.sub(" ", _STRINGS_AND_IRIS.sub(" ", sparql))
+    m = _FORM.search(text)
+    return m.group(1).upper() if m else None
+
+
+def looks_like_update(sparql: str) -> bool:
+    text = _COMMENTS.sub(" ", _STRINGS_AND_IRIS.sub(" ", sparql))
+    return query_form(sparql) is None and bool(_UPDATE.search(text))
+
+
+def _params() -> tuple[str | None, list[str], list[str]]:
+    """The query and the dataset parameters, from whichever request form the client used."""
+    if request.method == "GET":
+        args = request.args
+        if "update" in args:
+            raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
+        queries = args.getlist("query")
+        if len(queries) > 1:
+            raise BadRequest("the query parameter was given more than once")
+        return (queries[0] if queries else None), args.getlist("default-graph-uri"), args.getlist("named-graph-uri")
+    mimetype = request.mimetype
+    if mimetype == "application/x-www-form-urlencoded":
+        form = request.form
+        if "update" in form:
+            raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
+        queries = form.getlist("query")
+        if len(queries) != 1:
+            raise BadRequest("POST a form with exactly one query parameter")
+        return queries[0], form.getlist("default-graph-uri"), form.getlist("named-graph-uri")
+    if mimetype == "application/sparql-query":
+        try:
+            body = request.get_data(cache=False).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("the query is not UTF-8") from exc
+        return body, request.args.getlist("default-graph-uri"), request.args.getlist("named-graph-uri")
+    if mimetype == "application/sparql-update":
+        raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
+    raise UnsupportedMediaType(
+        "POST a query as application/sparql-query, or as a form (application/x-www-form-urlencoded)"
+    )
+
+
+def public_graphs() -> list[str]:
+    """The graphs a public query may see: this instance's published graphs."""
+    svc = services()
+    return sorted(g for g in svc.store.graphs() if svc.urls.is_own_graph(g) and not svc.urls.is_internal_graph(g))
+
+
+def _dataset(default: list[str], named: list[str]) -> Dataset:
+    public = public_graphs()
+    allowed = set(public)
+    if not default and not named:
+        return Dataset(tuple(public), tuple(public))
+    # A graph that is not public is answered as an empty graph, never read.
+    return Dataset(tuple(g for g in default if g in allowed), tuple(g for g in named if g in allowed))
+
+
+def _format(form: str | None) -> str:
+    wanted = request.args.get("format")
+    if not wanted and request.mimetype == "application/x-www-form-urlencoded":
+        wanted = request.form.get("format")
+    graph = form in ("CONSTRUCT", "DESCRIBE")
+    family = GRAPH_FORMATS if graph else RESULT_FORMATS
+    if wanted:
+        name = FORMAT_ALIASES.get(wanted)
+        if name not in family:
+            raise NotAcceptable(
+                f"format {wanted!r} is not offered for {form or 'this'} queries; offered: {', '.join(family)}",
+                offered=list(family.values()),
+            )
+        return name
+    if not request.accept_mimetypes:
+        return next(iter(family))
+    offered = list(family.values()) + (["application/json", "text/plain"] if not graph else ["text/plain"])
+    best = request.accept_mimetypes.best_match(offered)
+    if best is None:
+        raise NotAcceptable(
+            f"none of the accepted media types can represent {form or 'these'} results; offered: "
+            + ", ".join(family.values()),
+            offered=list(family.values()),
+        )
+    return FORMAT_ALIASES[best]
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def endpoint() -> Response:
+    sparql, default, named = _params()
+    if sparql is None:
+        return _describe_service()
+    if looks_like_update(sparql):
+        raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
+    form = query_form(sparql)
+    fmt = _format(form)
+    svc = services()
+    written = svc.sparql.run(
+        sparql,
+        _dataset(default, named),
+        fmt,
+        row_cap=int(current_app.config["SPARQL_MAX_ROWS"]),
+        timeout=float(current_app.config["SPARQL_TIMEOUT"]),
+    )
+    media = written.media_type
+    if media.startswith("text/") or media.endswith("+xml"):
+        media += "; charset=utf-8"
+    resp = Response(written.body, content_type=media)
+    resp.headers["Vary"] = "Accept"
+    if written.truncated:
+        resp.headers["X-SPARQL-MaxRows"] = str(current_app.config["SPARQL_MAX_ROWS"])
+    return resp
+
+
+@bp.route("/sparql", methods=["OPTIONS"])
+def preflight() -> Response:
+    return Response(status=204)
+
+
+@bp.after_request
+def _cors(resp: Response) -> Response:
+    resp.headers.update(CORS_HEADERS)
+    return resp
+
+
+def _describe_service() -> Response:
+    fmt = negotiate((TURTLE, JSON_LD, RDF_XML, N_TRIPLES, HTML))
+    if fmt is HTML:
+        return Response(render_template("sparql.html", examples=examples(), yasgui=_yasgui()), mimetype="text/html")
+    from pyoxigraph import RdfFormat, parse, serialize
+
+    triples = list(parse(service_description(), format=RdfFormat.TURTLE))
+    body = serialize(triples, format=fmt.rdf_format, prefixes=SD_PREFIXES if fmt is TURTLE else None)
+    resp = Response(body, mimetype=fmt.media_type)
+    resp.headers["Vary"] = "Accept"
+    return resp
+
+
+SD_PREFIXES = {
+    "sd": "http://www.w3.org/ns/sparql-service-description#",
+    "formats": "http://www.w3.org/ns/formats/",
+    "void": "http://rdfs.org/ns/void#",
+    "dct": "http://purl.org/dc/terms/",
+}
+
+
+def service_description() -> str:
+    """The SPARQL 1.1 Service Description of this endpoint (Turtle)."""
+    svc = services()
+    endpoint_iri = f"{svc.urls.base}/sparql"
+    named = "".join(f"    sd:namedGraph [ a sd:NamedGraph ; sd:name <{g}> ] ;\n" for g in public_graphs())
+    return f"""@prefix sd: <http://www.w3.org/ns/sparql-service-description#> .
+@prefix formats: <http://www.w3.org/ns/formats/> .
+@prefix void: <http://rdfs.org/ns/void#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+<{endpoint_iri}> a sd:Service ;
+  sd:endpoint <{endpoint_iri}> ;
+  sd:supportedLanguage sd:SPARQL11Query ;
+  sd:feature sd:UnionDefaultGraph ;
+  sd:resultFormat formats:SPARQL_Results_JSON, formats:SPARQL_Results_XML, formats:SPARQL_Results_CSV,
+    formats:SPARQL_Results_TSV, formats:Turtle, formats:N-Triples, formats:JSON-LD, formats:RDF_XML ;
+  sd:defaultEntailmentRegime <http://www.w3.org/ns/entailment/Simple> ;
+  dct:description "Read-only. Queries stop after {current_app.config["SPARQL_TIMEOUT"]} s; results are \
+capped at {current_app.config["SPARQL_MAX_ROWS"]} rows (X-SPARQL-MaxRows tells when). The default graph \
+is the union of the public graphs." ;
+  sd:defaultDataset [
+    a sd:Dataset ;
+    sd:defaultGraph [ a sd:Graph ; void:vocabulary <https://w3id.org/civicfed/ns#> ] ;
+{named}  ] .
+"""
+
+
+def examples() -> list[dict[str, str]]:
+    """Example queries for this data, shown in the query editor."""
+    prefixes = (
+        "PREFIX cf: <https://w3id.org/civicfed/ns#>\nPREFIX dct: <http://purl.org/dc/terms/>\n"
+        "PREFIX schema: <https://schema.org/>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
+    )
+    return [
+        {
+            "name": "Territories and their population",
+            "query": prefixes
+            + "SELECT ?territory ?name ?inhabitants ?year WHERE {\n"
+            "  ?territory a cf:Territory ; skos:prefLabel ?name ;\n    cf:population ?obs .\n"
+            "  ?obs cf:inhabitants ?inhabitants ;\n"
+            "    <http://purl.org/linked-data/sdmx/2009/dimension#refPeriod> ?year .\n}",
+        },
+        {
+            "name": "Top 10 proposals by supports",
+            "query": prefixes
+            + "SELECT ?proposal ?title ?votes WHERE {\n  ?proposal a cf:Proposal ; dct:title ?title ;\n"
+            "    schema:interactionStatistic [ schema:interactionType schema:VoteAction ;\n"
+            "                                  schema:userInteractionCount ?votes ] .\n"
+            "} ORDER BY DESC(?votes) LIMIT 10",
+        },
+        {
+            "name": "Proposals per theme and territory",
+            "query": prefixes + "SELECT ?territory ?theme (COUNT(?proposal) AS ?proposals) WHERE {\n"
+            "  ?proposal a cf:Proposal ; cf:territory ?territory ; dct:subject ?theme .\n"
+            "} GROUP BY ?territory ?theme ORDER BY ?territory DESC(?proposals)",
+        },
+        {
+            "name": "Meetings with their attendance",
+            "query": prefixes
+            + "SELECT ?meeting ?name ?start ?attendees WHERE {\n  ?meeting a cf:Meeting ; schema:name ?name ;"
+            " schema:startDate ?start .\n  OPTIONAL { ?meeting schema:interactionStatistic [\n"
+            "    schema:interactionType schema:JoinAction ; schema:userInteractionCount ?attendees ] }\n"
+            "} ORDER BY DESC(?start) LIMIT 20",
+        },
+    ]
+
+
+def _yasgui() -> bool:
+    from pathlib import Path
+
+    return (Path(current_app.static_folder or "") / "vendor" / "yasgui" / "yasgui.min.js").exists()
+
+
+def render_text(err: CivicfedError) -> Response:
+    """SPARQL protocol errors: plain text, the status saying what kind."""
+    resp = Response(f"{err.status} {err.title}: {err.detail}\n", status=err.status, mimetype="text/plain")
+    resp.headers.update(err.headers)
+    resp.headers.update(CORS_HEADERS)
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    RENDERERS["/sparql"] = render_text
+
+
+__all__: list[Any] = ["init_app", "query_form", "service_description"]

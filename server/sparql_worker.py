@@ -1,0 +1,48 @@
+"""A SPARQL query process (``python -m server.sparql_worker FD``), driven by server/sparql_engine.py.
+
+It reads jobs from the connection on file descriptor FD, opens the store snapshot each job names
+(read-only, kept open while the snapshot is current), runs the query with the public dataset and
+sends back the written result. The parent ends the process to stop a query past its time limit.
+"""
+
+from __future__ import annotations
+
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def serve(conn: Connection) -> None:
+    from pyoxigraph import NamedNode
+    from pyoxigraph import Store as OxStore
+
+    from server.sparql_results import write_result
+
+    current: tuple[str, Any] | None = None
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        path, sparql, default, named, fmt, row_cap = job
+        try:
+            if current is None or current[0] != path:
+                current = None
+                current = (path, OxStore.read_only(path))
+            result = current[1].query(
+                sparql,
+                default_graph=[NamedNode(g) for g in default] or None,
+                named_graphs=[NamedNode(g) for g in named],
+            )
+            written = write_result(result, fmt, row_cap)
+            conn.send(("ok", written.body, written.media_type, written.truncated))
+        except SyntaxError as exc:
+            conn.send(("syntax", str(exc), "", False))
+        except Exception as exc:  # every failure goes back to the parent as text
+            conn.send(("error", f"{type(exc).__name__}: {exc}", "", False))
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))
