@@ -6,25 +6,21 @@ This is the format of ``POST /api/v1/territories/{t}/ingest`` and of ``civicfed 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from server.errors import CivicfedError, MalformedBody, ValidationFailed
+from server.errors import CivicfedError, ValidationFailed
 from server.model.kinds import RECORD_KINDS, kind_named
+from server.model.schemas import parse_json
 from server.records import Op, Records
 from server.state import Principal
+from server.urls import LOCAL_ID_RE
 
 KIND_NAMES = ", ".join(k.name for k in RECORD_KINDS)
 
 
 def parse_line(line: bytes) -> Any:
-    try:
-        return json.loads(line)
-    except UnicodeDecodeError as exc:
-        raise MalformedBody("the line is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"malformed JSON at column {exc.colno}: {exc.msg}") from exc
+    return parse_json(line)
 
 
 def to_op(records: Records, number: int, obj: Any) -> Op:
@@ -42,8 +38,10 @@ def to_op(records: Records, number: int, obj: Any) -> Op:
         )
     if obj.get("deleted") is True:
         local_id = obj.get("id")
-        if not isinstance(local_id, str) or not local_id:
-            raise ValidationFailed("a deletion needs the id", errors=[{"pointer": "#/id", "detail": "Missing."}])
+        if not isinstance(local_id, str) or not LOCAL_ID_RE.fullmatch(local_id):
+            raise ValidationFailed(
+                "a deletion needs the record's id", errors=[{"pointer": "#/id", "detail": "Missing or not an id."}]
+            )
         # Replaying a feed deletes what may never have reached this server: not an error.
         return Op(kind, local_id, "delete", missing_ok=True, line=number)
     data = records.prepare(kind, obj)
@@ -94,6 +92,7 @@ def ingest_ndjson(
         "updated": counts["updated"],
         "deleted": counts["deleted"],
         "unchanged": counts["unchanged"],
+        "superseded": counts["superseded"],
         "rejected": len(errors),
         "accepted": len(ops) - len(report.rejected),
         "quads": report.quads,

@@ -108,12 +108,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # records keep their documented field order
     app.extensions["civicfed"] = Civicfed(app)
 
-    from . import api, linked_data, ns, pages, sparql
+    from . import api, dumps, linked_data, ns, pages, sparql, void
 
     api.init_app(app)
+    dumps.init_app(app)
     ns.init_app(app)
     sparql.init_app(app)
     linked_data.init_app(app)
+    void.init_app(app)
     pages.init_app(app)
     # After flask-smorest, whose Api registers an HTTPException handler of its own.
     register_error_handlers(app)

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "SPARQL_TIMEOUT": 10,
     "SPARQL_MAX_ROWS": 10_000,
     "SPARQL_WORKERS": 2,
+    # Seconds the VoID statistics (aggregates over every public graph) are reused at most.
+    "VOID_REFRESH": 300,
 }
 
 CONFIG_FILE = "civicfed.cfg"

@@ -80,7 +80,7 @@ def _find(path: str) -> tuple[Resource, str | None]:
             continue
         kind = KINDS.get(ref.kind or "territory")
         local_id = ref.local_id or ref.territory
-        if kind is None or kind.private or not LOCAL_ID_RE.match(local_id):
+        if kind is None or kind.private or not LOCAL_ID_RE.fullmatch(local_id):
             continue
         entry = svc.records.index_entries(ref.territory, kind, [iri]).get(iri)
         if entry is None:

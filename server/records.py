@@ -43,6 +43,9 @@ from .urls import LOCAL_ID_RE, Urls
 
 RECORD_MODIFIED = CF.recordModified
 RECORD_DELETED = CF.recordDeleted
+#: Index-graph bookkeeping of proposals: the counts their platform reports.
+REPORTED = {"vote_count": CF.reportedVoteCount, "comment_count": CF.reportedCommentCount}
+CLOCK_ALL = "*"  # the clock is one for the whole instance: commit order is time order
 PROPOSAL, VOTE, COMMENT = KINDS["proposal"], KINDS["vote"], KINDS["comment"]
 
 Action = Literal["upsert", "patch", "delete"]
@@ -66,7 +69,7 @@ class Op:
 @dataclass
 class Outcome:
     op: Op
-    status: Literal["created", "updated", "deleted", "rejected", "unchanged"] = "rejected"
+    status: Literal["created", "updated", "deleted", "rejected", "unchanged", "superseded"] = "rejected"
     error: CivicfedError | None = None
 
 
@@ -82,7 +85,7 @@ class WriteReport:
         return [o for o in self.outcomes if o.status == "rejected"]
 
     def counts(self) -> dict[str, int]:
-        out = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "rejected": 0}
+        out = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0, "superseded": 0, "rejected": 0}
         for o in self.outcomes:
             out[o.status] += 1
         return out
@@ -92,6 +95,8 @@ class WriteReport:
 class IndexEntry:
     deleted: bool
     modified: dt.datetime
+    #: Proposals: the counts the platform last reported (kept apart from the published ones).
+    reported: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,6 +115,7 @@ class _Batch:
     # Final state after the batch: data for live records, None for deleted ones.
     final: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     kinds: dict[str, Kind] = field(default_factory=dict)
+    links: dict[Any, dict[str, dict[str, str | None]]] = field(default_factory=dict)
 
 
 class Clock:
@@ -135,8 +141,16 @@ class Clock:
             self._last = max(self._last, us)
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def micros(moment: dt.datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+
+
 def etag(modified: dt.datetime) -> str:
-    return f'"{int(modified.timestamp() * 1_000_000)}"'
+    return f'"{micros(modified)}"'
 
 
 def encode_cursor(modified: str, iri: str) -> str:
@@ -147,10 +161,11 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         modified, iri = json.loads(raw)
-        dt.datetime.fromisoformat(modified)
+        if canonical_datetime(modified) != modified:  # cursors are issued in canonical form
+            raise ValueError
         if not isinstance(iri, str) or any(c in iri for c in '<>"{}|\\^` \n'):
             raise ValueError
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError) as exc:
         raise BadRequest(
             "invalid cursor: use the `next` link of the previous page",
             errors=[{"parameter": "cursor", "detail": "Not a cursor issued by this server."}],
@@ -196,8 +211,10 @@ class Records:
         self.clock = Clock()
         self.cache = RecordCache(cache_size)
         # With a shared (remote) store several processes write: their clocks meet in the state
-        # database, so that record_modified keeps growing in commit order across processes.
+        # database, so that record_modified keeps growing in commit order across processes. The
+        # embedded store has one writing process, whose clock starts past the newest stored time.
         self.shared_clock = store.backend == "remote"
+        self._clock_seeded = False
 
     # ================================================================ territories ===========
     def require_territory(self, territory: str) -> None:
@@ -223,7 +240,7 @@ class Records:
         return self.urls.private_graph(territory) if kind.private else self.urls.territory_graph(territory)
 
     def iri(self, territory: str, kind: Kind, local_id: str) -> str:
-        if not LOCAL_ID_RE.match(local_id):
+        if not LOCAL_ID_RE.fullmatch(local_id):
             # Such a record cannot exist (ids are validated on the way in).
             raise NotFound(
                 f"no {kind.name} {local_id!r} in territory {territory!r}: not a valid identifier",
@@ -235,10 +252,18 @@ class Records:
         """Which of these records exist (live or tombstoned) and when they last changed."""
         out: dict[str, IndexEntry] = {}
         desc = self.store.describe(list(iris), self.urls.index_graph(territory, kind.name))
+        reported_names = {v: k for k, v in REPORTED.items()}
         for s, triples in desc.items():
+            reported: dict[str, int] = {}
+            entry = None
             for p, o in triples:
                 if p in (RECORD_MODIFIED, RECORD_DELETED):
-                    out[s] = IndexEntry(p == RECORD_DELETED, dt.datetime.fromisoformat(o.value))
+                    entry = IndexEntry(p == RECORD_DELETED, dt.datetime.fromisoformat(o.value))
+                elif p in reported_names:
+                    reported[reported_names[p]] = int(o.value)
+            if entry is not None:
+                entry.reported = reported
+                out[s] = entry
         return out
 
     def get(self, territory: str, kind: Kind, local_id: str) -> dict[str, Any]:
@@ -294,8 +319,13 @@ class Records:
         cursor: str | None = None,
         limit: int = 50,
         descending: bool = False,
+        bare: bool = False,
     ) -> Page:
-        """A page of records in (record_modified, iri) order, and the cursor of the next page."""
+        """A page of records in (record_modified, iri) order, and the cursor of the next page.
+
+        ``bare`` pages carry only each record's ``iri`` and ``record_modified`` (for dumps that
+        read the RDF themselves).
+        """
         if not territories:
             return Page([], None)
         filters = filters or {}
@@ -363,6 +393,11 @@ class Records:
         live_by_t: dict[str, list[str]] = {}
         cached: dict[str, dict[str, Any]] = {}
         modified_of = {r["s"].value: canonical_datetime(r["m"].value) for r in rows}
+        next_cursor = encode_cursor(modified_of[rows[-1]["s"].value], rows[-1]["s"].value) if more and rows else None
+        if bare:
+            return Page(
+                [{"iri": r["s"].value, "record_modified": modified_of[r["s"].value]} for r in rows], next_cursor
+            )
         for r in rows:
             if not (with_deleted and r["rp"].value == RECORD_DELETED):
                 iri = r["s"].value
@@ -382,7 +417,6 @@ class Records:
                 items.append(self.tombstone(t, kind, iri.rsplit("/", 1)[-1], m))
             else:
                 items.append(cached.get(iri) or self.to_json(t, kind, iri, desc, m))
-        next_cursor = encode_cursor(modified_of[rows[-1]["s"].value], rows[-1]["s"].value) if more and rows else None
         return Page(items, next_cursor)
 
     # ================================================================ writes ================
@@ -442,13 +476,18 @@ class Records:
         dry_run: bool = False,
     ) -> WriteReport:
         outcomes = [Outcome(op) for op in ops]
+        # One op per record: the last line on a record wins, earlier ones are superseded (a
+        # rejection then always names the line at fault).
+        last = {(o.op.kind.name, o.op.local_id): i for i, o in enumerate(outcomes)}
+        for i, o in enumerate(outcomes):
+            if last[(o.op.kind.name, o.op.local_id)] != i:
+                o.status = "superseded"
+        live_ops = [o for o in outcomes if o.status != "superseded"]
         secret = self.state.secret(territory) or b""
         with self.state.write_lock(territory):
-            if self.shared_clock:
-                self.clock.advance_past(self.state.clock_floor(territory))
-            batch = self._load_batch(territory, ops)
+            batch = self._load_batch(territory, [o.op for o in live_ops])
             accepted: list[Outcome] = []
-            for outcome in outcomes:
+            for outcome in live_ops:
                 try:
                     self._decide(territory, outcome, batch, principal, secret)
                     accepted.append(outcome)
@@ -457,13 +496,36 @@ class Records:
             self._check_references(territory, accepted, batch)
             self._check_votes(territory, accepted, batch)
             accepted = [o for o in accepted if o.status != "rejected"]
-            if dry_run or (len(accepted) < len(outcomes) and not partial):
+            if dry_run or (len(accepted) < len(live_ops) and not partial):
                 return WriteReport(territory, outcomes, written=False)
-            changeset = self._changeset(territory, accepted, batch)
-            self.store.apply(changeset)
-            if self.shared_clock:
-                self.state.set_clock_floor(territory, self.clock.last_us)
+            # Record times are taken and committed under one instance-wide lock, so that they
+            # grow in commit order across territories (and processes): a consumer paging by
+            # record_modified, or syncing with modified_since, never misses a later commit.
+            with self.state.commit_lock():
+                self._sync_clock()
+                changeset = self._changeset(territory, accepted, batch)
+                if self.shared_clock:  # before the write: a write that times out may still land
+                    self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
+                self.store.apply(changeset)
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
+
+    def _sync_clock(self) -> None:
+        """Never give a record time at or before one already given (restarts, other processes)."""
+        if self.shared_clock:
+            self.clock.advance_past(self.state.clock_floor(CLOCK_ALL))
+        elif not self._clock_seeded:
+            index_graphs = [g for g in self.store.graphs() if g.startswith(self.urls.internal_prefix + "index/")]
+            if index_graphs:
+                values = " ".join(f"<{g}>" for g in index_graphs)
+                rows = self.store.select(
+                    f"SELECT (MAX(?m) AS ?last) WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?m }} "
+                    f"FILTER(DATATYPE(?m) = <{XSD.dateTime}>) }}"
+                )
+                last = rows[0]["last"] if rows else None
+                if last is not None:
+                    moment = dt.datetime.fromisoformat(canonical_datetime(last.value))
+                    self.clock.advance_past(micros(moment))
+            self._clock_seeded = True
 
     # -- batch preparation -------------------------------------------------------------------
     def _load_batch(self, territory: str, ops: Sequence[Op]) -> _Batch:
@@ -541,18 +603,23 @@ class Records:
         outcome.status = "updated" if existed_before else "created"
 
     def _check_references(self, territory: str, accepted: list[Outcome], batch: _Batch) -> None:
-        """Every link to another record must name a record that is live after the batch.
+        """Every new link to another record must name a record that is live after the batch.
 
-        Rejecting a record can orphan another that links to it in the same batch, so passes
-        repeat until nothing more is rejected.
+        A link the record already had is kept even if its target was deleted since: deleting a
+        process must not make its proposals uneditable. Rejecting a record can orphan another
+        that links to it in the same batch, so passes repeat until nothing more is rejected.
         """
+        kept: dict[str, set[str]] = {}
         wanted: dict[str, set[str]] = {}
         for o in accepted:
-            data = batch.final.get(self.iri(territory, o.op.kind, o.op.local_id))
-            for iri in self._targets(territory, o.op.kind, data) if data else ():
-                ref = self.urls.parse(iri)
-                if iri not in batch.final and ref and ref.kind in KINDS:
-                    wanted.setdefault(ref.kind, set()).add(iri)
+            iri = self.iri(territory, o.op.kind, o.op.local_id)
+            old = batch.old_data.get(iri)
+            kept[iri] = set(self._targets(territory, o.op.kind, old)) if old else set()
+            data = batch.final.get(iri)
+            for target in self._targets(territory, o.op.kind, data) if data else ():
+                ref = self.urls.parse(target)
+                if target not in batch.final and target not in kept[iri] and ref and ref.kind in KINDS:
+                    wanted.setdefault(ref.kind, set()).add(target)
         live: set[str] = set()
         for kind_name, iris in wanted.items():
             entries = self.index_entries(territory, KINDS[kind_name], sorted(iris))
@@ -566,7 +633,10 @@ class Records:
                 if o.status == "rejected" or data is None:
                     continue
                 for target, (field_name, kind_name, local_id) in self._targets(territory, o.op.kind, data).items():
-                    ok = batch.final.get(target) is not None if target in batch.final else target in live
+                    if target in batch.final:
+                        ok = batch.final[target] is not None
+                    else:
+                        ok = target in live or target in kept[iri]
                     if not ok:
                         o.status = "rejected"
                         o.error = ValidationFailed(
@@ -614,10 +684,9 @@ class Records:
 
     def _check_votes(self, territory: str, accepted: list[Outcome], batch: _Batch) -> None:
         """One vote per voter per proposal, across the store and the batch."""
-        touched = self._touched_proposals(territory, batch, VOTE, "proposal")
-        if not touched:
+        if not self._touched_proposals(territory, batch, VOTE, "proposal"):
             return
-        existing = self._existing_links(territory, VOTE, SDO.object, self._known(batch, territory, touched))
+        existing = self._links(territory, batch, VOTE, self._scope(territory, batch, VOTE))
         voters: dict[str, dict[str, str]] = {}  # proposal → voter account → vote iri
         for p, votes in existing.items():
             for v, account in votes.items():
@@ -690,7 +759,16 @@ class Records:
                 cs.add(graph, statements)
                 changed = True
             if changed:  # the published record changed: sync consumers must see it
-                self._emit_index(cs, territory, PROPOSAL, p, self.clock.next(), deleted=False, existed=True)
+                self._emit_index(
+                    cs,
+                    territory,
+                    PROPOSAL,
+                    p,
+                    self.clock.next(),
+                    deleted=False,
+                    existed=True,
+                    reported=batch.index[p].reported,
+                )
         return cs
 
     def _stored_counts(self, graph: str, proposals: list[str]) -> dict[str, int]:
@@ -714,28 +792,35 @@ class Records:
         counts: dict[str, tuple[int | None, int | None]],
     ) -> bool:
         """Add a record's final state to the changeset; False if that state is what is stored."""
-        if data is not None and kind is PROPOSAL and iri in counts:
-            votes, comments = counts[iri]
-            if votes is not None:
-                data["vote_count"] = votes
-            if comments is not None:
-                data["comment_count"] = comments
-            old = batch.old_data.get(iri)
-            if old is not None and _editable(old) == _editable(data):
-                return False  # only the platform's (overridden) counts differed
+        reported: dict[str, int] | None = None
+        if data is not None and kind is PROPOSAL:
+            # What the platform says, kept apart: the published counts may be maintained ones.
+            reported = {k: data[k] for k in REPORTED if data.get(k) is not None}
+            votes, comments = counts.get(iri, (None, None))
+            for name, value in (("vote_count", votes), ("comment_count", comments)):
+                if value is not None:  # None: no recorded member and no report, so no count
+                    data[name] = value
+            old, entry = batch.old_data.get(iri), batch.index.get(iri)
+            if old is not None and entry is not None and _editable(old) == _editable(data):
+                if entry.reported != reported:  # nothing published changes; remember the new report
+                    self._emit_index(
+                        cs, territory, kind, iri, entry.modified, deleted=False, existed=True, reported=reported
+                    )
+                return False
         graph = self.graph_of(kind, territory)
         for s in _subjects(iri, batch.old_desc):
             cs.drop(graph, s)
         existed = iri in batch.index
         now = self.clock.next()
         if data is None:
-            if not kind.private:
-                cs.add(graph, self._tombstone_triples(territory, kind, iri, batch, now))
+            # Private kinds (votes) keep their tombstone in the private graph: filtered syncs of
+            # votes see deletions too, and nothing of them is published.
+            cs.add(graph, self._tombstone_triples(territory, kind, iri, batch, now))
             self._emit_index(cs, territory, kind, iri, now, deleted=True, existed=existed)
             return True
         ctx = Ctx(self.urls, territory, data.get("language"))
         cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
-        self._emit_index(cs, territory, kind, iri, now, deleted=False, existed=existed)
+        self._emit_index(cs, territory, kind, iri, now, deleted=False, existed=existed, reported=reported)
         return True
 
     def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: _Batch, now: dt.datetime) -> list[str]:
@@ -756,34 +841,40 @@ class Records:
         return out
 
     def _emit_index(
-        self, cs: Changeset, territory: str, kind: Kind, iri: str, now: dt.datetime, *, deleted: bool, existed: bool
+        self,
+        cs: Changeset,
+        territory: str,
+        kind: Kind,
+        iri: str,
+        now: dt.datetime,
+        *,
+        deleted: bool,
+        existed: bool,
+        reported: dict[str, int] | None = None,
     ) -> None:
         graph = self.urls.index_graph(territory, kind.name)
         if existed:
             cs.drop(graph, iri)
         predicate = RECORD_DELETED if deleted else RECORD_MODIFIED
         cs.add(graph, [f"<{iri}> <{predicate}> {typed(format_datetime(now), XSD.dateTime)}"])
+        cs.add(graph, [f"<{iri}> <{REPORTED[k]}> {typed(str(v), XSD.integer)}" for k, v in (reported or {}).items()])
 
     def _counts(self, territory: str, batch: _Batch) -> dict[str, tuple[int | None, int | None]]:
-        """Recorded votes and comments per proposal touched by the batch, after the batch.
+        """Published vote and comment counts of every proposal the batch touches, after the batch.
 
-        Once a proposal has recorded votes (comments), its published count is their number;
-        before that it is the count the platform reported.
+        A function of the stored state only: the number of recorded votes (comments) when there
+        is at least one, otherwise the count the platform last reported (None: no count).
         """
-        vote_touched = self._touched_proposals(territory, batch, VOTE, "proposal")
-        comment_touched = self._touched_proposals(territory, batch, COMMENT, "about")
         proposals_in_batch = {i for i, k in batch.kinds.items() if k is PROPOSAL and batch.final.get(i) is not None}
-        # A rewritten proposal keeps counts maintained from records stored before.
-        vote_touched |= {p for p in proposals_in_batch if p in batch.index}
-        comment_touched |= {p for p in proposals_in_batch if p in batch.index}
         result: dict[str, list[int | None]] = {}
-        for kind, touched, field_name, predicate, slot in (
-            (VOTE, vote_touched, "proposal", SDO.object, 0),
-            (COMMENT, comment_touched, "about", SDO.about, 1),
+        for kind, field_name, slot, count_name in (
+            (VOTE, "proposal", 0, "vote_count"),
+            (COMMENT, "about", 1, "comment_count"),
         ):
+            touched = self._scope(territory, batch, kind)
             if not touched:
                 continue
-            existing = self._existing_links(territory, kind, predicate, self._known(batch, territory, touched))
+            existing = self._links(territory, batch, kind, touched)
             in_batch: dict[str, set[str]] = {}
             for iri, k in batch.kinds.items():
                 target = _proposal_of(batch.final.get(iri), field_name) if k is kind else None
@@ -791,10 +882,33 @@ class Records:
                     in_batch.setdefault(self.urls.resource(territory, "proposal", target), set()).add(iri)
             for p in touched:
                 members = {x for x in existing.get(p, {}) if x not in batch.final} | in_batch.get(p, set())
-                # A rewritten proposal with no recorded members keeps the count its platform reported.
-                value = len(members) if members else (None if p in proposals_in_batch else 0)
-                result.setdefault(p, [None, None])[slot] = value
+                if p in proposals_in_batch:
+                    reported = batch.final[p].get(count_name)  # type: ignore[union-attr]
+                else:
+                    entry = batch.index.get(p)
+                    reported = entry.reported.get(count_name) if entry else None
+                result.setdefault(p, [None, None])[slot] = len(members) if members else reported
         return {p: (v[0], v[1]) for p, v in result.items()}
+
+    def _scope(self, territory: str, batch: _Batch, kind: Kind) -> set[str]:
+        """Proposals whose recorded votes (comments) the batch must count: those its votes
+        (comments) move, and the stored proposals it rewrites."""
+        field_name = "proposal" if kind is VOTE else "about"
+        touched = self._touched_proposals(territory, batch, kind, field_name)
+        rewritten = {i for i, k in batch.kinds.items() if k is PROPOSAL and batch.final.get(i) is not None}
+        return touched | {p for p in rewritten if p in batch.index}
+
+    def _links(
+        self, territory: str, batch: _Batch, kind: Kind, proposals: set[str]
+    ) -> dict[str, dict[str, str | None]]:
+        """Stored votes (comments) of these proposals, read once per batch."""
+        key = (kind.name, frozenset(proposals))
+        if key not in batch.links:
+            predicate = SDO.object if kind is VOTE else SDO.about
+            batch.links[key] = self._existing_links(
+                territory, kind, predicate, self._known(batch, territory, proposals)
+            )
+        return batch.links[key]
 
 
 # -- helpers ----------------------------------------------------------------------------------

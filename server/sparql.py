@@ -236,8 +236,7 @@ def examples() -> list[dict[str, str]]:
     return [
         {
             "name": "Territories and their population",
-            "query": prefixes
-            + "SELECT ?territory ?name ?inhabitants ?year WHERE {\n"
+            "query": prefixes + "SELECT ?territory ?name ?inhabitants ?year WHERE {\n"
             "  ?territory a cf:Territory ; skos:prefLabel ?name ;\n    cf:population ?obs .\n"
             "  ?obs cf:inhabitants ?inhabitants ;\n"
             "    <http://purl.org/linked-data/sdmx/2009/dimension#refPeriod> ?year .\n}",

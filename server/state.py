@@ -235,16 +235,25 @@ class State:
     # -- write serialisation -----------------------------------------------------------------
     @contextmanager
     def write_lock(self, territory: str) -> Iterator[None]:
-        """Serialise writers of one territory (read-check-write of counts and uniqueness).
+        """Serialise writers of one territory (read-check-write of counts and uniqueness)."""
+        with self._lock(f"territory:{territory}"):
+            yield
 
-        Across threads with a lock per territory; across processes with a PostgreSQL advisory
-        lock, or an flock on a file beside the SQLite database (processes of one machine).
-        """
+    @contextmanager
+    def commit_lock(self) -> Iterator[None]:
+        """Serialise the commits of the whole instance (record times follow commit order)."""
+        with self._lock("commit"):
+            yield
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        """A named lock across threads, and across processes: a PostgreSQL advisory lock, or an
+        flock on a file beside the SQLite database (processes of one machine)."""
         with self._locks_guard:
-            lock = self._locks.setdefault(territory, threading.Lock())
+            lock = self._locks.setdefault(name, threading.Lock())
         with lock:
             if self.engine.dialect.name == "postgresql":
-                key = int.from_bytes(hashlib.sha256(f"civicfed:{territory}".encode()).digest()[:8], "big", signed=True)
+                key = int.from_bytes(hashlib.sha256(f"civicfed:{name}".encode()).digest()[:8], "big", signed=True)
                 with self.engine.connect() as conn:
                     conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
                     try:
@@ -254,7 +263,7 @@ class State:
                         conn.commit()
             elif self.lock_dir is not None:
                 self.lock_dir.mkdir(parents=True, exist_ok=True)
-                with open(self.lock_dir / f"{territory}.lock", "a") as handle:
+                with open(self.lock_dir / f"{name.replace(':', '-')}.lock", "a") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                     try:
                         yield

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 #: Local identifiers are chosen by the territory's platform; they must be usable verbatim in IRIs,
 #: URLs and file names, so they are restricted to RFC 3986 unreserved characters.
 LOCAL_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}"
-LOCAL_ID_RE = re.compile(rf"^{LOCAL_ID_PATTERN}$")
+LOCAL_ID_RE = re.compile(rf"^{LOCAL_ID_PATTERN}$")  # use fullmatch: `$` also matches before a final "\n"
 #: Territory identifiers are slugs: lower-case, digits and hyphens.
 TERRITORY_ID_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
 TERRITORY_ID_RE = re.compile(rf"^{TERRITORY_ID_PATTERN}$")
@@ -56,7 +56,7 @@ class Urls:
 
     def parse(self, iri: str) -> ResourceRef | None:
         """Which territory/kind/id an IRI of this instance names, or None for a foreign IRI."""
-        m = self._resource_re.match(iri)
+        m = self._resource_re.fullmatch(iri)
         if not m:
             return None
         return ResourceRef(m["t"], m["kind"], m["id"], m["frag"])

@@ -26,14 +26,13 @@ from ..errors import (
     BadRequest,
     CivicfedError,
     Forbidden,
-    MalformedBody,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from ..model.kinds import KINDS, RECORD_KINDS, Kind
 from ..model.rdf import Concept, Ref, Target
-from ..model.schemas import Identifier, PointSchema, TerritoryId
+from ..model.schemas import Identifier, Moment, PointSchema, TerritoryId, Whole, parse_json
 from ..records import Op, Outcome, WriteReport, etag
 from ..state import Principal
 
@@ -80,13 +79,7 @@ def json_body(allowed: tuple[str, ...] = JSON_TYPES) -> Any:
         raise UnsupportedMediaType(
             f"send the body as {' or '.join(allowed)} (got {request.mimetype or 'no Content-Type'})"
         )
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise MalformedBody("the body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    return parse_json(request.get_data(cache=False))
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -165,7 +158,7 @@ def _list_args(kind: Kind, with_territory: bool) -> type[Schema]:
             validate=validate.Range(min=1), metadata={"description": "Page size (default 50, at most MAX_PAGE_SIZE)."}
         ),
         "cursor": fields.String(metadata={"description": "Opaque cursor: the `next` link carries it."}),
-        "modified_since": fields.AwareDateTime(
+        "modified_since": Moment(
             metadata={"description": "Records this server wrote at or after this time; includes tombstones."}
         ),
         "include_deleted": fields.Boolean(metadata={"description": "Include tombstones of deleted records."}),
@@ -197,7 +190,7 @@ def _list_args(kind: Kind, with_territory: bool) -> type[Schema]:
             attrs[param] = Identifier(metadata={"description": f"Filter on `{f.name}` (a {f.kind} id)."})
         elif isinstance(f, Target):
             attrs[param] = fields.String(
-                validate=validate.Regexp(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"),
+                validate=Whole(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"),
                 metadata={"description": "`kind/id` of the record, e.g. `proposal/p12`."},
             )
     name = f"{kind.name.title()}{'All' if with_territory else ''}ListArgs"
@@ -335,6 +328,7 @@ class IngestReportSchema(Schema):
     deleted = fields.Integer()
     rejected = fields.Integer()
     unchanged = fields.Integer(metadata={"description": "Records already stored exactly so (not rewritten)."})
+    superseded = fields.Integer(metadata={"description": "Lines followed by a later line on the same record."})
     accepted = fields.Integer(metadata={"description": "Lines that passed every check."})
     quads = fields.Integer(metadata={"description": "Triples written."})
     errors = fields.List(fields.Dict(), metadata={"description": "One entry per rejected line."})
@@ -368,7 +362,7 @@ def _register_kind(kind: Kind) -> None:
     def list_all(args: dict[str, Any]) -> Response:
         svc = services()
         if args.get("territory"):
-            territories = [t.strip() for t in args["territory"].split(",") if t.strip()]
+            territories = list(dict.fromkeys(t.strip() for t in args["territory"].split(",") if t.strip()))
             for t in territories:
                 territory_or_404(t)
         elif kind.private and principal() is not None:

@@ -7,6 +7,7 @@ coercion hides bugs in the platforms that push to us. Read-only fields (``iri``,
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from decimal import Decimal
@@ -23,7 +24,35 @@ from ..urls import LOCAL_ID_PATTERN, TERRITORY_ID_PATTERN
 _BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _IRI_UNSAFE = re.compile(r'[\x00-\x20<>"{}|\\^`\x7f]')
 
+
+def parse_json(raw: bytes) -> Any:
+    """A JSON document, or MalformedBody saying where and why it is not one."""
+    from ..errors import MalformedBody
+
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise MalformedBody("the body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # over-long numbers, absurd nesting
+        raise MalformedBody(f"unreadable JSON: {str(exc)[:200]}") from exc
+
+
 READ_ONLY_FIELDS = ("iri", "territory", "record_modified", "deleted", "deleted_at", "kind")
+
+
+class Whole(validate.Regexp):
+    """A regular expression the whole value must match.
+
+    ``validate.Regexp`` uses ``re.match``, where ``$`` also matches before a final newline:
+    ``"p1\\n"`` would pass as an identifier and break the IRI made of it.
+    """
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class Text(fields.String):
@@ -45,7 +74,7 @@ class Identifier(fields.String):
     def __init__(self, pattern: str = LOCAL_ID_PATTERN, **kwargs: Any) -> None:
         kwargs.setdefault(
             "validate",
-            validate.Regexp(
+            Whole(
                 rf"^{pattern}$",
                 error="Must be 1-128 characters among letters, digits and . _ ~ - , starting with a letter or digit.",
             ),
@@ -57,7 +86,7 @@ class TerritoryId(Identifier):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault(
             "validate",
-            validate.Regexp(
+            Whole(
                 rf"^{TERRITORY_ID_PATTERN}$",
                 error="Must be a slug: lower-case letters, digits and inner hyphens, at most 64 characters.",
             ),
@@ -78,6 +107,19 @@ class Iri(fields.Url):
         out = super()._deserialize(value, attr, data, **kwargs)
         if _IRI_UNSAFE.search(out) or len(out) > 2048:
             raise self.make_error("iri")
+        return out
+
+
+class Moment(fields.AwareDateTime):
+    """A date-time with its time zone, between the years 1000 and 9000 (stores and clients
+    handle those; the extremes of Python's range overflow once converted to UTC)."""
+
+    default_error_messages = {"range": "Must be between the years 1000 and 9000."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        out = super()._deserialize(value, attr, data, **kwargs)
+        if not 1000 <= out.year <= 9000:
+            raise self.make_error("range")
         return out
 
 
@@ -157,7 +199,7 @@ class Language(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         out = super()._deserialize(value, attr, data, **kwargs)
-        m = self.PATTERN.match(out)
+        m = self.PATTERN.fullmatch(out)
         if not m:
             raise self.make_error("tag")
         language, script, region = m.groups()
@@ -205,7 +247,7 @@ class MoneySchema(StrictSchema):
     amount = Amount(required=True)
     currency = fields.String(
         load_default="EUR",
-        validate=validate.Regexp(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as EUR."),
+        validate=Whole(r"^[A-Z]{3}$", error="Must be an ISO 4217 code such as EUR."),
     )
 
 
@@ -256,13 +298,13 @@ class RecordSchema(StrictSchema):
     iri = fields.String(dump_only=True, metadata={"description": "Linked-data IRI of the record."})
     territory = fields.String(dump_only=True)
     url = Iri(metadata={"description": "Page of the record on the participation platform."})
-    created = fields.AwareDateTime(metadata={"description": "When the platform created it."})
-    modified = fields.AwareDateTime(metadata={"description": "When the platform last changed it."})
-    record_modified = fields.AwareDateTime(
+    created = Moment(metadata={"description": "When the platform created it."})
+    modified = Moment(metadata={"description": "When the platform last changed it."})
+    record_modified = Moment(
         dump_only=True, metadata={"description": "When this server last wrote the record (sync cursor)."}
     )
     deleted = fields.Boolean(dump_only=True)
-    deleted_at = fields.AwareDateTime(dump_only=True)
+    deleted_at = Moment(dump_only=True)
 
     @pre_load
     def _drop_read_only(self, data: Any, **_: Any) -> Any:
@@ -287,7 +329,7 @@ class AuthoredSchema(RecordSchema):
         load_only=True, metadata={"description": "Used as the identity when `author` is absent; never stored."}
     )
     author_id = fields.String(
-        validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
+        validate=Whole(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
         metadata={"description": "Pseudonym of the author (HMAC with the territory's secret)."},
     )
 
@@ -295,18 +337,16 @@ class AuthoredSchema(RecordSchema):
 class TerritorySchema(RecordSchema):
     id = TerritoryId()
     name = title()
-    country = fields.String(
-        validate=validate.Regexp(r"^[A-Z]{2}$", error="Must be an ISO 3166-1 alpha-2 code such as FR.")
-    )
+    country = fields.String(validate=Whole(r"^[A-Z]{2}$", error="Must be an ISO 3166-1 alpha-2 code such as FR."))
     insee_cog = fields.String(
-        validate=validate.Regexp(r"^(\d{5}|2[AB]\d{3})$", error="Must be a 5-character INSEE COG code."),
+        validate=Whole(r"^([0-9]{5}|2[AB][0-9]{3})$", error="Must be a 5-character INSEE COG code."),
         metadata={"description": "French official geographic code (commune, COG)."},
     )
-    lau = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,20}$"), metadata={"description": "EU LAU code."})
+    lau = fields.String(validate=Whole(r"^[A-Za-z0-9_-]{1,20}$"), metadata={"description": "EU LAU code."})
     nuts = fields.String(
-        validate=validate.Regexp(r"^[A-Z]{2}[A-Z0-9]{0,3}$", error="Must be a NUTS code such as FRK26."),
+        validate=Whole(r"^[A-Z]{2}[A-Z0-9]{0,3}$", error="Must be a NUTS code such as FRK26."),
     )
-    wikidata = fields.String(validate=validate.Regexp(r"^Q[1-9][0-9]*$", error="Must be a Wikidata item id (Q…)."))
+    wikidata = fields.String(validate=Whole(r"^Q[1-9][0-9]*$", error="Must be a Wikidata item id (Q…)."))
     population = fields.Nested(PopulationSchema)
     location = fields.Nested(PointSchema, metadata={"description": "A representative point (town hall)."})
     language = Language()
@@ -360,7 +400,7 @@ class VoteSchema(RecordSchema):
         metadata={"description": "The platform's user id of the voter. Never stored: pseudonymised."},
     )
     voter_id = fields.String(
-        validate=validate.Regexp(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
+        validate=Whole(r"^[0-9a-f]{32}$", error="Must be a pseudonym issued by this server."),
     )
 
     @validates_schema
@@ -383,8 +423,8 @@ class MeetingSchema(RecordSchema):
     process = Identifier()
     title = title()
     description = long_text()
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime()
+    start = Moment(required=True)
+    end = Moment()
     mode = fields.String(required=True, validate=validate.OneOf(["in_person", "online", "hybrid"]))
     place_name = Text(validate=validate.Length(max=500))
     address = Text(validate=validate.Length(max=500))
@@ -452,7 +492,7 @@ class OrganizationSchema(RecordSchema):
     )
     parent = Identifier(metadata={"description": "Organization it is a unit of."})
     homepage = Iri()
-    siren = fields.String(validate=validate.Regexp(r"^\d{9}$", error="Must be a 9-digit SIREN number."))
+    siren = fields.String(validate=Whole(r"^[0-9]{9}$", error="Must be a 9-digit SIREN number."))
 
 
 class RuleSchema(RecordSchema):
@@ -462,7 +502,7 @@ class RuleSchema(RecordSchema):
     min_votes = StrictInteger(validate=validate.Range(min=0), metadata={"description": "Supports a proposal needs."})
     allowed_themes = fields.List(code("themes"), validate=validate.Length(max=20))
     max_budget = fields.Nested(MoneySchema, metadata={"description": "Highest estimated cost receivable."})
-    deadline = fields.AwareDateTime(metadata={"description": "Proposals submitted later are not receivable."})
+    deadline = Moment(metadata={"description": "Proposals submitted later are not receivable."})
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
