@@ -13,7 +13,6 @@ query editor to browsers and the SPARQL Service Description to programs.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -21,8 +20,9 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from . import services
 from .errors import RENDERERS, BadRequest, CivicfedError, Forbidden, NotAcceptable, UnsupportedMediaType
 from .negotiation import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, negotiate
-from .sparql_engine import Dataset
+from .sparql_engine import Dataset, QuerySyntaxError
 from .sparql_results import GRAPH_FORMATS, RESULT_FORMATS
+from .sparql_text import DatasetClauseError, has_pragma, looks_like_update, query_form, split_dataset, uses_service
 
 bp = Blueprint("sparql", __name__)
 
@@ -37,6 +37,22 @@ FORMAT_ALIASES = {
     "nt": "ntriples",
     "rdf": "rdfxml",
     "text/plain": "ntriples",
+    # Turtle is N3's RDF subset: clients asking for N3 (SPARQLWrapper's N3 format) get Turtle.
+    "n3": "turtle",
+    "text/n3": "turtle",
+    "text/rdf+n3": "turtle",
+    "application/n3": "turtle",
+}
+# Names clients send (`format=`, SPARQLWrapper's format/output params) that mean another format
+# for graph results than for solutions.
+GRAPH_ALIASES = {
+    "xml": "rdfxml",
+    "rdf+xml": "rdfxml",
+    "application/xml": "rdfxml",
+    "text/xml": "rdfxml",
+    "json": "jsonld",
+    "json-ld": "jsonld",
+    "application/json": "jsonld",
 }
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -44,28 +60,6 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, Accept",
     "Access-Control-Max-Age": "86400",
 }
-
-_STRINGS_AND_IRIS = re.compile(
-    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"\s]*>'
-)
-_COMMENTS = re.compile(r"#[^\n]*")
-_FORM = re.compile(r"\b(SELECT|ASK|CONSTRUCT|DESCRIBE)\b", re.IGNORECASE)
-_UPDATE = re.compile(
-    r"\b(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD)\b\s*(DATA|WHERE|\{|GRAPH|SILENT|<|DEFAULT|ALL|NAMED)",
-    re.IGNORECASE,
-)
-
-
-def query_form(sparql: str) -> str | None:
-    """SELECT, ASK, CONSTRUCT or DESCRIBE (after prefixes and comments), or None."""
-    text = _COMMENTS.sub(" ", _STRINGS_AND_IRIS.sub(" ", sparql))
-    m = _FORM.search(text)
-    return m.group(1).upper() if m else None
-
-
-def looks_like_update(sparql: str) -> bool:
-    text = _COMMENTS.sub(" ", _STRINGS_AND_IRIS.sub(" ", sparql))
-    return query_form(sparql) is None and bool(_UPDATE.search(text))
 
 
 def _params() -> tuple[str | None, list[str], list[str]]:
@@ -106,13 +100,17 @@ def public_graphs() -> list[str]:
     return sorted(g for g in svc.store.graphs() if svc.urls.is_own_graph(g) and not svc.urls.is_internal_graph(g))
 
 
-def _dataset(default: list[str], named: list[str]) -> Dataset:
+def _dataset(clauses: tuple[list[str], list[str]], default: list[str], named: list[str]) -> Dataset:
+    """The dataset the query runs on: the protocol's graphs, else the query's FROM clauses, else
+    every public graph; any graph that is not public is answered as an empty graph, never read."""
     public = public_graphs()
-    allowed = set(public)
     if not default and not named:
-        return Dataset(tuple(public), tuple(public))
-    # A graph that is not public is answered as an empty graph, never read.
-    return Dataset(tuple(g for g in default if g in allowed), tuple(g for g in named if g in allowed))
+        default, named = clauses if clauses[0] or clauses[1] else (public, public)
+    allowed = set(public)
+    empty = services().urls.empty_graph
+    return Dataset(
+        tuple(g for g in default if g in allowed) or (empty,), tuple(g for g in named if g in allowed) or (empty,)
+    )
 
 
 def _format(form: str | None) -> str:
@@ -122,7 +120,7 @@ def _format(form: str | None) -> str:
     graph = form in ("CONSTRUCT", "DESCRIBE")
     family = GRAPH_FORMATS if graph else RESULT_FORMATS
     if wanted:
-        name = FORMAT_ALIASES.get(wanted)
+        name = (graph and GRAPH_ALIASES.get(wanted)) or FORMAT_ALIASES.get(wanted)
         if name not in family:
             raise NotAcceptable(
                 f"format {wanted!r} is not offered for {form or 'this'} queries; offered: {', '.join(family)}",
@@ -131,7 +129,9 @@ def _format(form: str | None) -> str:
         return name
     if not request.accept_mimetypes:
         return next(iter(family))
-    offered = list(family.values()) + (["application/json", "text/plain"] if not graph else ["text/plain"])
+    offered = list(family.values()) + (
+        ["application/json", "text/plain"] if not graph else ["text/plain", "text/n3", "text/rdf+n3", "application/n3"]
+    )
     best = request.accept_mimetypes.best_match(offered)
     if best is None:
         raise NotAcceptable(
@@ -142,19 +142,27 @@ def _format(form: str | None) -> str:
     return FORMAT_ALIASES[best]
 
 
-@bp.route("/sparql", methods=["GET", "POST"])
+@bp.route("/sparql", methods=["GET", "POST"], provide_automatic_options=False)
 def endpoint() -> Response:
     sparql, default, named = _params()
     if sparql is None:
         return _describe_service()
     if looks_like_update(sparql):
         raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
+    if has_pragma(sparql):
+        raise BadRequest("store pragmas (DEFINE …) are not accepted: send a SPARQL 1.1 query")
+    if uses_service(sparql):
+        raise BadRequest("federated queries (SERVICE) are not run by this endpoint")
     form = query_form(sparql)
     fmt = _format(form)
+    try:
+        text, from_default, from_named = split_dataset(sparql)
+    except DatasetClauseError as exc:
+        raise QuerySyntaxError(str(exc)) from exc
     svc = services()
     written = svc.sparql.run(
-        sparql,
-        _dataset(default, named),
+        text,
+        _dataset((from_default, from_named), default, named),
         fmt,
         row_cap=int(current_app.config["SPARQL_MAX_ROWS"]),
         timeout=float(current_app.config["SPARQL_TIMEOUT"]),

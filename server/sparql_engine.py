@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import BadRequest, CivicfedError, ServiceUnavailable
 from .sparql_results import Written, write_result
-from .store import Store, StoreError
+from .store import Store, StoreError, StoreTimeout
 
 
 class QueryTimeout(CivicfedError):
@@ -173,10 +173,18 @@ class RemoteEngine:
             )
         except SyntaxError as exc:
             raise QuerySyntaxError(f"malformed query: {exc}") from exc
+        except StoreTimeout as exc:
+            if "estimated execution time" in str(exc):
+                raise QueryTimeout(
+                    f"the query was stopped before it ran: the store estimates it would run for more than "
+                    f"{timeout:g} s; add LIMIT, narrow the patterns, or query the dumps instead"
+                ) from exc
+            raise QueryTimeout(
+                f"the query ran for more than {timeout:g} s and was stopped; "
+                "add LIMIT, narrow the patterns, or query the dumps instead"
+            ) from exc
         except StoreError as exc:
             message = str(exc)
-            if "did not answer" in message:
-                raise QueryTimeout(f"the query ran for more than {timeout:g} s and was stopped") from exc
             if "HTTP 400" in message:
                 raise QuerySyntaxError(f"the query was refused: {message}") from exc
             raise

@@ -84,6 +84,12 @@ class Urls:
         """
         return f"{self.internal_prefix}index/{territory}/{kind}"
 
+    @property
+    def empty_graph(self) -> str:
+        """A graph that never holds anything: the way to give a remote query an empty dataset part
+        (an empty list of graphs there means "every graph")."""
+        return f"{self.internal_prefix}empty"
+
     def is_internal_graph(self, graph: str) -> bool:
         # Staging graphs of remote-store writes (server/store/remote.py) are internal too.
         return graph.startswith(self.internal_prefix) or graph.startswith("urn:civicfed:staging:")

@@ -72,7 +72,8 @@ class OxigraphServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/query"
         self.process = subprocess.Popen(
-            [binary, "serve", "--location", str(location), "--bind", f"127.0.0.1:{self.port}"],  # type: ignore[list-item]
+            # A server-side limit too: a query civicfed gave up on does not run on forever.
+            [binary, "serve", "--location", str(location), "--bind", f"127.0.0.1:{self.port}", "--timeout-s", "20"],  # type: ignore[list-item]
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -156,6 +157,12 @@ def make_app(tmp_path: Path, store_url: str | None, **config: Any) -> Flask:
     if store_url:
         drop_own_graphs(app.extensions["civicfed"])
     return app
+
+
+def reopen_app(app: Flask) -> Flask:
+    """The same instance restarted: same data directory, state database and store, data kept."""
+    keys = ("DATA_DIR", "BASE_URI", "TESTING", "STATE_DB", "STORE")
+    return create_app({k: app.config[k] for k in keys if k in app.config})
 
 
 def subprocess_env(data_dir: Path, base: str, store_url: str | None) -> dict[str, str]:
@@ -290,7 +297,9 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     demo: bool = True,
     args: tuple[str, ...] = (),
+    prepare: Any = None,
 ) -> LiveServer:
+    """`civicfed serve` on a free loopback port; ``prepare(env)`` runs first (the base IRI known)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)  # (with a remote store and PostgreSQL nothing else creates it)
     env = {**subprocess_env(data_dir, f"http://127.0.0.1:{port}", store_url), **(extra_env or {})}
@@ -299,6 +308,8 @@ def start_server(
         civicfed(env, "demo", "load")
         for role in ("admin", "editor"):
             keys[role] = civicfed(env, "key", "create", "--territory", "lyon", "--role", role).stdout.strip()
+    if prepare is not None:
+        prepare(env)
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=log
@@ -324,5 +335,39 @@ def stop_server(server: LiveServer) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
     """`civicfed serve` (gunicorn) on a loopback port, with the demo data and lyon keys."""
     server = start_server(tmp_path_factory.mktemp("live"), remote_store_url)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def sparql_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
+    """A server with small SPARQL limits: a 3 s time limit and 50 rows."""
+    extra = {"CIVICFED_SPARQL_TIMEOUT": "3", "CIVICFED_SPARQL_MAX_ROWS": "50"}
+    server = start_server(tmp_path_factory.mktemp("sparql"), remote_store_url, extra_env=extra)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def w3c_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
+    """A server publishing the data graphs of the W3C SPARQL 1.1 Protocol tests as source graphs."""
+
+    def load(env: dict[str, str]) -> None:
+        from pyoxigraph import RdfFormat
+
+        settings: dict[str, Any] = {"DATA_DIR": env["CIVICFED_DATA_DIR"], "BASE_URI": env["CIVICFED_BASE_URI"]}
+        if env.get("CIVICFED_STORE"):
+            settings["STORE"] = env["CIVICFED_STORE"]
+        app = create_app(settings)
+        svc = app.extensions["civicfed"]
+        for i in range(4):
+            graph = f"{env['CIVICFED_BASE_URI']}/graph/source/w3c-data{i}"
+            triple = (
+                f"<{graph}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <http://xmlns.com/foaf/0.1/Document> ."
+            )
+            svc.store.replace_graph(graph, triple if i else "", RdfFormat.N_TRIPLES)
+        svc.close()
+
+    server = start_server(tmp_path_factory.mktemp("w3c"), remote_store_url, demo=False, prepare=load)
     yield server
     stop_server(server)

@@ -16,7 +16,7 @@ from server.model.examples import RECORDS, record
 from server.model.kinds import KINDS
 from server.records import Op
 
-from .conftest import Territory, make_app, put
+from .conftest import Territory, make_app, put, reopen_app
 
 ORG = KINDS["organization"]
 
@@ -68,7 +68,7 @@ def test_clock_never_goes_back_after_a_restart(
     app.extensions["civicfed"].close()
     real = time.time_ns
     monkeypatch.setattr("server.records.time.time_ns", lambda: real() - 3600 * 10**9)  # host clock one hour behind
-    again = make_app(tmp_path, remote_store_url)
+    again = reopen_app(app)
     with again.app_context():
         services().records.write_internal("lyon", [org(services(), "after")])
         after = services().records.get("lyon", ORG, "after")["record_modified"]

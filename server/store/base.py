@@ -31,6 +31,10 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (I/O failure, lock held, backend refused)."""
 
 
+class StoreTimeout(StoreError):
+    """A query with a time limit was stopped by it (or refused as estimated to exceed it)."""
+
+
 class StoreBusyError(StoreError):
     """The store is locked by another process (embedded Oxigraph allows one owner)."""
 

@@ -64,7 +64,8 @@ from pyoxigraph import (
     serialize,
 )
 
-from .base import Changeset, Description, QueryResult, Store, StoreError
+from ..sparql_text import is_graph_query
+from .base import Changeset, Description, QueryResult, Store, StoreError, StoreTimeout
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class RemoteStore(Store):
         self.max_update_bytes = max_update_bytes
         # Virtuoso-style single endpoints compile requests to SQL, with tight size limits.
         compiled = urlsplit(q).path.rstrip("/").endswith("/sparql")
+        self.compiled = compiled
         self.max_update_statements = max_update_statements or (500 if compiled else 50_000)
         self.values_chunk = 100 if compiled else 500
         self.http = requests.Session()
@@ -189,11 +191,25 @@ class RemoteStore(Store):
             params.append(("default-graph-uri", g))
         for g in named_graphs or ():
             params.append(("named-graph-uri", g))
-        headers = {"Accept": f"{RESULTS_JSON}, {N_TRIPLES};q=0.9"}
+        # Ask for what the form answers: Virtuoso would send a CONSTRUCT as JSON solutions.
+        accept = f"{N_TRIPLES}, text/turtle;q=0.9" if is_graph_query(sparql) else RESULTS_JSON
+        headers = {"Accept": accept}
         extra: dict[str, Any] = {}
         if timeout is not None:  # a public query: give up at its limit, and do not retry it
-            extra = {"timeout": (5, timeout), "retries": 0}
-        resp = self._send("POST", self.query_url, "query", data=[("query", sparql), *params], headers=headers, **extra)
+            extra = {"timeout": (5, timeout + 1), "retries": 0}
+            if self.compiled:  # Virtuoso stops the query itself at `timeout` ms (see below)
+                params.append(("timeout", str(int(timeout * 1000))))
+        try:
+            resp = self._send(
+                "POST", self.query_url, "query", data=[("query", sparql), *params], headers=headers, **extra
+            )
+        except StoreError as exc:
+            if timeout is not None and ("did not answer" in str(exc) or "estimated execution time" in str(exc)):
+                raise StoreTimeout(f"query: stopped at its limit of {timeout:g} s ({exc})") from exc
+            raise
+        if resp.headers.get("X-SQL-State") == "S1TAT":
+            # Virtuoso's "anytime" answer: the rows found before the limit, as if complete.
+            raise StoreTimeout(f"query: stopped at its limit of {timeout:g} s (partial answer discarded)")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         try:
             if media_type in (N_TRIPLES, "text/plain", "text/turtle", "application/rdf+xml"):
