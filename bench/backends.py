@@ -138,15 +138,18 @@ def api_reads(url: str, proposal_urls: list[str], n: int) -> dict[str, float]:
     return {"get_p50_ms": statistics.median(gets) * 1000, "list_p50_ms": statistics.median(lists) * 1000}
 
 
-def throughput(url: str, paths: list[str], seconds: int = 10, connections: int = 16) -> float:
-    """Requests per second for GET one record, with wrk if installed, else a threaded client."""
+def throughput(
+    url: str, paths: list[str], seconds: int = 10, connections: int = 16, accept: str | None = None
+) -> float:
+    """Requests per second of GETs over these paths, with wrk if installed, else a threaded client."""
     wrk = shutil.which("wrk")
     if wrk:
         script = Path(os.environ.get("TMPDIR", "/tmp")) / "civicfed-bench-paths.lua"
         lines = ",".join(f'"{p}"' for p in paths)
+        headers = f'{{["Accept"] = "{accept}"}}' if accept else "nil"
         script.write_text(
             f"paths = {{{lines}}}\ni = 0\nrequest = function()\n  i = i % #paths + 1\n"
-            '  return wrk.format("GET", paths[i])\nend\n'
+            f'  return wrk.format("GET", paths[i], {headers})\nend\n'
         )
         out = subprocess.run(
             [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), url],
@@ -160,10 +163,10 @@ def throughput(url: str, paths: list[str], seconds: int = 10, connections: int =
             if line.startswith("Requests/sec:"):
                 return float(line.split()[1])
         raise RuntimeError(out)
-    return _python_load(url, paths, seconds, connections)
+    return _python_load(url, paths, seconds, connections, accept)
 
 
-def _python_load(url: str, paths: list[str], seconds: int, connections: int) -> float:
+def _python_load(url: str, paths: list[str], seconds: int, connections: int, accept: str | None = None) -> float:
     import concurrent.futures
 
     deadline = time.perf_counter() + seconds
@@ -171,6 +174,8 @@ def _python_load(url: str, paths: list[str], seconds: int, connections: int) -> 
     def worker(offset: int) -> int:
         done = 0
         with requests.Session() as http:
+            if accept:
+                http.headers["Accept"] = accept
             while time.perf_counter() < deadline:
                 http.get(url + paths[(offset + done) % len(paths)], timeout=60)
                 done += 1

@@ -37,3 +37,14 @@ def title_search(word: str) -> str:
         "SELECT ?proposal ?title WHERE { GRAPH ?g { ?proposal a cf:Proposal ; dct:title ?title "
         f'FILTER(CONTAINS(LCASE(STR(?title)), "{word}")) }} }} LIMIT 20'
     )
+
+
+def votes_per_theme_public() -> str:
+    """Votes per theme per territory from what is published: individual votes are private (only
+    in internal graphs), so the public endpoint counts with each proposal's vote counter."""
+    return PREFIXES + (
+        "SELECT ?territory ?theme (SUM(?votes) AS ?total) WHERE { GRAPH ?g { ?proposal a cf:Proposal ; "
+        "cf:territory ?territory ; dct:subject ?theme ; schema:interactionStatistic ?counter . "
+        "?counter schema:interactionType schema:VoteAction ; schema:userInteractionCount ?votes } } "
+        "GROUP BY ?territory ?theme"
+    )

@@ -1,6 +1,6 @@
 """The benchmark of ``make bench``: figures printed next to baselines measured in the same run.
 
-1. Generate synthetic territories (~1M quads by default) as NDJSON.
+1. Generate synthetic territories (~2M quads by default) as NDJSON.
 2. Start ``civicfed serve`` (gunicorn, embedded Oxigraph) on loopback and ingest everything
    through ``POST /api/v1/territories/{t}/ingest`` with concurrent clients.
 3. Baseline: bulk-load the very quads the API wrote into an empty store with raw ``pyoxigraph``
@@ -12,8 +12,11 @@
    (through the store interface), and the API reads with civicfed serving from each.
 6. Throughput of the JSON API (GET one record) with 1, 2 and 4 worker processes on the Oxigraph
    server (wrk when installed, else a threaded Python client), next to 1 worker on the embedded store.
+7. Linked data (bench/linked.py): the reference queries through ``/sparql`` next to pyoxigraph
+   directly, and dereferencing IRIs next to a bare Flask + pyoxigraph endpoint.
 
 Targets (issue #2): ingest ≥ 25% of raw bulk-load quads/s; get one p50 ≤ 5 ms; list page p50 ≤ 20 ms.
+(issue #4): /sparql p50 ≤ direct x 1.2 + 2 ms; dereference p50 ≤ 5 ms, throughput ≥ 70% of bare.
 """
 
 from __future__ import annotations
@@ -254,7 +257,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quads", type=int, default=1_000_000)
+    parser.add_argument("--quads", type=int, default=2_000_000)
     parser.add_argument("--territories", type=int, default=5)
     parser.add_argument("--clients", type=int, default=2, help="Concurrent ingest clients.")
     parser.add_argument("--batch", type=int, default=5000, help="Records per ingest request.")
@@ -263,6 +266,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="Keep the work directory here.")
     parser.add_argument("--no-backends", action="store_true", help="Skip the backends and workers sections.")
     parser.add_argument("--no-virtuoso", action="store_true", help="Skip Virtuoso in the backends section.")
+    parser.add_argument("--no-linked", action="store_true", help="Skip the linked-data section.")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-bench-"))
@@ -301,6 +305,24 @@ def main() -> None:
         "latency": lat,
     }
     text = report(results)
+    if not args.no_linked:
+        from . import linked
+
+        print("linked data: /sparql and dereferencing …", flush=True)
+        ids = [
+            json.loads(line)["id"]
+            for _, path, _ in files[:1]
+            for line in path.open(encoding="utf-8")
+            if json.loads(line)["kind"] == "proposal"
+        ]
+        random.Random(5).shuffle(ids)
+
+        def start_linked(data: Path, store: str | None, workers: int) -> Server:
+            return Server(data, args.threads, store=store, workers=workers)
+
+        results["linked"] = linked.run_linked(data_dir, start_linked, ids, free_port, args.threads)
+        text += "\n" + linked.report(results["linked"])
+        print(linked.report(results["linked"]), flush=True)
     if not args.no_backends:
         from . import backends
 

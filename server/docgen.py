@@ -172,6 +172,8 @@ def _example_json(data: dict[str, Any]) -> str:
 
 
 def render() -> str:
+    from .dumps import csv_columns
+
     parts = [INTRO]
     order = [
         "territory",
@@ -198,6 +200,11 @@ def render() -> str:
             )
         if kind.filters:
             notes.append("List filters: " + ", ".join(f"`{p}`" for p in kind.filters) + ".")
+        if not kind.private:
+            dumps = f"/dumps/{{territory}}/{kind.plural}"
+            columns = ", ".join(f"`{c}`" for c, _ in csv_columns(kind))
+            formats = "csv, json, geojson, ttl, jsonld, nt" if kind.geolocated else "csv, json, ttl, jsonld, nt"
+            notes.append(f"Dumps: `{dumps}.{{{formats.replace(' ', '')}}}`. CSV columns, in order: {columns}.")
         parts.append(
             f'<a id="{name}"></a>\n## {kind.label}\n\n'
             + (

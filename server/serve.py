@@ -7,14 +7,16 @@ SPARQL store, any number of worker processes share it (``--workers``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], load: Callable[[], Any] | None = None) -> None:
         self.options = options
+        self._load = load
         super().__init__()
 
     def load_config(self) -> None:
@@ -23,6 +25,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
+        if self._load is not None:
+            return self._load()
         from . import create_app
 
         app = create_app()
@@ -34,7 +38,19 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def serve(*, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False) -> None:
     """Run the server until interrupted."""
-    options: dict[str, Any] = {
+    _Gunicorn(gunicorn_options(host=host, port=port, threads=threads, workers=workers, access_log=access_log)).run()
+
+
+def run_wsgi(load: Callable[[], Any], **settings: Any) -> None:
+    """Serve another WSGI application with the very settings of ``serve`` (the benchmark's
+    bare baseline runs under the same server as civicfed)."""
+    _Gunicorn(gunicorn_options(**settings), load).run()
+
+
+def gunicorn_options(
+    *, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False
+) -> dict[str, Any]:
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -54,4 +70,3 @@ def serve(*, host: str, port: int, threads: int = 8, workers: int = 1, access_lo
         # with one shared socket, a few workers can end up holding every keep-alive connection.
         "reuse_port": workers > 1,
     }
-    _Gunicorn(options).run()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import io
+import os
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ import rdflib
 import requests
 from rdflib.plugins.stores.sparqlstore import SPARQLStore
 from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQLWrapper
+
+import server as server_package
 
 from .conftest import LiveServer
 
@@ -182,6 +186,15 @@ def test_service_description_and_editor(live_server: LiveServer) -> None:
     page = requests.get(url, headers={"Accept": "text/html,application/xhtml+xml"}, timeout=30)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "Top 10 proposals" in page.text
+    if (Path(server_package.__file__).parent / "static/vendor/yasgui/yasgui.min.js").exists() or os.environ.get(
+        "CIVICFED_TEST_REQUIRE"
+    ):  # vendored by `make` (from the npm package); CI requires it
+        assert "new Yasgui(" in page.text
+        script = requests.get(live_server.url + "/static/vendor/yasgui/yasgui.min.js", timeout=30)
+        assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
+        assert len(script.content) > 100_000
+    else:
+        assert '<textarea name="query"' in page.text  # the plain form when offline
 
 
 def test_cors(live_server: LiveServer) -> None:

@@ -1,0 +1,184 @@
+"""Linked-data section of ``make bench`` (issue #4).
+
+1. The four reference queries, public versions (what ``/sparql`` may see), run directly with
+   pyoxigraph on the store (same dataset: the public graphs) and through ``POST /sparql`` over
+   HTTP (JSON results), in the same run. Target: HTTP p50 ≤ direct p50 x 1.2 + 2 ms.
+2. Dereferencing one proposal IRI (``GET /id/…``, Turtle): p50 (target ≤ 5 ms), and throughput
+   with wrk (10 s, 16 connections) next to a bare Flask + pyoxigraph endpoint doing the same
+   look-up under the same gunicorn settings (target ≥ 70%).
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from . import queries
+from .backends import throughput
+
+BASE = "https://bench.example"
+RESULTS_JSON = "application/sparql-results+json"
+TURTLE = "text/turtle"
+
+
+def _public_queries(proposals: list[str]) -> dict[str, tuple[Callable[[int], str], int]]:
+    graph = f"{BASE}/graph/bench-00"
+    return {  # name: (query for run i, runs)
+        "lookup": (lambda i: queries.lookup(graph, proposals[i % len(proposals)]), 200),
+        "votes_per_theme": (lambda i: queries.votes_per_theme_public(), 10),
+        "top10": (lambda i: queries.top_proposals(graph), 30),
+        "title_search": (lambda i: queries.title_search("arbres"), 30),
+    }
+
+
+def _direct(store_dir: Path, plan: dict[str, tuple[Callable[[int], str], int]]) -> dict[str, dict[str, float]]:
+    import pyoxigraph
+
+    store = pyoxigraph.Store.read_only(str(store_dir))
+    public = [g for g in store.named_graphs() if isinstance(g, pyoxigraph.NamedNode) and "/graph/" in g.value]
+    out = {}
+    for name, (make, runs) in plan.items():
+        samples, rows = [], 0
+        for i in range(-2, runs):  # two warm-up runs
+            start = time.perf_counter()
+            result = store.query(make(i), default_graph=public, named_graphs=public)
+            names = [v.value for v in result.variables]
+            rows = len([[s[v] for v in names] for s in result])
+            if i >= 0:
+                samples.append(time.perf_counter() - start)
+        out[name] = {"p50_ms": statistics.median(samples) * 1000, "rows": rows}
+    del store
+    return out
+
+
+def _over_http(url: str, plan: dict[str, tuple[Callable[[int], str], int]]) -> dict[str, dict[str, float]]:
+    out = {}
+    with requests.Session() as http:
+        for name, (make, runs) in plan.items():
+            samples, rows = [], 0
+            for i in range(-2, runs):
+                start = time.perf_counter()
+                resp = http.post(
+                    url + "/sparql", data={"query": make(i)}, headers={"Accept": RESULTS_JSON}, timeout=120
+                )
+                body = resp.content
+                elapsed = time.perf_counter() - start
+                if resp.status_code != 200:
+                    raise RuntimeError(f"/sparql {name}: {resp.status_code} {body[:300]!r}")
+                if i >= 0:
+                    samples.append(elapsed)
+                    rows = len(resp.json()["results"]["bindings"])
+            out[name] = {"p50_ms": statistics.median(samples) * 1000, "rows": rows}
+    return out
+
+
+def _deref_latency(url: str, paths: list[str]) -> dict[str, float]:
+    out = {}
+    with requests.Session() as http:
+        http.headers["Accept"] = TURTLE
+        for name in ("cold", "warm"):
+            samples = []
+            for p in paths:
+                start = time.perf_counter()
+                resp = http.get(url + p, timeout=60)
+                samples.append(time.perf_counter() - start)
+                if resp.status_code != 200 or not resp.headers["Content-Type"].startswith(TURTLE):
+                    raise RuntimeError(f"{p}: {resp.status_code} {resp.text[:300]}")
+            out[f"{name}_p50_ms"] = statistics.median(samples) * 1000
+            out[f"{name}_p95_ms"] = statistics.quantiles(samples, n=20)[18] * 1000
+    return out
+
+
+class BareServer:
+    def __init__(self, store_dir: Path, port: int, workers: int, threads: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log.open("ab")
+        args = [str(store_dir), BASE, str(port), str(workers), str(threads)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare", *args],
+            stdout=self.log,
+            stderr=self.log,
+            cwd=Path(__file__).parent.parent,
+        )
+        for _ in range(300):
+            try:
+                requests.get(self.url + "/ping", timeout=5)
+                return
+            except requests.ConnectionError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"bare server did not start: see {log}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def run_linked(
+    data_dir: Path,
+    start_server: Callable[..., Any],
+    proposal_ids: list[str],
+    free_port: Callable[[], int],
+    threads: int,
+) -> dict[str, Any]:
+    proposals = [f"{BASE}/id/bench-00/proposal/{p}" for p in proposal_ids]
+    paths = [f"/id/bench-00/proposal/{p}" for p in proposal_ids[:500]]
+    plan = _public_queries(proposals)
+    results: dict[str, Any] = {"direct": _direct(data_dir / "oxigraph", plan)}
+    server = start_server(data_dir, None, 1)
+    try:
+        results["http"] = _over_http(server.url, plan)
+        results["deref"] = _deref_latency(server.url, paths)
+        results["throughput"] = {"civicfed, 1 worker": throughput(server.url, paths, accept=TURTLE)}
+    finally:
+        server.stop()
+    for workers in (1, 2):
+        bare = BareServer(data_dir / "oxigraph", free_port(), workers, threads, data_dir / "bare.log")
+        try:
+            key = f"bare Flask + pyoxigraph, {workers} worker{'s' if workers > 1 else ''}"
+            results["throughput"][key] = throughput(bare.url, paths, accept=TURTLE)
+        finally:
+            bare.stop()
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "SPARQL through /sparql over HTTP vs directly with pyoxigraph (same store, public graphs; p50 ms)",
+        f"  {'':20} {'direct':>10} {'HTTP':>10} {'overhead':>10} {'rows':>6}  target HTTP ≤ direct x 1.2 + 2 ms",
+    ]
+    for name, direct in results["direct"].items():
+        http = results["http"][name]
+        limit = direct["p50_ms"] * 1.2 + 2
+        verdict = "PASS" if http["p50_ms"] <= limit else "FAIL"
+        overhead = http["p50_ms"] - direct["p50_ms"]
+        lines.append(
+            f"  {name:20} {direct['p50_ms']:>10.2f} {http['p50_ms']:>10.2f} {overhead:>+10.2f} {http['rows']:>6}"
+            f"  ≤ {limit:.2f}: {verdict}"
+        )
+    d = results["deref"]
+    lines += [
+        "",
+        "dereferencing one IRI (GET /id/…, Accept: text/turtle, one keep-alive client)",
+        f"  cold p50 {d['cold_p50_ms']:.2f} ms (p95 {d['cold_p95_ms']:.2f}), warm p50 {d['warm_p50_ms']:.2f} ms "
+        f"(p95 {d['warm_p95_ms']:.2f})  target p50 ≤ 5 ms: {'PASS' if d['cold_p50_ms'] <= 5 else 'FAIL'}",
+        "throughput (16 connections, 10 s, loopback, same gunicorn settings)",
+    ]
+    tp = results["throughput"]
+    for name, rps in tp.items():
+        lines.append(f"  {name:40} {rps:>10,.0f} requests/s")
+    ours, bare = tp["civicfed, 1 worker"], tp["bare Flask + pyoxigraph, 1 worker"]
+    ratio = ours / bare
+    lines.append(
+        f"  civicfed / bare (1 worker each) = {ratio:.0%}  (target ≥ 70%: {'PASS' if ratio >= 0.7 else 'FAIL'})"
+    )
+    return "\n".join(lines)
