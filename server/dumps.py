@@ -20,8 +20,6 @@ import json
 import tempfile
 import zlib
 from collections.abc import Iterator
-from email.utils import format_datetime as http_date
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -35,7 +33,8 @@ from .errors import NotFound
 from .jsonld import compact, context
 from .model.kinds import BY_PLURAL, RECORD_KINDS, Kind
 from .model.rdf import canonical_datetime
-from .records import Records
+from .negotiation import last_modified, not_modified
+from .records import RECORD_DELETED, RECORD_MODIFIED, Records
 
 bp = Blueprint("dumps", __name__, url_prefix="/dumps")
 PAGE = 500
@@ -48,6 +47,8 @@ RECORD_FORMATS = {
     "nt": "application/n-triples",
 }
 TERRITORY_FORMATS = {"nq": "application/n-quads", "trig": "application/trig"}
+#: Kinds dumped one file per format: every published kind, the territory itself included (one record).
+DUMPED_KINDS: tuple[Kind, ...] = tuple(k for k in (BY_PLURAL["territories"], *RECORD_KINDS) if not k.private)
 SKIP_COLUMNS = ("author", "author_email", "voter", "iri", "territory", "record_modified", "deleted", "deleted_at")
 
 
@@ -55,8 +56,9 @@ SKIP_COLUMNS = ("author", "author_email", "voter", "iri", "territory", "record_m
 
 
 def csv_columns(kind: Kind) -> list[tuple[str, tuple[str, ...]]]:
-    """Flat columns of a kind (documented in docs/dumps.md): nested objects become
-    ``field_sub`` columns; lists are joined with ``|`` (lists of objects as JSON)."""
+    """Flat columns of a kind (listed per kind in docs/data-model.md): nested objects become
+    ``field_sub`` columns; lists of codes and identifiers are joined with ``|``; a list of
+    objects is one JSON array (its text may hold ``|``)."""
     columns: list[tuple[str, tuple[str, ...]]] = [("id", ("id",)), ("iri", ("iri",)), ("territory", ("territory",))]
     schema_fields = kind.schema().fields
     common = ("url", "created", "modified")  # last, as in the JSON records
@@ -76,7 +78,9 @@ def _cell(record: dict[str, Any], path: tuple[str, ...]) -> str:
     for step in path:
         value = value.get(step) if isinstance(value, dict) else None
     if isinstance(value, list):
-        return "|".join(json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else str(v) for v in value)
+        if any(isinstance(v, dict | list) for v in value):
+            return json.dumps(value, ensure_ascii=False)
+        return "|".join(str(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
@@ -198,8 +202,11 @@ def _gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
 def _version(records: Records, territory: str, kinds: list[Kind]) -> tuple[str, dt.datetime | None]:
     """The last change to any record of these kinds (tombstones included) and their count."""
     graphs = " ".join(f"<{records.urls.index_graph(territory, k.name)}>" for k in kinds)
+    # Index graphs also hold the counts platforms report (integers): only the change times count.
+    stamps = f"<{RECORD_MODIFIED}> <{RECORD_DELETED}>"
     rows = records.store.select(
-        f"SELECT (MAX(?m) AS ?last) (COUNT(?s) AS ?n) WHERE {{ VALUES ?g {{ {graphs} }} GRAPH ?g {{ ?s ?p ?m }} }}"
+        f"SELECT (MAX(?m) AS ?last) (COUNT(?s) AS ?n) WHERE {{ VALUES ?g {{ {graphs} }} VALUES ?p {{ {stamps} }} "
+        "GRAPH ?g { ?s ?p ?m } }"
     )
     last = rows[0]["last"] if rows else None
     n = rows[0]["n"].value if rows else "0"
@@ -212,7 +219,11 @@ def _send(
     chunks: Iterator[bytes], media_type: str, version: tuple[str, dt.datetime | None], filename: str, fmt: str
 ) -> Response:
     tag, when = version
-    etag = f'"{tag}-{fmt}"'
+    # gzip only for clients that accept it (q > 0); the gzip representation is another
+    # representation, so it has a validator of its own (RFC 9110 §8.8.3).
+    zipped = request.accept_encodings["gzip"] > 0
+    opaque = f"{tag}-{fmt}" + ("-gzip" if zipped else "")
+    etag = f'"{opaque}"'
     headers = {
         "ETag": etag,
         "Content-Disposition": f'inline; filename="{filename}"',
@@ -220,24 +231,14 @@ def _send(
         "Cache-Control": "public, max-age=60",
         "Access-Control-Allow-Origin": "*",
     }
-    if when is not None:
-        headers["Last-Modified"] = http_date(when.replace(microsecond=0), usegmt=True)
-    if request.headers.get("If-None-Match") in (etag, "*") or _unchanged_since(when):
+    if (stamp := last_modified(when)) is not None:
+        headers["Last-Modified"] = stamp
+    if not_modified(etag, when):
         return Response(status=304, headers=headers)
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if zipped:
         headers["Content-Encoding"] = "gzip"
         chunks = _gzip(chunks)
     return Response(chunks, content_type=media_type, headers=headers, direct_passthrough=True)
-
-
-def _unchanged_since(when: dt.datetime | None) -> bool:
-    since = request.headers.get("If-Modified-Since")
-    if not since or when is None or request.headers.get("If-None-Match"):
-        return False
-    try:
-        return when.replace(microsecond=0) <= parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
 
 
 @bp.get("/<territory>/<name>")
@@ -245,10 +246,10 @@ def kind_dump(territory: str, name: str) -> Response:
     plural, _, fmt = name.rpartition(".")
     kind = BY_PLURAL.get(plural)
     records = services().records
-    if kind is None or kind.private or kind.name == "territory" or fmt not in RECORD_FORMATS:
+    if kind is None or kind.private or fmt not in RECORD_FORMATS:
         raise NotFound(
             f"no dump {name!r}: use {{kind}}.{{{','.join(RECORD_FORMATS)}}} with a kind among "
-            + ", ".join(k.plural for k in RECORD_KINDS if not k.private)
+            + ", ".join(k.plural for k in DUMPED_KINDS)
         )
     if fmt == "geojson" and not kind.geolocated:
         raise NotFound(f"{kind.plural} have no location: no GeoJSON dump")
@@ -265,8 +266,7 @@ def territory_dump(name: str) -> Response:
         raise NotFound(f"no dump {name!r}: use {{territory}}.nq or {{territory}}.trig")
     records = services().records
     records.require_territory(territory)
-    kinds = [k for k in (*RECORD_KINDS, BY_PLURAL["territories"]) if not k.private]
-    version = _version(records, territory, kinds)
+    version = _version(records, territory, list(DUMPED_KINDS))
     return _send(stream_territory(records, territory, fmt), TERRITORY_FORMATS[fmt], version, name, fmt)
 
 
@@ -274,9 +274,7 @@ def dump_urls(territory: str) -> dict[str, str]:
     """Every dump of a territory, by file name (for the catalog, VoID and the home page)."""
     base = services().urls.base
     out = {f"{territory}.{fmt}": f"{base}/dumps/{territory}.{fmt}" for fmt in TERRITORY_FORMATS}
-    for kind in RECORD_KINDS:
-        if kind.private:
-            continue
+    for kind in DUMPED_KINDS:
         for fmt in RECORD_FORMATS:
             if fmt == "geojson" and not kind.geolocated:
                 continue

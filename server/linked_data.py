@@ -2,7 +2,8 @@
 
 Content negotiation on ``Accept`` (q-values honoured) or a suffix (``.ttl``, ``.jsonld``, ``.rdf``,
 ``.nt``, ``.html``): Turtle, compact JSON-LD with civicfed's context, RDF/XML, N-Triples, and an
-HTML page for browsers. ``Vary: Accept``, ``Link: rel="alternate"``, ``ETag``/``Last-Modified``
+HTML page for browsers (in their language: ``Vary: Accept-Language`` too, and the page's validators
+cover what links to the resource). ``Vary: Accept``, ``Link: rel="alternate"``, ``ETag``/``Last-Modified``
 with conditional GET (304), HEAD; 406 with the offered types, 404 for unknown IRIs, 410 Gone with
 the deletion time for deleted records. Individual votes are not published: their IRIs answer 404.
 """
@@ -12,20 +13,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from email.utils import format_datetime as http_date
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
 
-from vocabularies import PREFIXES
+from vocabularies import AS, PREFIXES
 
 from . import labels, services
 from .errors import Gone, NotFound
 from .jsonld import compact
 from .model.kinds import KINDS
-from .negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, negotiate
+from .negotiation import (
+    FORMATS,
+    HTML,
+    JSON_LD,
+    N_TRIPLES,
+    RDF_XML,
+    TURTLE,
+    Format,
+    last_modified,
+    negotiate,
+    not_modified,
+)
 from .urls import LOCAL_ID_RE
 
 bp = Blueprint("linked_data", __name__)
@@ -90,7 +100,9 @@ def _find(path: str) -> tuple[Resource, str | None]:
     raise NotFound(f"nothing is published at {base}/id/{path}")
 
 
-def _etag(resource: Resource, fmt: Format) -> str:
+def _etag(resource: Resource, fmt: Format, *variant: object) -> str:
+    """The entity tag of one representation: the resource's version, the format, and for pages
+    what else they show (their language, what links to the resource)."""
     if resource.modified is not None:
         version = str(int(resource.modified.timestamp() * 1_000_000))
     else:
@@ -98,20 +110,9 @@ def _etag(resource: Resource, fmt: Format) -> str:
             repr(sorted((s, p, str(o)) for s, v in resource.description.items() for p, o in v)).encode()
         )
         version = digest.hexdigest()[:16]
+    if variant:
+        version += "-" + hashlib.sha256(repr(variant).encode()).hexdigest()[:12]
     return f'"{version}-{fmt.suffix}"'
-
-
-def _not_modified(resource: Resource, tag: str) -> bool:
-    match = request.headers.get("If-None-Match")
-    if match is not None:
-        return tag in [t.strip() for t in match.split(",")] or match.strip() == "*"
-    since = request.headers.get("If-Modified-Since")
-    if since and resource.modified is not None:
-        try:
-            return resource.modified.replace(microsecond=0) <= parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-    return False
 
 
 def serialize_rdf(resource: Resource, fmt: Format) -> bytes:
@@ -128,11 +129,13 @@ def serialize_rdf(resource: Resource, fmt: Format) -> bytes:
     return serialize(triples, format=fmt.rdf_format, prefixes=prefixes)
 
 
-def _headers(resp: Response, resource: Resource, fmt: Format, tag: str) -> Response:
-    resp.headers["Vary"] = "Accept"
+def _headers(
+    resp: Response, resource: Resource, fmt: Format, tag: str, modified: dt.datetime | None, vary: str = "Accept"
+) -> Response:
+    resp.headers["Vary"] = vary
     resp.headers["ETag"] = tag
-    if resource.modified is not None:
-        resp.headers["Last-Modified"] = http_date(resource.modified.replace(microsecond=0), usegmt=True)
+    if (stamp := last_modified(modified)) is not None:
+        resp.headers["Last-Modified"] = stamp
     links = [f'<{resource.iri}.{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in OFFERED if f is not fmt]
     resp.headers["Link"] = ", ".join(links)
     return resp
@@ -148,16 +151,26 @@ def dereference(path: str) -> Response:
             raise Gone(f"{resource.iri} was deleted at {when}", deleted_at=when)
         # RDF clients get the tombstone itself (as:Tombstone, as:deleted) with the 410.
         resp = Response(serialize_rdf(resource, fmt), status=410, mimetype=fmt.media_type)
-        return _headers(resp, resource, fmt, _etag(resource, fmt))
-    tag = _etag(resource, fmt)
-    if _not_modified(resource, tag):
-        return _headers(Response(status=304), resource, fmt, tag)
-    if fmt is HTML:
-        body = _html(resource)
-        resp = Response(body, mimetype="text/html")
-    else:
+        return _headers(resp, resource, fmt, _etag(resource, fmt), resource.modified)
+    if fmt is not HTML:
+        tag = _etag(resource, fmt)
+        if not_modified(tag, resource.modified):
+            return _headers(Response(status=304), resource, fmt, tag, resource.modified)
         resp = Response(serialize_rdf(resource, fmt), mimetype=fmt.media_type)
-    return _headers(resp, resource, fmt, tag)
+        return _headers(resp, resource, fmt, tag, resource.modified)
+    # A page is in the reader's language and lists what links to the resource: both are part of
+    # its validators (a new reply to a comment changes the comment's page, not the comment).
+    lang = _lang()
+    inbound = _inbound(resource)
+    modified = resource.modified
+    if modified is not None and inbound.modified is not None:
+        modified = max(modified, inbound.modified)
+    tag = _etag(resource, fmt, lang, inbound.links, inbound.more)
+    vary = "Accept, Accept-Language"
+    if not_modified(tag, modified):
+        return _headers(Response(status=304), resource, fmt, tag, modified, vary)
+    resp = Response(_html(resource, lang, inbound), mimetype="text/html")
+    return _headers(resp, resource, fmt, tag, modified, vary)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -202,30 +215,43 @@ def _rows(resource: Resource, subject: str, lang: str) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _inbound(resource: Resource, lang: str) -> tuple[list[dict[str, Any]], bool]:
+class Inbound:
+    """What links to a resource in this instance's public graphs: (subject, predicate) pairs of
+    live resources (a deleted one's tombstone keeps some links, but is no resource to link to),
+    in a stable order; whether there are more; when the latest of them last changed."""
+
+    def __init__(self, links: list[tuple[str, str]], more: bool, modified: dt.datetime | None) -> None:
+        self.links, self.more, self.modified = links, more, modified
+
+
+def _inbound(resource: Resource) -> Inbound:
     svc = services()
-    out = []
-    more = False
-    for q in svc.store.quads(obj=NamedNode(resource.iri)):
-        graph = q.graph_name.value if isinstance(q.graph_name, NamedNode) else ""
-        if not svc.urls.is_own_graph(graph) or svc.urls.is_internal_graph(graph):
-            continue
-        if q.subject.value.startswith(resource.iri + "#"):
-            continue
-        if len(out) >= INBOUND_LIMIT:
-            more = True
-            break
-        out.append(
-            {
-                "subject": _display(q.subject, resource, lang),
-                "label": labels.label(q.predicate.value, lang) or labels.compact(q.predicate.value),
-            }
-        )
-    return out, more
+    iri = resource.iri
+    rows = svc.store.select(
+        f"""SELECT DISTINCT ?s ?p WHERE {{
+  GRAPH ?g {{ ?s ?p <{iri}> FILTER NOT EXISTS {{ ?s a <{AS.Tombstone}> }} }}
+  FILTER(isIRI(?s) && STRSTARTS(STR(?g), "{svc.urls.base}/graph/") && !STRSTARTS(STR(?s), "{iri}#"))
+}} ORDER BY ?p ?s LIMIT {INBOUND_LIMIT + 1}"""
+    )
+    links = [(r["s"].value, r["p"].value) for r in rows]
+    more = len(links) > INBOUND_LIMIT
+    links = links[:INBOUND_LIMIT]
+    # When they last changed, from the record index (a # node stands for its resource).
+    groups: dict[tuple[str, str], set[str]] = {}
+    for subject, _ in links:
+        ref = svc.urls.parse(subject.split("#", 1)[0])
+        kind = KINDS.get(ref.kind or "territory") if ref is not None else None
+        if ref is not None and kind is not None and not kind.private:
+            groups.setdefault((ref.territory, kind.name), set()).add(subject.split("#", 1)[0])
+    times = [
+        entry.modified
+        for (territory, kind_name), iris in groups.items()
+        for entry in svc.records.index_entries(territory, KINDS[kind_name], sorted(iris)).values()
+    ]
+    return Inbound(links, more, max(times, default=None))
 
 
-def _html(resource: Resource) -> str:
-    lang = _lang()
+def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
     main = resource.description.get(resource.iri, [])
     title = next(
         (
@@ -248,18 +274,31 @@ def _html(resource: Resource) -> str:
     lon = next((o.value for p, o in geometry if p == "https://schema.org/longitude"), None)
     if lat is not None and lon is not None:
         point = {"lat": float(lat), "lon": float(lon)}
-    inbound, more = _inbound(resource, lang)
-    jsonld = json.dumps(
-        compact(((t.subject, t.predicate, t.object) for t in resource.triples()), main=resource.iri), ensure_ascii=False
-    ).replace("</", "<\\/")
+    # In a <script> element, "<" could end it ("</script>") or switch the HTML parser to a state
+    # where its real end tag no longer ends it ("<!--<script>"): JSON escapes keep them data.
+    jsonld = (
+        json.dumps(
+            compact(((t.subject, t.predicate, t.object) for t in resource.triples()), main=resource.iri),
+            ensure_ascii=False,
+        )
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
     return render_template(
         "resource.html",
         resource=resource,
         title=title,
         types=types,
         rows=_rows(resource, resource.iri, lang),
-        inbound=inbound,
-        more_inbound=more,
+        inbound=[
+            {
+                "subject": _display(NamedNode(subject), resource, lang),
+                "label": labels.label(predicate, lang) or labels.compact(predicate),
+            }
+            for subject, predicate in inbound.links
+        ],
+        more_inbound=inbound.more,
         point=point,
         formats=[f for f in OFFERED if f is not HTML],
         jsonld=jsonld,

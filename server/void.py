@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
 
-from vocabularies import CF
+from vocabularies import CF, CF_IRI, PREFIXES
 
 from . import services
 from .dumps import dump_urls
@@ -23,21 +23,8 @@ from .sparql import public_graphs
 
 bp = Blueprint("void", __name__)
 OFFERED = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES)
-VOCABULARIES = (
-    "https://w3id.org/civicfed/ns#",
-    "http://purl.org/dc/terms/",
-    "https://schema.org/",
-    "http://rdfs.org/sioc/ns#",
-    "http://www.w3.org/ns/org#",
-    "http://data.europa.eu/m8g/",
-    "http://www.w3.org/ns/locn#",
-    "http://www.opengis.net/ont/geosparql#",
-    "http://www.w3.org/2004/02/skos/core#",
-    "http://www.w3.org/ns/prov#",
-    "http://purl.org/linked-data/cube#",
-    "http://www.w3.org/ns/adms#",
-    "https://www.w3.org/ns/activitystreams#",
-)
+#: Known namespaces, longest first (so that a namespace nested in another is matched first).
+NAMESPACES = sorted(PREFIXES.values(), key=len, reverse=True)
 
 _cache: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -48,9 +35,13 @@ def statistics() -> dict[str, Any]:
     svc = services()
     key = (svc.urls.base, svc.store.generation)
     refresh = float(current_app.config["VOID_REFRESH"])
+    # A store whose generation stays 0 cannot tell when it changed (a remote store, written by
+    # other processes too): its statistics are reused for VOID_REFRESH seconds only.
+    tracked = svc.store.generation > 0
     with _lock:
         cached = _cache.get(svc.urls.base)
-        if cached and (cached["key"] == key or time.monotonic() - cached["at"] < refresh):
+        fresh = cached is not None and time.monotonic() - cached["at"] < refresh
+        if cached and (fresh or (tracked and cached["key"] == key)):
             return cached["stats"]
         graphs = public_graphs()
         values = " ".join(f"<{g}>" for g in graphs) or "<urn:civicfed:none>"
@@ -84,6 +75,21 @@ def statistics() -> dict[str, Any]:
         return stats
 
 
+def namespace(term: str) -> str:
+    """The vocabulary a class or property belongs to: a known namespace, else the IRI up to its
+    last ``#`` or ``/``."""
+    for ns in NAMESPACES:
+        if term.startswith(ns):
+            return ns
+    cut = max(term.rfind("#"), term.rfind("/"))
+    return term[: cut + 1] if cut > 0 else term
+
+
+def vocabularies(stats: dict[str, Any]) -> list[str]:
+    """The vocabularies the published data uses: those of its classes and properties."""
+    return sorted({namespace(t) for t in (*stats["classes"], *stats["properties"])})
+
+
 def void_turtle() -> str:
     svc = services()
     base = svc.urls.base
@@ -101,7 +107,7 @@ def void_turtle() -> str:
         f"  foaf:homepage <{base}/> ;",
         f"  void:sparqlEndpoint <{base}/sparql> ;",
         f'  void:uriSpace "{base}/id/" ;',
-        "  void:vocabulary " + ", ".join(f"<{v}>" for v in VOCABULARIES) + " ;",
+        "  void:vocabulary " + ", ".join(f"<{v}>" for v in vocabularies(stats) or [CF_IRI]) + " ;",
         f"  void:triples {sum(stats['graphs'].values())} ;",
         f"  void:classes {len(stats['classes'])} ;",
         f"  void:properties {len(stats['properties'])} ;",

@@ -74,6 +74,16 @@ def test_graph_queries_in_every_format(live_server: LiveServer, fmt: str, form: 
     assert len(graph) >= (5 if form == "construct" else 3)
 
 
+def test_graph_results_keep_standard_datatypes(live_server: LiveServer) -> None:
+    """WKT geometries come back as geo:wktLiteral whatever the store (Virtuoso keeps its own type)."""
+    wkt = "http://www.opengis.net/ont/geosparql#asWKT"
+    query = f"CONSTRUCT {{ ?geometry <{wkt}> ?w }} WHERE {{ ?geometry <{wkt}> ?w }} LIMIT 5"
+    resp = requests.get(live_server.url + "/sparql", params={"query": query, "format": "ntriples"}, timeout=30)
+    graph = rdflib.Graph().parse(data=resp.text, format="nt")
+    datatypes = {o.datatype for o in graph.objects()}
+    assert len(graph) == 5 and datatypes == {rdflib.URIRef("http://www.opengis.net/ont/geosparql#wktLiteral")}
+
+
 def test_rdflib_sparqlstore(live_server: LiveServer) -> None:
     store = SPARQLStore(live_server.url + "/sparql")
     graph = rdflib.ConjunctiveGraph(store=store)

@@ -42,9 +42,11 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -214,7 +216,7 @@ class RemoteStore(Store):
         try:
             if media_type in (N_TRIPLES, "text/plain", "text/turtle", "application/rdf+xml"):
                 fmt = RdfFormat.from_media_type(media_type) or RdfFormat.N_TRIPLES
-                triples = [(t.subject, t.predicate, t.object) for t in parse(resp.content, format=fmt)]
+                triples = [(t.subject, t.predicate, _standard(t.object)) for t in parse(resp.content, format=fmt)]
                 return _Triples(triples)  # type: ignore[return-value]
             results = parse_query_results(resp.content, QueryResultsFormat.JSON)
             if isinstance(results, QuerySolutions) and VIRTUOSO_GEOMETRY.encode() in resp.content:
@@ -277,25 +279,45 @@ class RemoteStore(Store):
         return int(rows[0]["n"].value)
 
     def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
+        """Each graph is downloaded to a temporary file, then parsed and written as it is read:
+        memory stays flat whatever the size of the graphs."""
+        from pyoxigraph import Triple
+
         graphs = [graph] if graph is not None else self.graphs()
-        quads: list[Quad] = []
-        for g in graphs:
-            for t in self._get_graph(g):
-                quads.append(Quad(t[0], t[1], t[2], NamedNode(g)))
-        if media_format in (RdfFormat.N_QUADS, RdfFormat.TRIG):
-            serialize(quads, output, media_format)
-        else:
-            from pyoxigraph import Triple
+        with tempfile.TemporaryDirectory(prefix="civicfed-dump-") as tmp:
 
-            serialize([Triple(q.subject, q.predicate, q.object) for q in quads], output, media_format)
+            def quads() -> Iterator[Quad]:
+                for i, g in enumerate(graphs):
+                    path, fmt = self._download_graph(g, Path(tmp) / f"{i}")
+                    name = NamedNode(g)
+                    for t in parse(path=str(path), format=fmt):
+                        yield Quad(t.subject, t.predicate, _standard(t.object), name)
+                    path.unlink()
 
-    def _get_graph(self, graph: str) -> list[tuple[Any, Any, Any]]:
+            if media_format in (RdfFormat.N_QUADS, RdfFormat.TRIG):
+                serialize(quads(), output, media_format)
+            else:
+                serialize((Triple(q.subject, q.predicate, q.object) for q in quads()), output, media_format)
+
+    def _download_graph(self, graph: str, path: Path) -> tuple[Path, RdfFormat]:
         resp = self._send(
-            "GET", self.graph_store_url, f"read graph {graph}", params={"graph": graph}, headers={"Accept": N_TRIPLES}
+            "GET",
+            self.graph_store_url,
+            f"read graph {graph}",
+            params={"graph": graph},
+            headers={"Accept": N_TRIPLES},
+            stream=True,
         )
         media_type = resp.headers.get("Content-Type", N_TRIPLES).split(";")[0].strip()
-        fmt = RdfFormat.from_media_type(media_type) or RdfFormat.N_TRIPLES
-        return [(t.subject, t.predicate, _standard(t.object)) for t in parse(resp.content, format=fmt)]
+        try:
+            with path.open("wb") as f:
+                for chunk in resp.iter_content(1 << 20):
+                    f.write(chunk)
+        except requests.RequestException as exc:
+            raise StoreError(f"read graph {graph}: the download broke off ({exc})") from exc
+        finally:
+            resp.close()
+        return path, RdfFormat.from_media_type(media_type) or RdfFormat.N_TRIPLES
 
     # -- writes ------------------------------------------------------------------------------
     def update(self, sparql: str) -> None:
