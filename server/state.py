@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from .urls import TERRITORY_ID_RE
+
 ROLE_RE = re.compile(r"^(admin|editor|organization:[A-Za-z0-9][A-Za-z0-9._~-]{0,127})$")
 KEY_PREFIX = "cfk_"
 
@@ -171,6 +173,10 @@ class State:
         cached = self._secrets.get(territory)
         if cached is not None:
             return cached
+        # A string that cannot be a territory id is unknown without asking the database:
+        # PostgreSQL refuses some of them (NUL bytes) with an error instead of "no row".
+        if not TERRITORY_ID_RE.fullmatch(territory):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(select(territories.c.secret).where(territories.c.id == territory)).first()
         if row is None:

@@ -158,6 +158,16 @@ def test_get_unknown_and_unknown_territory(client: FlaskClient, seeded: Territor
     assert client.get("/api/v1/proposals?territory=atlantis").status_code == 404
 
 
+@pytest.mark.parametrize("territory", ["a\x00b", "Lyon", "-x", "x" * 300, "é"])
+def test_strings_that_cannot_be_territory_ids_are_unknown_territories(
+    client: FlaskClient, seeded: Territory, territory: str
+) -> None:
+    # Found by the fuzz test on PostgreSQL, which refuses NUL bytes in text with an error (500).
+    resp = client.get("/api/v1/organizations", query_string={"territory": territory})
+    assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+    assert client.get(f"/dumps/{territory}/proposals.csv").status_code == 404
+
+
 # -- conditional requests -------------------------------------------------------------------------
 
 
