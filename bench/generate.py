@@ -14,9 +14,22 @@ from pathlib import Path
 
 from server.demo import DEMO_TERRITORIES, TerritorySpec, generate, territory_record
 
-#: Quads per territory per unit of scale, around the default benchmark size (votes grow faster
-#: than linearly with scale, so this was measured at ~200k quads per territory).
-QUADS_PER_SCALE = 22_000
+#: Quads per territory ≈ LINEAR·scale + VOTES·scale^1.5: proposals, comments and meetings grow
+#: with the scale, votes faster (more proposals, more voters each). Fitted on stores of 1.2M and
+#: 3.4M quads in 5 territories.
+LINEAR, VOTES = 2_365, 8_194
+
+
+def scale_for(quads_per_territory: float) -> float:
+    """The demo generator's scale that yields about this many quads per territory."""
+    low, high = 0.0, 10_000.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if LINEAR * mid + VOTES * mid**1.5 < quads_per_territory:
+            low = mid
+        else:
+            high = mid
+    return max(low, 0.05)
 
 
 def synthetic(n: int) -> list[TerritorySpec]:
@@ -35,7 +48,7 @@ def synthetic(n: int) -> list[TerritorySpec]:
 def write(out: Path, quads: int, territories: int, seed: int = 7) -> list[tuple[dict, Path, int]]:
     """Write one NDJSON file per territory; returns (territory record, file, number of lines)."""
     out.mkdir(parents=True, exist_ok=True)
-    scale = quads / territories / QUADS_PER_SCALE
+    scale = scale_for(quads / territories)
     files = []
     for spec in synthetic(territories):
         path = out / f"{spec.id}.ndjson"
