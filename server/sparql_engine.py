@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import BadRequest, CivicfedError, ServiceUnavailable
 from .sparql_results import Written, write_result
-from .store import Store, StoreError, StoreTimeout
+from .store import Store, StoreRefused, StoreTimeout
 
 
 class QueryTimeout(CivicfedError):
@@ -183,11 +183,8 @@ class RemoteEngine:
                 f"the query ran for more than {timeout:g} s and was stopped; "
                 "add LIMIT, narrow the patterns, or query the dumps instead"
             ) from exc
-        except StoreError as exc:
-            message = str(exc)
-            if "HTTP 400" in message:
-                raise QuerySyntaxError(f"the query was refused: {message}") from exc
-            raise
+        except StoreRefused as exc:
+            raise QuerySyntaxError(f"the query was refused: {exc}") from exc
         return write_result(result, fmt, row_cap)
 
     def close(self) -> None:

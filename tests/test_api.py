@@ -3,6 +3,7 @@ over a real socket)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -156,6 +157,22 @@ def test_get_unknown_and_unknown_territory(client: FlaskClient, seeded: Territor
     assert resp.mimetype == "application/problem+json"
     assert "atlantis" in resp.get_json()["detail"]
     assert client.get("/api/v1/proposals?territory=atlantis").status_code == 404
+
+
+@pytest.mark.parametrize("q", ["a\x00b", "\x1b[0m", "\x07"])
+def test_text_search_with_control_characters_is_refused(client: FlaskClient, seeded: Territory, q: str) -> None:
+    # A NUL reached Virtuoso inside a SPARQL string and came back as a 503.
+    resp = client.get("/api/v1/proposals", query_string={"q": q})
+    assert resp.status_code == 400
+    assert "q" in resp.get_json()["detail"] and "control character" in resp.get_json()["detail"]
+
+
+def test_text_search_matches_composed_and_decomposed_accents(client: FlaskClient, seeded: Territory) -> None:
+    assert "é à ç" in RECORDS["proposal"]["body"]
+    decomposed = unicodedata.normalize("NFD", "é à ç")  # as some keyboards and browsers send it
+    assert decomposed != "é à ç"
+    found = client.get("/api/v1/proposals", query_string={"q": decomposed}).get_json()["items"]
+    assert [p["id"] for p in found] == ["p1"]
 
 
 @pytest.mark.parametrize("territory", ["a\x00b", "Lyon", "-x", "x" * 300, "é"])

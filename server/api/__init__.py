@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..model.kinds import KINDS, RECORD_KINDS, Kind
 from ..model.rdf import Concept, Ref, Target
-from ..model.schemas import Identifier, Moment, PointSchema, TerritoryId, Whole, parse_json
+from ..model.schemas import Identifier, Moment, PointSchema, TerritoryId, Text, Whole, parse_json
 from ..records import Op, Outcome, WriteReport, etag
 from ..state import Principal
 
@@ -168,9 +168,8 @@ def _list_args(kind: Kind, with_territory: bool) -> type[Schema]:
         ),
     }
     if kind.text_predicates:
-        attrs["q"] = fields.String(
-            validate=validate.Length(1, 200), metadata={"description": "Case-insensitive text search."}
-        )
+        # Text, as record fields are: a control character cannot match and some stores choke on it.
+        attrs["q"] = Text(validate=validate.Length(1, 200), metadata={"description": "Case-insensitive text search."})
     if with_territory:
         attrs["territory"] = fields.String(
             metadata={"description": "Territory id, or several separated by commas. Default: all."}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Changeset, Description, QueryResult, Store, StoreBusyError, StoreError, StoreTimeout
+from .base import Changeset, Description, QueryResult, Store, StoreBusyError, StoreError, StoreRefused, StoreTimeout
 
 __all__ = [
     "Changeset",
@@ -17,6 +17,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "StoreRefused",
     "StoreTimeout",
     "is_remote",
     "open_store",

@@ -35,6 +35,10 @@ class StoreTimeout(StoreError):
     """A query with a time limit was stopped by it (or refused as estimated to exceed it)."""
 
 
+class StoreRefused(StoreError):
+    """The store's parser or compiler refused the request: the request is at fault, not the store."""
+
+
 class StoreBusyError(StoreError):
     """The store is locked by another process (embedded Oxigraph allows one owner)."""
 

@@ -29,6 +29,9 @@ set explicitly. Other differences met so far:
 - Virtuoso writes booleans as ``"1"``, canonicalises dateTime fractions to milliseconds and
   answers JSON results with the legacy ``typed-literal`` type (pyoxigraph's parser accepts it);
   civicfed re-formats the values it reads, so they do not reach clients.
+- Virtuoso answers a query its SPARQL compiler refuses (SQL state 37000, e.g. a NUL character in
+  a string, which SPARQL 1.1 allows) with HTTP 500 where other servers answer 400: both are
+  raised as ``StoreRefused``, so the public endpoint answers 400 with the store's message.
 
 Atomicity. A changeset small enough goes in one update request, which a SPARQL 1.1 store applies
 atomically. A larger one is *staged*: its triples are posted (GSP) into internal staging graphs,
@@ -42,6 +45,7 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import re
 import tempfile
 import time
 import uuid
@@ -67,7 +71,7 @@ from pyoxigraph import (
 )
 
 from ..sparql_text import is_graph_query
-from .base import Changeset, Description, QueryResult, Store, StoreError, StoreTimeout
+from .base import Changeset, Description, QueryResult, Store, StoreError, StoreRefused, StoreTimeout
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ http.client._MAXHEADERS = max(getattr(http.client, "_MAXHEADERS", 100), 10_000) 
 RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 RETRY_STATUSES = {502, 503, 504}
+VIRTUOSO_SYNTAX_ERROR = re.compile(r"^Virtuoso 37000 ")  # its SPARQL compiler's errors (module doc)
 VIRTUOSO_GEOMETRY = "http://www.openlinksw.com/schemas/virtrdf#Geometry"
 WKT_LITERAL = NamedNode("http://www.opengis.net/ont/geosparql#wktLiteral")
 STAGE_CHUNK = 2 * 1024 * 1024  # bytes of N-Triples per GSP request when staging
@@ -165,7 +170,11 @@ class RemoteStore(Store):
                 if resp.status_code not in RETRY_STATUSES or attempt == retries:
                     if resp.status_code >= 400:
                         body = resp.text.strip().replace("\n", " ")[:500]
-                        raise StoreError(f"{what}: the SPARQL store refused it (HTTP {resp.status_code}): {body}")
+                        message = f"{what}: the SPARQL store refused it (HTTP {resp.status_code}): {body}"
+                        if resp.status_code == 400 or VIRTUOSO_SYNTAX_ERROR.match(body):
+                            # Virtuoso echoes the query it compiled, with its own pragmas: not ours to show.
+                            raise StoreRefused(message.split(" SPARQL query: ")[0])
+                        raise StoreError(message)
                     return resp
             log.warning("%s: retrying (%d/%d)", what, attempt + 1, retries)
             time.sleep(delay)
