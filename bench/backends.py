@@ -213,19 +213,26 @@ def run_backends(
         results["workers"]["embedded, 1 worker"] = throughput(server.url, paths)
     finally:
         server.stop()
+    server = start_server(data_dir, None, 1, pin_cpu=True)
+    try:
+        results["workers"]["embedded, 1 worker, --pin-cpu"] = throughput(server.url, paths)
+    finally:
+        server.stop()
+
+    def remote(url: str, load_seconds: float) -> dict[str, Any]:
+        """The reference queries through the store interface, then the API reads, on a remote store."""
+        queries = reference_queries(open_store(url), base, "bench-00", proposal_iri)
+        out: dict[str, Any] = {"load_seconds": load_seconds, "queries": queries}
+        server = start_server(data_dir, url, 1)
+        try:
+            out["api"] = api_reads(server.url, _at(proposal_urls, server.url), 300)
+        finally:
+            server.stop()
+        return out
 
     oxi = OxigraphServer(work / "oxigraph-server", dump, free_port())
     try:
-        store = open_store(oxi.url)
-        results["backends"]["oxigraph-server"] = {
-            "load_seconds": oxi.load_seconds,
-            "queries": reference_queries(store, base, "bench-00", proposal_iri),
-        }
-        server = start_server(data_dir, oxi.url, 1)
-        try:
-            results["backends"]["oxigraph-server"]["api"] = api_reads(server.url, _at(proposal_urls, server.url), 300)
-        finally:
-            server.stop()
+        results["backends"]["oxigraph-server"] = remote(oxi.url, oxi.load_seconds)
         for workers in (1, 2, 4):
             server = start_server(data_dir, oxi.url, workers)
             try:
@@ -244,16 +251,7 @@ def run_backends(
             results["backends"]["virtuoso"] = {"skipped": str(exc)}
         else:
             try:
-                store = open_store(virt.url)
-                results["backends"]["virtuoso"] = {
-                    "load_seconds": virt.load_seconds,
-                    "queries": reference_queries(store, base, "bench-00", proposal_iri),
-                }
-                server = start_server(data_dir, virt.url, 1)
-                try:
-                    results["backends"]["virtuoso"]["api"] = api_reads(server.url, _at(proposal_urls, server.url), 300)
-                finally:
-                    server.stop()
+                results["backends"]["virtuoso"] = remote(virt.url, virt.load_seconds)
             finally:
                 virt.stop()
     return results

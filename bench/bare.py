@@ -2,7 +2,7 @@
 ``GET /id/…`` (the resource's triples and its ``#`` nodes in its territory graph, as Turtle) and
 nothing else — no negotiation, no index, no caching headers — under the same gunicorn settings.
 
-``python -m bench.bare STORE_DIR BASE_IRI PORT WORKERS THREADS``
+``python -m bench.bare STORE_DIR BASE_IRI PORT WORKERS THREADS [pin]``
 """
 
 from __future__ import annotations
@@ -47,5 +47,10 @@ if __name__ == "__main__":
 
     store_dir, base, port, workers, threads = sys.argv[1:6]
     run_wsgi(
-        lambda: make_app(store_dir, base), host="127.0.0.1", port=int(port), workers=int(workers), threads=int(threads)
+        lambda: make_app(store_dir, base),
+        host="127.0.0.1",
+        port=int(port),
+        workers=int(workers),
+        threads=int(threads),
+        pin_cpu=sys.argv[6:7] == ["pin"],
     )

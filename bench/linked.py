@@ -97,10 +97,12 @@ def _deref_latency(url: str, paths: list[str]) -> dict[str, float]:
 
 
 class BareServer:
-    def __init__(self, store_dir: Path, port: int, workers: int, threads: int, log: Path) -> None:
+    def __init__(
+        self, store_dir: Path, port: int, workers: int, threads: int, log: Path, pin_cpu: bool = False
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log.open("ab")
-        args = [str(store_dir), BASE, str(port), str(workers), str(threads)]
+        args = [str(store_dir), BASE, str(port), str(workers), str(threads), *(["pin"] if pin_cpu else [])]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.bare", *args],
             stdout=self.log,
@@ -140,10 +142,15 @@ def run_linked(
         results["throughput"] = {"civicfed, 1 worker": throughput(server.url, paths, accept=TURTLE)}
     finally:
         server.stop()
-    for workers in (1, 2):
-        bare = BareServer(data_dir / "oxigraph", free_port(), workers, threads, data_dir / "bare.log")
+    server = start_server(data_dir, None, 1, pin_cpu=True)
+    try:
+        results["throughput"]["civicfed, 1 worker, --pin-cpu"] = throughput(server.url, paths, accept=TURTLE)
+    finally:
+        server.stop()
+    for workers, pin in ((1, False), (1, True), (2, False)):
+        bare = BareServer(data_dir / "oxigraph", free_port(), workers, threads, data_dir / "bare.log", pin)
         try:
-            key = f"bare Flask + pyoxigraph, {workers} worker{'s' if workers > 1 else ''}"
+            key = f"bare Flask + pyoxigraph, {workers} worker{'s' if workers > 1 else ''}{', pinned' if pin else ''}"
             results["throughput"][key] = throughput(bare.url, paths, accept=TURTLE)
         finally:
             bare.stop()
@@ -181,4 +188,6 @@ def report(results: dict[str, Any]) -> str:
     lines.append(
         f"  civicfed / bare (1 worker each) = {ratio:.0%}  (target ≥ 70%: {'PASS' if ratio >= 0.7 else 'FAIL'})"
     )
+    pinned = tp["civicfed, 1 worker, --pin-cpu"] / tp["bare Flask + pyoxigraph, 1 worker, pinned"]
+    lines.append(f"  civicfed / bare, both with request threads on one CPU = {pinned:.0%}")
     return "\n".join(lines)

@@ -52,7 +52,9 @@ def free_port() -> int:
 class Server:
     """``civicfed serve`` in a subprocess, on its own data directory."""
 
-    def __init__(self, data_dir: Path, threads: int, store: str | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, data_dir: Path, threads: int, store: str | None = None, workers: int = 1, pin_cpu: bool = False
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": "https://bench.example"}
@@ -60,6 +62,7 @@ class Server:
             self.env["CIVICFED_STORE"] = store
         self.log = (data_dir / "server.log").open("ab")
         command = ["serve", "--port", str(self.port), "--threads", str(threads), "--workers", str(workers)]
+        command += ["--pin-cpu"] if pin_cpu else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *command],
             env=self.env,
@@ -256,6 +259,12 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def proposal_ids(path: Path) -> list[str]:
+    """The ids of the proposals of one generated NDJSON file, in file order."""
+    with path.open(encoding="utf-8") as lines:
+        return [rec["id"] for rec in map(json.loads, lines) if rec["kind"] == "proposal"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quads", type=int, default=2_000_000)
@@ -306,39 +315,28 @@ def main() -> None:
         "latency": lat,
     }
     text = report(results)
+
+    def start(data: Path, store: str | None, workers: int, pin_cpu: bool = False) -> Server:
+        return Server(data, args.threads, store=store, workers=workers, pin_cpu=pin_cpu)
+
     if not args.no_linked:
         from . import linked
 
         print("linked data: /sparql and dereferencing …", flush=True)
-        ids = [
-            json.loads(line)["id"]
-            for _, path, _ in files[:1]
-            for line in path.open(encoding="utf-8")
-            if json.loads(line)["kind"] == "proposal"
-        ]
+        ids = proposal_ids(files[0][1])
         random.Random(5).shuffle(ids)
-
-        def start_linked(data: Path, store: str | None, workers: int) -> Server:
-            return Server(data, args.threads, store=store, workers=workers)
-
-        results["linked"] = linked.run_linked(data_dir, start_linked, ids, free_port, args.threads)
+        results["linked"] = linked.run_linked(data_dir, start, ids, free_port, args.threads)
         text += "\n" + linked.report(results["linked"])
         print(linked.report(results["linked"]), flush=True)
     if not args.no_backends:
         from . import backends
 
         print("backends side by side, and workers …", flush=True)
+        record, path, _ = files[0]
         proposal_urls = [
-            f"https://bench.example/api/v1/territories/{record['id']}/proposals/{json.loads(line)['id']}"
-            for record, path, _ in files[:1]
-            for line in path.open(encoding="utf-8")
-            if json.loads(line)["kind"] == "proposal"
+            f"https://bench.example/api/v1/territories/{record['id']}/proposals/{p}" for p in proposal_ids(path)
         ]
         random.Random(3).shuffle(proposal_urls)
-
-        def start(data: Path, store: str | None, workers: int) -> Server:
-            return Server(data, args.threads, store=store, workers=workers)
-
         results["backends"] = backends.run_backends(
             work, work / "store.nq", data_dir, start, proposal_urls, free_port, with_virtuoso=not args.no_virtuoso
         )

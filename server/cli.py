@@ -55,8 +55,15 @@ cli.add_command(routes_command)
     "--workers", default=1, show_default=True, type=int, help="Worker processes (more than one needs a remote store)."
 )
 @click.option("--access-log/--no-access-log", default=False, help="Log every request to standard output.")
+@click.option(
+    "--pin-cpu/--no-pin-cpu",
+    default=False,
+    show_default=True,
+    help="Keep each worker's request threads on one CPU: more small reads per second, less overlap of "
+    "concurrent ingests (docs/deploy.md).",
+)
 @with_appcontext
-def serve_command(host: str, port: int, threads: int, workers: int, access_log: bool) -> None:
+def serve_command(host: str, port: int, threads: int, workers: int, access_log: bool, pin_cpu: bool) -> None:
     """Serve with gunicorn (threaded workers: pyoxigraph releases the GIL)."""
     from .serve import serve
     from .store import is_remote
@@ -69,7 +76,7 @@ def serve_command(host: str, port: int, threads: int, workers: int, access_log: 
             "serve it with one worker (its threads answer requests in parallel), or move the data to a "
             "SPARQL server (`civicfed store copy --to URL`, then CIVICFED_STORE=URL) to run several workers"
         )
-    serve(host=host, port=port, threads=threads, workers=workers, access_log=access_log)
+    serve(host=host, port=port, threads=threads, workers=workers, access_log=access_log, pin_cpu=pin_cpu)
 
 
 # -- demo -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
 
-from vocabularies import AS, PREFIXES
+from vocabularies import AS, prefixes_used
 
 from . import labels, services
 from .errors import Gone, NotFound
@@ -122,10 +122,8 @@ def serialize_rdf(resource: Resource, fmt: Format) -> bytes:
         return json.dumps(doc, ensure_ascii=False).encode()
     prefixes = None
     if fmt is TURTLE:  # only the prefixes the description uses
-        terms = {t.predicate.value for t in triples} | {
-            t.object.value for t in triples if isinstance(t.object, NamedNode)
-        }
-        prefixes = {p: ns for p, ns in PREFIXES.items() if any(x.startswith(ns) for x in terms)}
+        terms = [t.predicate.value for t in triples] + [t.object.value for t in triples if type(t.object) is NamedNode]
+        prefixes = prefixes_used(terms)
     return serialize(triples, format=fmt.rdf_format, prefixes=prefixes)
 
 

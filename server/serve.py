@@ -36,9 +36,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def serve(*, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False) -> None:
+def serve(
+    *, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False, pin_cpu: bool = False
+) -> None:
     """Run the server until interrupted."""
-    _Gunicorn(gunicorn_options(host=host, port=port, threads=threads, workers=workers, access_log=access_log)).run()
+    options = gunicorn_options(
+        host=host, port=port, threads=threads, workers=workers, access_log=access_log, pin_cpu=pin_cpu
+    )
+    _Gunicorn(options).run()
 
 
 def run_wsgi(load: Callable[[], Any], **settings: Any) -> None:
@@ -47,10 +52,26 @@ def run_wsgi(load: Callable[[], Any], **settings: Any) -> None:
     _Gunicorn(gunicorn_options(**settings), load).run()
 
 
+def _pin_worker(worker: Any) -> None:
+    """gunicorn's post_worker_init hook: after the app (and the store, with its own threads) is
+    loaded, keep this worker's request threads on one CPU; worker n gets the n-th CPU."""
+    from .cpu import pin_this_thread
+
+    cpu = pin_this_thread(worker.age - 1)
+    if cpu is not None:
+        worker.log.info("request threads of worker %s on CPU %s", worker.pid, cpu)
+
+
 def gunicorn_options(
-    *, host: str, port: int, threads: int = 8, workers: int = 1, access_log: bool = False
+    *,
+    host: str,
+    port: int,
+    threads: int = 8,
+    workers: int = 1,
+    access_log: bool = False,
+    pin_cpu: bool = False,
 ) -> dict[str, Any]:
-    return {
+    options = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
@@ -70,3 +91,6 @@ def gunicorn_options(
         # with one shared socket, a few workers can end up holding every keep-alive connection.
         "reuse_port": workers > 1,
     }
+    if pin_cpu:
+        options["post_worker_init"] = _pin_worker
+    return options

@@ -45,4 +45,7 @@ def serve(conn: Connection) -> None:
 
 
 if __name__ == "__main__":
+    from server.cpu import restore
+
+    restore()  # started from a request thread, which `serve --pin-cpu` keeps on one CPU
     serve(Connection(int(sys.argv[1])))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+from pathlib import Path
 
+import pytest
 import requests
 
 from server.model.examples import record
 
-from .conftest import LiveServer
+from .conftest import LiveServer, start_server, stop_server
 
 
 def test_home_and_docs(live_server: LiveServer) -> None:
@@ -115,3 +118,52 @@ def test_oversized_and_malformed_over_http(live_server: LiveServer) -> None:
         timeout=10,
     )
     assert broken.status_code == 400
+
+
+def _affinity(pid: int, tid: int) -> set[int]:
+    line = next(
+        x for x in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines() if x.startswith("Cpus_allowed_list")
+    )
+    cpus: set[int] = set()
+    for part in line.split(":")[1].strip().split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for t in Path(f"/proc/{pid}/task").iterdir() for p in (t / "children").read_text().split()]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="CPU pinning needs Linux and at least 2 CPUs",
+)
+def test_pin_cpu_keeps_request_threads_on_one_cpu_and_nothing_else(
+    tmp_path: Path, remote_store_url: str | None
+) -> None:
+    every = os.sched_getaffinity(0)
+    server = start_server(tmp_path, remote_store_url, args=("--pin-cpu",))
+    try:
+        with requests.Session() as http, concurrent.futures.ThreadPoolExecutor(4) as pool:
+            # Several requests at once, so that the worker starts several request threads.
+            urls = [f"{server.url}/api/v1/proposals?territory=lyon&limit=5"] * 20
+            assert all(r.status_code == 200 for r in pool.map(http.get, urls))
+            ask = http.get(f"{server.url}/sparql", params={"query": "ASK {}", "format": "json"})
+            assert ask.json()["boolean"] is True
+        (worker,) = _children(server.process.pid)
+        threads = {int(t.name): (t / "comm").read_text().strip() for t in Path(f"/proc/{worker}/task").iterdir()}
+        pinned = {tid for tid in threads if len(_affinity(worker, tid)) == 1}
+        assert worker in pinned, "the worker's main thread"
+        assert len(pinned) >= 3, "the request threads, started after the pin"
+        for tid, name in threads.items():
+            if name.startswith("rocksdb"):  # the store's own threads were started before the pin
+                assert _affinity(worker, tid) == every, name
+        # Processes the server starts (SPARQL query processes) run on every CPU.
+        children = _children(worker)
+        if remote_store_url is None:
+            assert children, "a query process"
+        for child in children:
+            assert _affinity(child, child) == every
+    finally:
+        stop_server(server)

@@ -134,3 +134,18 @@ def test_themes_are_mapped_to_eu_data_themes() -> None:
         assert any(m.startswith(eu) for m in matches), code
         assert {o.language for o in g.objects(concept, skos.prefLabel)} >= {"en", "fr"}
     assert len(KINDS) == 10
+
+
+def test_prefixes_used_are_exactly_the_namespaces_that_start_the_iris() -> None:
+    from vocabularies import PREFIXES, prefixes_used
+
+    iris = [ns + "x" for ns in PREFIXES.values()] + [
+        "http://schema.org",  # no trailing slash: not in the namespace
+        "https://schema.org/a/b#c",
+        "http://example.org/id/lyon/proposal/p1",
+        "http://www.w3.org/2001/XMLSchema#string",
+    ]
+    for iri in iris:
+        assert prefixes_used([iri]) == {p: ns for p, ns in PREFIXES.items() if iri.startswith(ns)}, iri
+    assert prefixes_used(iris) == {p: ns for p, ns in PREFIXES.items() if any(x.startswith(ns) for x in iris)}
+    assert prefixes_used([]) == {}

@@ -12,6 +12,9 @@ needs a term.)
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -99,6 +102,22 @@ PREFIXES: dict[str, str] = {
     "as": str(AS),
     "sh": str(SH),
 }
+
+_BY_NAMESPACE = {ns: prefix for prefix, ns in PREFIXES.items()}
+_NS_END = re.compile(r"[/#]")
+
+
+@functools.lru_cache(maxsize=16_384)
+def _prefixes_of(iri: str) -> tuple[str, ...]:
+    # Every namespace ends with / or #: only the IRI's heads ending there can be one.
+    return tuple(p for end in _NS_END.finditer(iri) if (p := _BY_NAMESPACE.get(iri[: end.end()])) is not None)
+
+
+def prefixes_used(iris: Iterable[str]) -> dict[str, str]:
+    """The entries of PREFIXES whose namespace starts one of these IRIs (on every Turtle response:
+    the same predicates and classes come back, so each IRI's answer is cached)."""
+    return {p: PREFIXES[p] for iri in set(iris) for p in _prefixes_of(iri)}
+
 
 _DIR = Path(str(resources.files(__name__)))
 
