@@ -235,7 +235,8 @@ def report(results: dict[str, Any]) -> str:
     lines = [
         "",
         f"civicfed benchmark — {results['store_quads']:,} quads in the store, {results['territories']} territories, "
-        f"{results['clients']} ingest clients, batches of {results['batch']} records",
+        f"{results['clients']} ingest clients, batches of {results['batch']} records"
+        + (", server with --pin-cpu" if results.get("pin_cpu") else ""),
         "",
         "ingest through POST /api/v1/territories/{t}/ingest (HTTP, validation, pseudonymisation, counts, index)",
         f"  {ing['records']:,} records, {ing['quads']:,} quads in {ing['seconds']:.1f} s: "
@@ -277,6 +278,9 @@ def main() -> None:
     parser.add_argument("--no-backends", action="store_true", help="Skip the backends and workers sections.")
     parser.add_argument("--no-virtuoso", action="store_true", help="Skip Virtuoso in the backends section.")
     parser.add_argument("--no-linked", action="store_true", help="Skip the linked-data section.")
+    parser.add_argument(
+        "--pin-cpu", action="store_true", help="Ingest and latency sections: serve with `civicfed serve --pin-cpu`."
+    )
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-bench-"))
@@ -289,7 +293,7 @@ def main() -> None:
     keys = setup(data_dir, [record for record, _, _ in files])
 
     print("ingesting through the API …", flush=True)
-    server = Server(data_dir, args.threads)
+    server = Server(data_dir, args.threads, pin_cpu=args.pin_cpu)
     try:
         ingested = ingest(server, keys, files, args.batch, args.clients)
     finally:
@@ -299,7 +303,7 @@ def main() -> None:
     raw = raw_baselines(data_dir, work)
 
     print("latency (fresh server: cold pass, then warm pass) …", flush=True)
-    server = Server(data_dir, args.threads)
+    server = Server(data_dir, args.threads, pin_cpu=args.pin_cpu)
     try:
         lat = latency(server, files, args.gets)
     finally:
@@ -310,6 +314,7 @@ def main() -> None:
         "territories": args.territories,
         "clients": args.clients,
         "batch": args.batch,
+        "pin_cpu": args.pin_cpu,
         "ingest": ingested,
         "raw": raw,
         "latency": lat,
