@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -136,6 +137,24 @@ def api_reads(url: str, proposal_urls: list[str], n: int) -> dict[str, float]:
             http.get(f"{url}/api/v1/territories/bench-00/proposals?limit=50", timeout=60).raise_for_status()
             lists.append(time.perf_counter() - start)
     return {"get_p50_ms": statistics.median(gets) * 1000, "list_p50_ms": statistics.median(lists) * 1000}
+
+
+def wait_for_workers(log: Path, offset: int, workers: int, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """Return once every worker of a server started by ``server/serve.py`` logged that it is ready
+    (the log read from ``offset``): with SO_REUSEPORT the kernel also hands connections to the
+    socket of a worker still loading, and a run started early measures fewer workers."""
+    deadline = time.monotonic() + timeout
+    ready: set[bytes] = set()
+    while time.monotonic() < deadline:
+        with log.open("rb") as f:
+            f.seek(offset)
+            ready = set(re.findall(rb"worker (\d+) ready", f.read()))
+        if len(ready) >= workers:
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: see {log}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{workers - len(ready)} worker(s) not ready after {timeout:g} s: see {log}")
 
 
 def throughput(

@@ -38,6 +38,7 @@ from typing import Any
 
 import requests
 
+from .backends import wait_for_workers
 from .generate import write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,9 @@ class Server:
         self.env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": "https://bench.example"}
         if store:
             self.env["CIVICFED_STORE"] = store
-        self.log = (data_dir / "server.log").open("ab")
+        log = data_dir / "server.log"
+        offset = log.stat().st_size if log.exists() else 0
+        self.log = log.open("ab")
         command = ["serve", "--port", str(self.port), "--threads", str(threads), "--workers", str(workers)]
         command += ["--pin-cpu"] if pin_cpu else []
         self.proc = subprocess.Popen(
@@ -73,6 +76,7 @@ class Server:
         for _ in range(300):
             try:
                 requests.get(self.url + "/api/v1/territories", timeout=30)
+                wait_for_workers(log, offset, workers, self.proc)
                 return
             except (requests.ConnectionError, requests.Timeout):
                 if self.proc.poll() is not None:

@@ -7,6 +7,8 @@ SPARQL store, any number of worker processes share it (``--workers``).
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +27,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        if self._load is not None:
-            return self._load()
+        app = self._load() if self._load is not None else self._civicfed()
+        # gunicorn logs a worker's boot before the app loads; this says it can answer.
+        logging.getLogger("gunicorn.error").info("worker %s ready", os.getpid())
+        return app
+
+    @staticmethod
+    def _civicfed() -> Any:
         from . import create_app
 
         app = create_app()
