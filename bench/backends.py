@@ -53,9 +53,13 @@ class OxigraphServer:
         for _ in range(300):
             try:
                 requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
+                return
             except requests.ConnectionError:
+                if self.proc.poll() is not None:
+                    break
                 time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the Oxigraph server on port {port} did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -240,7 +244,11 @@ def run_backends(
 
     def remote(url: str, load_seconds: float) -> dict[str, Any]:
         """The reference queries through the store interface, then the API reads, on a remote store."""
-        queries = reference_queries(open_store(url), base, "bench-00", proposal_iri)
+        store = open_store(url)
+        try:
+            queries = reference_queries(store, base, "bench-00", proposal_iri)
+        finally:
+            store.close()
         out: dict[str, Any] = {"load_seconds": load_seconds, "queries": queries}
         server = start_server(data_dir, url, 1)
         try:
