@@ -15,15 +15,19 @@ The same suite runs on every backend, chosen by environment variables:
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,78 @@ def oxigraph_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("oxigraph")
 
 
+# -- processes the tests start ------------------------------------------------------------------
+
+#: How long a started server may take to answer. Generous on purpose: on a loaded 2-core machine a
+#: gunicorn worker takes over a second to load the application, and CI must not fail for that.
+START_DEADLINE = float(os.environ.get("CIVICFED_TEST_START_DEADLINE", "180"))
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start a process in a process group of its own (a server and every process it starts are
+    stopped together), remembered so that nothing outlives the test session."""
+    process = subprocess.Popen(args, start_new_session=True, **kwargs)
+    _STARTED.append(process)
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM to the process group, SIGKILL if it has not ended in ``timeout`` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # The group may outlive its leader (a worker still stopping): end what is left of it.
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if process in _STARTED:
+        _STARTED.remove(process)
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for process in list(_STARTED):
+        stop_process(process, timeout=5)
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], url: str, what: str, log: Path | None = None, ready: Any = None
+) -> None:
+    """Poll ``url`` until it answers (and ``ready()`` holds) while the process is alive; any request
+    error (refused, reset, read timeout while the app loads) means "not yet". A process that ends,
+    or the deadline passing, stops it and fails with its log."""
+    deadline = time.monotonic() + START_DEADLINE
+    while True:
+        if process.poll() is not None:
+            stop_process(process)
+            raise RuntimeError(f"{what} exited with {process.returncode}: {_tail(log)}")
+        try:
+            requests.get(url, timeout=10)
+            if ready is None or ready():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(process)
+            raise RuntimeError(f"{what} did not answer within {START_DEADLINE:g} s: {_tail(log)}")
+        time.sleep(0.1)
+
+
+def _tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return "(no log)"
+    return log.read_text(errors="replace")[-4000:]
+
+
 class OxigraphServer:
     """`oxigraph serve` on a loopback port (the SPARQL server of the oxigraph PyPI package)."""
 
@@ -71,23 +147,19 @@ class OxigraphServer:
         need(binary is not None, "the oxigraph server binary is not installed (pip install oxigraph)")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/query"
-        self.process = subprocess.Popen(
-            # A server-side limit too: a query civicfed gave up on does not run on forever.
-            [binary, "serve", "--location", str(location), "--bind", f"127.0.0.1:{self.port}", "--timeout-s", "20"],  # type: ignore[list-item]
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("oxigraph server did not start")
+        location.mkdir(parents=True, exist_ok=True)
+        log = location.parent / f"{location.name}.log"
+        with open(log, "wb") as out:
+            self.process = spawn(
+                # A server-side limit too: a query civicfed gave up on does not run on forever.
+                [binary, "serve", "--location", str(location), "--bind", f"127.0.0.1:{self.port}", "--timeout-s", "20"],  # type: ignore[list-item]
+                stdout=out,
+                stderr=out,
+            )
+        wait_until_ready(self.process, f"http://127.0.0.1:{self.port}/", "the oxigraph server", log)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        stop_process(self.process)
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +170,10 @@ def remote_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str |
         return
     if TEST_STORE == "oxigraph":
         server = OxigraphServer(tmp_path_factory.mktemp("oxigraph-server"))
-        yield server.url
-        server.stop()
+        try:
+            yield server.url
+        finally:
+            server.stop()
         return
     yield TEST_STORE
 
@@ -112,8 +186,10 @@ def shared_store(tmp_path: Path, remote_store_url: str | None) -> Iterator[str]:
         yield remote_store_url
         return
     server = OxigraphServer(tmp_path / "oxigraph")
-    yield server.url
-    server.stop()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def state_db_url(tmp_path: Path) -> str:
@@ -310,42 +386,50 @@ def start_server(
             keys[role] = civicfed(env, "key", "create", "--territory", "lyon", "--role", role).stdout.strip()
     if prepare is not None:
         prepare(env)
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=log
-    )
+    log = data_dir / "server.log"
+    with open(log, "wb") as out:
+        process = spawn(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out
+        )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(url + "/api/v1/territories", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()) from None
-            time.sleep(0.1)
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+
+    def every_worker_loaded() -> bool:
+        # With several workers (SO_REUSEPORT), a worker still loading holds connections too: wait
+        # until each has said it is ready.
+        return len(re.findall(r"worker \d+ ready", log.read_text(errors="replace"))) >= workers
+
+    wait_until_ready(process, url + "/api/v1/territories", "civicfed serve", log, every_worker_loaded)
     return LiveServer(url, env, keys, process)
 
 
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    server.process.wait(timeout=30)
+    stop_process(server.process)
+
+
+@contextmanager
+def running_server(*args: Any, **kwargs: Any) -> Iterator[LiveServer]:
+    """`start_server` that stops the server whatever happens in the block."""
+    server = start_server(*args, **kwargs)
+    try:
+        yield server
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
     """`civicfed serve` (gunicorn) on a loopback port, with the demo data and lyon keys."""
-    server = start_server(tmp_path_factory.mktemp("live"), remote_store_url)
-    yield server
-    stop_server(server)
+    with running_server(tmp_path_factory.mktemp("live"), remote_store_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def sparql_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
     """A server with small SPARQL limits: a 3 s time limit and 50 rows."""
     extra = {"CIVICFED_SPARQL_TIMEOUT": "3", "CIVICFED_SPARQL_MAX_ROWS": "50"}
-    server = start_server(tmp_path_factory.mktemp("sparql"), remote_store_url, extra_env=extra)
-    yield server
-    stop_server(server)
+    with running_server(tmp_path_factory.mktemp("sparql"), remote_store_url, extra_env=extra) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -368,6 +452,5 @@ def w3c_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str |
             svc.store.replace_graph(graph, triple if i else "", RdfFormat.N_TRIPLES)
         svc.close()
 
-    server = start_server(tmp_path_factory.mktemp("w3c"), remote_store_url, demo=False, prepare=load)
-    yield server
-    stop_server(server)
+    with running_server(tmp_path_factory.mktemp("w3c"), remote_store_url, demo=False, prepare=load) as server:
+        yield server

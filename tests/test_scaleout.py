@@ -111,12 +111,16 @@ def test_the_write_lock_holds_across_processes(tmp_path: Path) -> None:
         "with state.write_lock('lyon'):\n    print('held', flush=True)\n    time.sleep(1.5)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    state = State(url)
-    start = time.perf_counter()
-    with state.write_lock("lyon"):
-        waited = time.perf_counter() - start
-    with state.write_lock("grenoble"):  # another territory is not held up
-        pass
-    proc.wait(timeout=30)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        state = State(url)
+        start = time.perf_counter()
+        with state.write_lock("lyon"):
+            waited = time.perf_counter() - start
+        with state.write_lock("grenoble"):  # another territory is not held up
+            pass
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
     assert waited > 1.0

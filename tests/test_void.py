@@ -17,7 +17,7 @@ from rdflib.compare import isomorphic
 
 from server.model.examples import record
 
-from .conftest import LiveServer, start_server, stop_server
+from .conftest import LiveServer, running_server
 from .test_dumps import DOCUMENTED
 
 VOID = rdflib.Namespace("http://rdfs.org/ns/void#")
@@ -38,9 +38,9 @@ OFFERED = {
 @pytest.fixture(scope="module")
 def void_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
     """A server whose VoID statistics are never reused once the data changed (VOID_REFRESH=0)."""
-    server = start_server(tmp_path_factory.mktemp("void"), remote_store_url, extra_env={"CIVICFED_VOID_REFRESH": "0"})
-    yield server
-    stop_server(server)
+    extra = {"CIVICFED_VOID_REFRESH": "0"}
+    with running_server(tmp_path_factory.mktemp("void"), remote_store_url, extra_env=extra) as server:
+        yield server
 
 
 def get(url: str, **kwargs: Any) -> requests.Response:
