@@ -13,15 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The SPARQL editor (YASGUI) is vendored from its npm package; offline, /sparql serves a plain form.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/python -m server.vendor --best-effort
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,bench]'
-	$(BIN)/python -m server.vendor --best-effort
 	touch $@ $(VENV)/.installed
 
 ## make run: install, load the demo data into the embedded store if it is empty, serve on http://$(HOST):$(PORT)
