@@ -81,6 +81,13 @@ class Virtuoso:
         script = shared_tools() / "virtuoso" / "start.sh"
         if not script.exists():
             raise RuntimeError(f"{script} is not there")
+        # start.sh installs Virtuoso when it is missing; a benchmark must not change the machine.
+        missing = [tool for tool in ("virtuoso-t", "isql-vt") if not shutil.which(tool)]
+        if missing:
+            raise RuntimeError(
+                f"Virtuoso is not installed ({', '.join(missing)} not found;"
+                " to use it: apt-get install virtuoso-opensource)"
+            )
         self.dir, self.isql_port = work, isql_port
         (work / "load").mkdir(parents=True, exist_ok=True)
         shutil.copy(dump, work / "load" / "store.nq")

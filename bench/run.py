@@ -8,8 +8,8 @@
 4. Restart the server (empty caches) and time GET one record and list pages over HTTP with a
    keep-alive client: first pass cold, second pass warm.
 5. Backends side by side: the same quads bulk-loaded into an Oxigraph SPARQL server and into
-   Virtuoso (when ``../shared/tools/virtuoso`` is there); the four reference SPARQL queries on each
-   (through the store interface), and the API reads with civicfed serving from each.
+   Virtuoso (when installed and ``../shared/tools/virtuoso`` is there); the four reference SPARQL
+   queries on each (through the store interface), and the API reads with civicfed serving from each.
 6. Throughput of the JSON API (GET one record) with 1, 2 and 4 worker processes on the Oxigraph
    server (wrk when installed, else a threaded Python client), next to 1 worker on the embedded store.
 7. Linked data (bench/linked.py): the reference queries through ``/sparql`` next to pyoxigraph
