@@ -68,7 +68,7 @@ class OxigraphServer:
 
 def shared_tools() -> Path:
     """The shared tools beside the project (CIVICFED_SHARED overrides)."""
-    for candidate in (os.environ.get("CIVICFED_SHARED"), ROOT.parent / "shared", "/work/shared"):
+    for candidate in (os.environ.get("CIVICFED_SHARED"), ROOT.parent / "shared"):
         if candidate and (Path(candidate) / "tools").is_dir():
             return Path(candidate) / "tools"
     return ROOT.parent / "shared" / "tools"

@@ -1,6 +1,6 @@
 """Synthetic territories of any size, as the NDJSON a platform would push.
 
-Uses the demo generator (server/demo.py) with synthetic territory names, so the data has the
+Uses the demo generator (importers/demo.py) with synthetic territory names, so the data has the
 demo's realistic shape (proposals with locations, votes, threaded comments, meetings, projects)
 scaled up. ``python -m bench.generate --quads 1000000 --territories 5 --out bench/data``.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from server.demo import DEMO_TERRITORIES, TerritorySpec, generate, territory_record
+from importers.demo import DEMO_TERRITORIES, TerritorySpec, generate, territory_record
 
 #: Quads per territory ≈ LINEAR·scale + VOTES·scale^1.5: proposals, comments and meetings grow
 #: with the scale, votes faster (more proposals, more voters each). Fitted on stores of 1.2M and

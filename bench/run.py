@@ -92,7 +92,8 @@ class Server:
 
 def setup(data_dir: Path, territories: list[dict[str, Any]]) -> dict[str, str]:
     """Create the territories and one editor key each (what an operator does with the CLI)."""
-    from server import create_app, services
+    from server.app import create_app
+    from server.services import services
 
     app = create_app({"DATA_DIR": str(data_dir), "BASE_URI": "https://bench.example"})
     with app.app_context():

@@ -6,30 +6,28 @@ The counterpart of :mod:`importers.ndjson`: what this writes, ``civicfed import 
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from typing import IO
 
-from server.model.kinds import RECORD_KINDS
+from server.model.kinds import load_order
 from server.records import Records
 
-# Written so that a re-ingest finds every record a line refers to already loaded.
-ORDER = ("organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project")
 READ_ONLY = ("iri", "territory", "record_modified", "deleted_at")
 
 
-def dump_ndjson(
+def dump(
     records: Records,
     territory: str,
-    output: TextIO,
+    output: IO[bytes],
     *,
     include_deleted: bool = False,
     include_private: bool = False,
     page_size: int = 1000,
 ) -> int:
-    """Write the territory's records; returns how many lines were written."""
+    """Write the territory's records, kinds in an order where links point backwards (a re-ingest
+    in pieces finds every record a line refers to already loaded); returns the lines written."""
     records.require_territory(territory)
-    kinds = sorted(RECORD_KINDS, key=lambda k: ORDER.index(k.name))
     written = 0
-    for kind in kinds:
+    for kind in load_order():
         if kind.private and not include_private:
             continue
         cursor = None
@@ -39,7 +37,7 @@ def dump_ndjson(
             )
             for item in page.items:
                 line = {"kind": kind.name, **{k: v for k, v in item.items() if k not in READ_ONLY}}
-                output.write(json.dumps(line, ensure_ascii=False) + "\n")
+                output.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
                 written += 1
             if not page.next_cursor:
                 break

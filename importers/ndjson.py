@@ -1,30 +1,49 @@
-"""NDJSON bulk ingest: one JSON record per line, mixed kinds, one atomic write.
+"""NDJSON: one JSON record per line, mixed kinds, each with its ``kind``; a line
+``{"kind": …, "id": …, "deleted": true}`` deletes.
 
-This is the format of ``POST /api/v1/territories/{t}/ingest`` and of ``civicfed import ndjson``;
-``civicfed export ndjson`` writes the same format, so a territory's records round-trip.
+The format of ``POST /api/v1/territories/{t}/ingest`` and of ``civicfed import ndjson``;
+``civicfed export ndjson`` writes it, so a territory's records round-trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
 
 from server.errors import CivicfedError, ValidationFailed
+from server.ingest import Deletion, Importer, Item, Record, Rejected
 from server.model.kinds import RECORD_KINDS, kind_named
 from server.model.schemas import parse_json
-from server.records import Op, Records
-from server.state import Principal
 from server.urls import LOCAL_ID_RE
 
 KIND_NAMES = ", ".join(k.name for k in RECORD_KINDS)
+MEDIA_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
-def parse_line(line: bytes) -> Any:
-    return parse_json(line)
+@dataclass
+class NdjsonSource:
+    """The lines of an NDJSON body or file."""
+
+    lines: Iterable[bytes]
+    id: str = "ndjson"
+    name: str = "NDJSON"
+
+    def items(self) -> Iterator[Item]:
+        for number, line in enumerate(self.lines, start=1):
+            if not line.strip():
+                continue
+            obj: Any = None
+            try:
+                obj = parse_json(line)
+                yield item(number, obj)
+            except CivicfedError as err:
+                kind, local_id = (obj.get("kind"), obj.get("id")) if isinstance(obj, dict) else (None, None)
+                yield Rejected(err, number, _str(kind), _str(local_id))
 
 
-def to_op(records: Records, number: int, obj: Any) -> Op:
-    """One NDJSON object as an operation (raises a CivicfedError naming what is wrong)."""
+def item(number: int, obj: Any) -> Item:
+    """One NDJSON object as a record or a deletion (raises a CivicfedError naming what is wrong)."""
     if not isinstance(obj, dict):
         raise ValidationFailed("a line must be a JSON object", errors=[{"pointer": "#", "detail": "Not an object."}])
     obj = dict(obj)
@@ -42,76 +61,23 @@ def to_op(records: Records, number: int, obj: Any) -> Op:
             raise ValidationFailed(
                 "a deletion needs the record's id", errors=[{"pointer": "#/id", "detail": "Missing or not an id."}]
             )
-        # Replaying a feed deletes what may never have reached this server: not an error.
-        return Op(kind, local_id, "delete", missing_ok=True, line=number)
-    data = records.prepare(kind, obj)
-    return Op(kind, data["id"], "upsert", data, line=number)
+        return Deletion(kind, local_id, number)
+    return Record(kind, obj, number)
 
 
-def ingest_ndjson(
-    records: Records,
-    territory: str,
-    body: bytes | Iterable[bytes],
-    principal: Principal | None,
-    *,
-    partial: bool = False,
-    dry_run: bool = False,
-) -> dict[str, Any]:
-    """Validate every line, then write the valid ones atomically; a report says what happened.
-
-    ``principal`` is the API key's holder; None means the server's operator (command line).
-    """
-    lines = body.split(b"\n") if isinstance(body, bytes) else body
-    ops: list[Op] = []
-    errors: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        obj: Any = None
-        try:
-            obj = parse_line(line)
-            ops.append(to_op(records, number, obj))
-        except CivicfedError as err:
-            kind, local_id = (obj.get("kind"), obj.get("id")) if isinstance(obj, dict) else (None, None)
-            errors.append(_error(number, _str(kind), _str(local_id), err))
-    if errors and not partial:
-        dry_run = True  # still check the rest, so that one round trip reports every problem
-    if principal is None:  # the operator, from the command line
-        report = records.write_internal(territory, ops, partial=partial, dry_run=dry_run)
-    else:
-        report = records.write(territory, ops, principal, partial=partial, dry_run=dry_run)
-    for o in report.rejected:
-        errors.append(_error(o.op.line, o.op.kind.name, o.op.local_id, o.error))
-    errors.sort(key=lambda e: e["line"] or 0)
-    counts = report.counts()
-    return {
-        "territory": territory,
-        "written": report.written,
-        # When nothing was written these say what the batch would have done.
-        "created": counts["created"],
-        "updated": counts["updated"],
-        "deleted": counts["deleted"],
-        "unchanged": counts["unchanged"],
-        "superseded": counts["superseded"],
-        "rejected": len(errors),
-        "accepted": len(ops) - len(report.rejected),
-        "quads": report.quads,
-        "errors": errors,
-    }
+def read(data: bytes | Iterable[bytes] | IO[bytes], *, name: str = "NDJSON") -> NdjsonSource:
+    """An NDJSON source over a body (bytes) or any iterable of lines (an open file)."""
+    lines = data.split(b"\n") if isinstance(data, bytes) else data
+    return NdjsonSource(lines, name=name)
 
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _error(line: int | None, kind: str | None, local_id: str | None, err: CivicfedError | None) -> dict[str, Any]:
-    assert err is not None
-    entry: dict[str, Any] = {"line": line}
-    if kind:
-        entry["kind"] = kind
-    if local_id:
-        entry["id"] = local_id
-    entry.update({"status": err.status, "title": err.title, "detail": err.detail})
-    if err.errors:
-        entry["errors"] = err.errors
-    return entry
+IMPORTER = Importer(
+    "ndjson",
+    "NDJSON records of mixed kinds, one per line (the bulk ingest format)",
+    read,
+    media_types=MEDIA_TYPES,
+)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
-from . import create_app, services
+from .app import create_app
 from .errors import CivicfedError
 from .model.kinds import KINDS
+from .services import services
 from .state import InstanceMismatch
 from .store import StoreError
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -34,6 +35,8 @@ def _cli_errors(func: Any) -> Any:
             _fail(f"{err.detail}{details}")
         except (StoreError, InstanceMismatch) as err:
             _fail(str(err))
+        except OSError as err:  # a file named on the command line
+            _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
 
     return wrapper
 
@@ -92,7 +95,7 @@ def demo_group() -> None:
 @_cli_errors
 def demo_load(if_empty: bool, scale: float) -> None:
     """Create three territories (Lyon, Grenoble, Rennes) with realistic, deterministic data."""
-    from .demo import DEMO_TERRITORIES, load_demo
+    from importers.demo import DEMO_TERRITORIES, load_demo
 
     svc = services()
     existing = svc.state.territory_ids()
@@ -207,50 +210,87 @@ def key_list(territory: str | None) -> None:
 
 
 # -- import / export --------------------------------------------------------------------------
-@cli.group("import")
-def import_group() -> None:
-    """Load data into a territory."""
+def _import_help() -> str:
+    from importers import IMPORTERS
+
+    return "Load data into a territory. FORMAT is one of:\n\n" + "\n\n".join(
+        f"{name}: {i.summary}" for name, i in IMPORTERS.items()
+    )
 
 
-@import_group.command("ndjson")
-@click.argument("source", type=click.File("rb"))
+@cli.command("import", help=_import_help())
+@click.argument("format_name", metavar="FORMAT")
+@click.argument("source")
 @click.option("--territory", required=True)
 @click.option("--partial", is_flag=True, help="Write the valid records even if some are rejected.")
 @click.option("--dry-run", is_flag=True, help="Validate only.")
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE", help="An option of the format (demo: scale).")
 @with_appcontext
 @_cli_errors
-def import_ndjson(source: Any, territory: str, partial: bool, dry_run: bool) -> None:
-    """Ingest NDJSON records (the format of POST …/ingest) in one atomic write."""
-    from importers.ndjson import ingest_ndjson
+def import_command(
+    format_name: str, source: str, territory: str, partial: bool, dry_run: bool, options: tuple[str, ...]
+) -> None:
+    """Read SOURCE (a file, or - for standard input) in FORMAT and write it in one atomic step."""
+    from importers import IMPORTERS
+    from server.ingest import load
 
+    importer = IMPORTERS.get(format_name)
+    if importer is None:
+        _fail(f"unknown format {format_name!r}: use one of {', '.join(IMPORTERS)}")
+    extra: dict[str, Any] = {}
+    for option in options:
+        name, _, value = option.partition("=")
+        if name not in importer.options:
+            _fail(f"{format_name} takes no option {name!r}; its options: {', '.join(importer.options) or 'none'}")
+        extra[name] = value
     records = services().records
     records.require_territory(territory)
-    report = ingest_ndjson(records, territory, source.read(), None, partial=partial, dry_run=dry_run)
-    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    if report["rejected"] and not report["written"]:
+    if importer.reads_file:
+        with click.open_file(source, "rb") as stream:
+            read = importer.read(stream, name=source, **extra)
+            report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
+    else:
+        read = importer.read(source, **extra)
+        report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    if report.rejected and not report.written:
         sys.exit(1)
 
 
-@cli.group("export")
-def export_group() -> None:
-    """Write data out of the store."""
+def _export_help() -> str:
+    from exporters import EXPORTERS
+
+    return "Write data out of the store. FORMAT is one of:\n\n" + "\n\n".join(
+        f"{name}: {e.summary}" for name, e in EXPORTERS.items()
+    )
 
 
-@export_group.command("ndjson")
+@cli.command("export", help=_export_help())
+@click.argument("format_name", metavar="FORMAT")
 @click.option("--territory", required=True)
-@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")
-@click.option("--include-deleted", is_flag=True, help="Also write tombstones (`deleted: true`).")
-@click.option("--include-private", is_flag=True, help="Also write votes (pseudonymous; never publish them).")
+@click.option("--kind", default=None, help="The kind to dump (plural: proposals…), for the formats of one kind.")
+@click.option("--output", "-o", type=click.File("wb"), default="-")
+@click.option("--include-deleted", is_flag=True, help="ndjson: also write tombstones (`deleted: true`).")
+@click.option("--include-private", is_flag=True, help="ndjson: also write votes (pseudonymous; never publish them).")
 @with_appcontext
 @_cli_errors
-def export_ndjson(territory: str, output: Any, include_deleted: bool, include_private: bool) -> None:
-    """Dump a territory's records as NDJSON (re-ingestable with `import ndjson`)."""
-    from exporters.ndjson import dump_ndjson
+def export_command(
+    format_name: str, territory: str, kind: str | None, output: Any, include_deleted: bool, include_private: bool
+) -> None:
+    """Write a territory's data in FORMAT."""
+    from exporters import EXPORTERS
 
-    n = dump_ndjson(
-        services().records, territory, output, include_deleted=include_deleted, include_private=include_private
-    )
-    click.echo(f"{n} records", err=True)
+    exporter = EXPORTERS.get(format_name)
+    if exporter is None:
+        _fail(f"unknown format {format_name!r}: use one of {', '.join(EXPORTERS)}")
+    options: dict[str, Any] = {"kind": kind} if exporter.per_kind else {}
+    if exporter.format == "ndjson":
+        options = {"include_deleted": include_deleted, "include_private": include_private}
+    try:
+        n = exporter.dump(services().records, territory, output, **options)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"{n} {exporter.unit}", err=True)
 
 
 # -- store ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Pseudonymisation of participants' identities (DESIGN §8).
+"""Pseudonymisation of participants' identities (docs/architecture.md, "Privacy").
 
 A participant's identity (the platform's user id, display name or email) is replaced by an
 HMAC-SHA-256 with the territory's secret before anything reaches the store. The same person

@@ -34,7 +34,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     @staticmethod
     def _civicfed() -> Any:
-        from . import create_app
+        from .app import create_app
 
         app = create_app()
         # Open the store and check the instance now, not on the first request: a locked or

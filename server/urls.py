@@ -1,9 +1,10 @@
 """The one place that builds IRIs and URLs.
 
-Resource IRIs follow DESIGN §3: ``{base}/id/{territory}/{kind}/{local-id}``; the territory itself
-is ``{base}/id/{territory}``. Public named graphs live under ``{base}/graph/``. Server bookkeeping
-graphs (record index, private votes, staging) live under ``{base}/_internal/``: no public surface
-serves them, and several instances can share one SPARQL store without mixing their bookkeeping.
+Resource IRIs are ``{base}/id/{territory}/{kind}/{local-id}``; the territory itself is
+``{base}/id/{territory}`` (docs/architecture.md, "Named graphs"). Public named graphs live under
+``{base}/graph/``. Server bookkeeping graphs (record index, private votes, staging) live under
+``{base}/_internal/``: no public surface serves them, and several instances can share one SPARQL
+store without mixing their bookkeeping.
 """
 
 from __future__ import annotations
@@ -62,12 +63,18 @@ class Urls:
         return ResourceRef(m["t"], m["kind"], m["id"], m["frag"])
 
     # -- graphs ------------------------------------------------------------------------------
+    @property
+    def public_prefix(self) -> str:
+        """Every public graph of this instance starts with it (server/sparql/dataset.py)."""
+        return f"{self.base}/graph/"
+
     def territory_graph(self, territory: str) -> str:
         """The public graph holding a territory's own data."""
-        return f"{self.base}/graph/{territory}"
+        return f"{self.public_prefix}{territory}"
 
     def source_graph(self, source_id: str) -> str:
-        return f"{self.base}/graph/source/{source_id}"
+        """The public graph an imported source writes about itself (``server.ingest.Statements``)."""
+        return f"{self.public_prefix}source/{source_id}"
 
     @property
     def internal_prefix(self) -> str:
@@ -96,17 +103,19 @@ class Urls:
 
     def is_own_graph(self, graph: str) -> bool:
         """A graph of this instance (public or internal), as opposed to another's in a shared store."""
-        return graph.startswith(f"{self.base}/graph/") or self.is_internal_graph(graph)
+        return graph.startswith(self.public_prefix) or self.is_internal_graph(graph)
 
     # -- HTTP URLs ---------------------------------------------------------------------------
-    def api(self, path: str, **params: str | int | None) -> str:
-        """An absolute URL of the JSON API (``path`` relative to ``/api/v1``)."""
+    def api(self, path: str, *, root: str | None = None, **params: str | int | None) -> str:
+        """An absolute URL of the JSON API (``path`` relative to ``/api/v1``), under the base IRI
+        or under ``root`` (where a client reached this server)."""
         query = {k: v for k, v in params.items() if v is not None}
-        url = f"{self.base}/api/v1/{path.lstrip('/')}"
+        url = f"{(root or self.base).rstrip('/')}/api/v1/{path.lstrip('/')}"
         return f"{url}?{urlencode(sorted(query.items()))}" if query else url
 
-    def api_record(self, territory: str, plural: str, local_id: str) -> str:
-        return self.api(f"territories/{territory}/{plural}/{local_id}")
+    def dump(self, path: str) -> str:
+        """A dump's download URL (``lyon.nq``, ``lyon/proposals.csv``)."""
+        return f"{self.base}/dumps/{path}"
 
     def vocabulary(self) -> str:
         return f"{self.base}/ns"

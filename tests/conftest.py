@@ -37,8 +37,9 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import Civicfed, create_app, services
+from server.app import create_app
 from server.model.examples import PLURALS, RECORDS, TERRITORY
+from server.services import Civicfed, services
 
 BASE = "http://civicfed.test"
 ROOT = Path(__file__).resolve().parent.parent

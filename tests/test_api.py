@@ -74,7 +74,8 @@ def test_put_creates_then_replaces(client: FlaskClient, seeded: Territory) -> No
     data = record("proposal", id="p2", vote_count=None, comment_count=None, status=None)
     first = put(client, seeded, "proposal", data)
     assert first.status_code == 201
-    assert first.headers["Location"] == f"{BASE}/api/v1/territories/lyon/proposals/p2"
+    # Where the client is talking (the test client: localhost), not the base IRI.
+    assert first.headers["Location"] == "http://localhost/api/v1/territories/lyon/proposals/p2"
     second = put(client, seeded, "proposal", {**data, "title": "Nouveau titre"})
     assert second.status_code == 200
     got = client.get(url(seeded, "proposal", "p2")).get_json()
@@ -389,7 +390,7 @@ def test_body_is_not_utf8(client: FlaskClient, seeded: Territory) -> None:
 
 
 def test_oversized_body(tmp_path: Any, remote_store_url: str | None) -> None:
-    from server import services
+    from server.services import services
 
     app = make_app(tmp_path, remote_store_url, MAX_CONTENT_LENGTH=1000)
     with app.app_context():
@@ -452,7 +453,7 @@ def test_patch_on_deleted_is_gone(client: FlaskClient, seeded: Territory) -> Non
 
 
 def test_page_size_follows_the_setting(tmp_path: Any, remote_store_url: str | None) -> None:
-    from server import services
+    from server.services import services
 
     app = make_app(tmp_path, remote_store_url, MAX_PAGE_SIZE=5, PAGE_SIZE=2)
     with app.app_context():

@@ -112,8 +112,9 @@ def test_territory_create_on_existing_changes_only_given_fields(env: dict[str, s
     )
     out = civicfed(env, "territory", "create", "annecy", "--wikidata", "Q50189")
     assert "annecy: updated" in out.stdout
-    from server import create_app, services
+    from server.app import create_app
     from server.model.kinds import KINDS
+    from server.services import services
 
     settings = {"DATA_DIR": env["CIVICFED_DATA_DIR"], "BASE_URI": env["CIVICFED_BASE_URI"]}
     if env.get("CIVICFED_STORE"):

@@ -10,9 +10,9 @@ import click
 import pytest
 from flask import Flask
 
-from server import docgen
 from server.cli import cli
 from server.config import DEFAULTS
+from tools import docgen
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -23,7 +23,7 @@ def all_docs() -> str:
 
 def test_data_model_page_is_current() -> None:
     assert (DOCS / "data-model.md").read_text(encoding="utf-8") == docgen.render(), (
-        "docs/data-model.md is stale: run `python -m server.docgen`"
+        "docs/data-model.md is stale: run `python -m tools.docgen`"
     )
 
 

@@ -525,9 +525,9 @@ def test_dumps_spanning_many_pages_are_whole(
     client: FlaskClient, seeded: Territory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Records are read a page at a time: the pages join into one valid file of each format."""
-    import server.dumps
+    import exporters.dumps
 
-    monkeypatch.setattr(server.dumps, "PAGE", 4)
+    monkeypatch.setattr(exporters.dumps, "PAGE", 4)
     for i in range(10):
         data = record("proposal", id=f"paged-{i:02d}", location={"lat": 45.7 + i / 100, "lon": 4.8})
         assert put(client, seeded, "proposal", data).status_code == 201

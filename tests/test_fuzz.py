@@ -14,8 +14,8 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import services
-from server.demo import load_demo
+from importers.demo import load_demo
+from server.services import services
 
 from .conftest import make_app, unique_base
 

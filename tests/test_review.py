@@ -58,7 +58,7 @@ def test_record_times_follow_commit_order_across_territories(
 def test_clock_never_goes_back_after_a_restart(
     tmp_path: Any, remote_store_url: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server import services
+    from server.services import services
 
     app = make_app(tmp_path, remote_store_url)
     with app.app_context():
@@ -67,7 +67,8 @@ def test_clock_never_goes_back_after_a_restart(
         before = services().records.get("lyon", ORG, "before")["record_modified"]
     app.extensions["civicfed"].close()
     real = time.time_ns
-    monkeypatch.setattr("server.records.time.time_ns", lambda: real() - 3600 * 10**9)  # host clock one hour behind
+    # The host clock one hour behind:
+    monkeypatch.setattr("server.records.clock.time.time_ns", lambda: real() - 3600 * 10**9)
     again = reopen_app(app)
     with again.app_context():
         services().records.write_internal("lyon", [org(services(), "after")])

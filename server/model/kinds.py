@@ -55,6 +55,24 @@ from .rdf import (
 )
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A count a record publishes that this server maintains (a proposal's votes and comments).
+
+    The published value is the number of live records of kind ``member`` whose field ``link``
+    names the record; while there is none, the figure the record's own platform sent (kept in
+    the record's index entry under the ``reported`` predicate, apart from the published one).
+    """
+
+    field: str
+    member: str
+    link: str
+    reported: str
+    #: At most one member per participant, and what a second one would do ("voted for"): one
+    #: vote per voter per proposal.
+    one_per_participant: str | None = None
+
+
 @dataclass
 class Kind:
     """One kind of record: names, schema, mapping, and how lists of it can be filtered."""
@@ -70,6 +88,8 @@ class Kind:
     text_predicates: tuple[str, ...] = ()
     #: Identity fields pseudonymised before storage: input field → stored pseudonym field.
     identities: dict[str, str] = field(default_factory=dict)
+    #: Counts this kind publishes that the server maintains from other records.
+    tallies: tuple[Tally, ...] = ()
     filters: dict[str, Field] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,9 +104,10 @@ class Kind:
     def geolocated(self) -> bool:
         return "location" in self.mapping.by_name
 
-    def refs(self) -> list[Ref]:
-        """Fields that point to other records (checked to exist when written)."""
-        return [f for f in self.mapping.fields if isinstance(f, Ref)]
+    @property
+    def participant(self) -> Account | None:
+        """The field naming the participant who made the record (author, voter), if any."""
+        return next((f for f in self.mapping.fields if isinstance(f, Account)), None)
 
 
 def _fields(*specific: Field) -> tuple[Field, ...]:
@@ -271,6 +292,10 @@ PROPOSAL = Kind(
     ),
     text_predicates=(DCT.title, SIOC.content),
     identities={"author": "author_id"},
+    tallies=(
+        Tally("vote_count", "vote", "proposal", CF.reportedVoteCount, one_per_participant="voted for"),
+        Tally("comment_count", "comment", "about", CF.reportedCommentCount),
+    ),
 )
 
 VOTE = Kind(
@@ -297,7 +322,7 @@ COMMENT = Kind(
     Mapping(
         (SDO.Comment, SIOC.Post),
         _fields(
-            Target("about", SDO.about, filter_param="about"),
+            Target("about", SDO.about, filter_param="about", kinds=s.COMMENT_TARGETS),
             Ref("reply_to", SIOC.reply_of, "comment", filter_param="reply_to"),
             Text("body", SIOC.content),
             Account("author_id", SIOC.has_creator),
@@ -451,6 +476,30 @@ KINDS: dict[str, Kind] = {
 BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
 #: Kinds a territory holds records of (everything but the territory itself).
 RECORD_KINDS: tuple[Kind, ...] = tuple(k for k in KINDS.values() if k.name != "territory")
+
+
+def links(kind: Kind) -> set[str]:
+    """The kinds a record of ``kind`` may link to (its references, checked when written)."""
+    out: set[str] = set()
+    for f in kind.mapping.fields:
+        if isinstance(f, Ref):
+            out.add(f.kind)
+        elif isinstance(f, Target):
+            out.update(f.kinds)
+    return out - {kind.name}
+
+
+def load_order(kinds: tuple[Kind, ...] = RECORD_KINDS) -> list[Kind]:
+    """The kinds in an order where every record's links point to kinds that come before (for
+    exports that are loaded again in pieces); ties keep the model's order."""
+    pending = list(kinds)
+    names = {k.name for k in kinds}
+    done: list[Kind] = []
+    while pending:
+        ready = next(k for k in pending if links(k) & names <= {d.name for d in done})
+        done.append(ready)
+        pending.remove(ready)
+    return done
 
 
 def kind_named(name: str) -> Kind | None:

@@ -494,6 +494,8 @@ class Target(Field):
     name: str
     predicate: str
     filter_param: str | None = None
+    #: The kinds it may name.
+    kinds: tuple[str, ...] = ()
 
     def emit(self, s: str, value: Any, ctx: Ctx, out: list[str]) -> None:
         out.append(f"<{s}> <{self.predicate}> <{ctx.urls.resource(ctx.territory, value['kind'], value['id'])}>")

@@ -274,12 +274,14 @@ class MilestoneSchema(StrictSchema):
     description = long_text()
 
 
+#: The kinds of record a comment may be about.
+COMMENT_TARGETS = ("process", "proposal", "meeting", "project", "budget")
+
+
 class TargetSchema(StrictSchema):
     """What a comment is about: another record of the same territory."""
 
-    kind = fields.String(
-        required=True, validate=validate.OneOf(["process", "proposal", "meeting", "project", "budget"])
-    )
+    kind = fields.String(required=True, validate=validate.OneOf(COMMENT_TARGETS))
     id = Identifier(required=True)
 
 

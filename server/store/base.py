@@ -10,10 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from pyoxigraph import (
-    NamedNode,
     Quad,
     QueryBoolean,
     QuerySolution,
@@ -45,7 +45,8 @@ class StoreBusyError(StoreError):
 
 @dataclass
 class Changeset:
-    """One atomic write: drop every triple of some subjects, then add triples, per graph.
+    """One atomic write: empty some graphs, drop every triple of some subjects, then add triples,
+    per graph.
 
     ``insert`` holds N-Triples statements *without* the final `` .`` so that the same text can go
     into N-Quads (bulk path) or into a SPARQL ``INSERT DATA`` block (update path).
@@ -53,6 +54,8 @@ class Changeset:
 
     replace: dict[str, set[str]] = field(default_factory=dict)
     insert: dict[str, list[str]] = field(default_factory=dict)
+    #: Graphs emptied before the insertions (a source graph an import rewrites whole).
+    clear: set[str] = field(default_factory=set)
 
     def drop(self, graph: str, subject: str) -> None:
         self.replace.setdefault(graph, set()).add(subject)
@@ -60,12 +63,23 @@ class Changeset:
     def add(self, graph: str, statements: Iterable[str]) -> None:
         self.insert.setdefault(graph, []).extend(statements)
 
+    def clear_graph(self, graph: str) -> None:
+        self.clear.add(graph)
+
+    def merge(self, other: Changeset) -> None:
+        """Add another changeset's operations to this one (still one atomic write)."""
+        for graph, subjects in other.replace.items():
+            self.replace.setdefault(graph, set()).update(subjects)
+        for graph, statements in other.insert.items():
+            self.add(graph, statements)
+        self.clear |= other.clear
+
     def is_empty(self) -> bool:
-        return not any(self.replace.values()) and not any(self.insert.values())
+        return not any(self.replace.values()) and not any(self.insert.values()) and not self.clear
 
     @property
     def has_deletions(self) -> bool:
-        return any(self.replace.values())
+        return any(self.replace.values()) or bool(self.clear)
 
     def insert_count(self) -> int:
         return sum(len(v) for v in self.insert.values())
@@ -79,7 +93,7 @@ class Changeset:
 
     def to_sparql_update(self, values_chunk: int = 500) -> str:
         """The changeset as one SPARQL 1.1 Update request (a request is applied atomically)."""
-        ops: list[str] = []
+        ops: list[str] = [f"CLEAR SILENT GRAPH <{graph}>" for graph in sorted(self.clear)]
         for graph, subjects in self.replace.items():
             ordered = sorted(subjects)
             for i in range(0, len(ordered), values_chunk):
@@ -99,10 +113,20 @@ class Changeset:
 
 
 class Store(abc.ABC):
-    """A quad store: SPARQL 1.1 query and update, pattern access, atomic writes."""
+    """A quad store: SPARQL 1.1 query and update, pattern access, atomic writes.
 
-    #: ``embedded`` or ``remote``; surfaces may mention it, never branch on it.
+    What differs between backends and matters above this package is declared as capabilities
+    (``shared``, ``snapshots``, ``generation``); code outside ``server/store`` branches on those,
+    never on ``backend``.
+    """
+
+    #: ``embedded`` or ``remote``: for messages and logs only.
     backend: str = "abstract"
+    #: Other processes may write to this store too (a SPARQL server several civicfed processes
+    #: share): writers then meet in the state database for locks and the record clock.
+    shared: bool = False
+    #: :meth:`snapshot` is available: a consistent read-only copy a query process can open.
+    snapshots: bool = False
     #: Grows with every write where the backend can tell (0 otherwise).
     generation: int = 0
 
@@ -115,12 +139,14 @@ class Store(abc.ABC):
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
         timeout: float | None = None,
+        graph_result: bool = False,
     ) -> QueryResult:
         """Run a SPARQL 1.1 query; results are pyoxigraph objects whatever the backend.
 
         ``default_graph``/``named_graphs`` replace the query's own dataset (FROM, FROM NAMED), as
         the SPARQL protocol's ``default-graph-uri``/``named-graph-uri`` do. ``timeout`` (seconds) is
-        honoured where the backend can stop a query.
+        honoured where the backend can stop a query. ``graph_result``: the query is a CONSTRUCT or
+        DESCRIBE (a SPARQL server is then asked for RDF, not solutions).
         """
 
     def select(self, sparql: str, **kwargs: object) -> list[QuerySolution]:
@@ -176,9 +202,10 @@ class Store(abc.ABC):
     def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
         """Serialise one graph (triple formats) or the whole dataset (quad formats)."""
 
+    def snapshot(self, target: Path) -> None:
+        """Write a consistent read-only copy of the store as of now into ``target`` (where
+        :attr:`snapshots` is true), for query processes that may be stopped at any time."""
+        raise NotImplementedError(f"the {self.backend} store takes no snapshots")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the backend (file locks, connections)."""
-
-
-def named(iri: str) -> NamedNode:
-    return NamedNode(iri)

@@ -20,6 +20,7 @@ from .base import Changeset, Description, QueryResult, Store, StoreBusyError, St
 
 class EmbeddedStore(Store):
     backend = "embedded"
+    snapshots = True
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
@@ -51,6 +52,7 @@ class EmbeddedStore(Store):
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
         timeout: float | None = None,
+        graph_result: bool = False,
     ) -> QueryResult:
         # `timeout` cannot be honoured in process (pyoxigraph cannot cancel a query): public
         # queries run in killable processes instead (server/sparql_engine.py).

@@ -70,7 +70,6 @@ from pyoxigraph import (
     serialize,
 )
 
-from ..sparql_text import is_graph_query
 from .base import Changeset, Description, QueryResult, Store, StoreError, StoreRefused, StoreTimeout
 
 log = logging.getLogger(__name__)
@@ -120,6 +119,7 @@ def _term(value: Any) -> str:
 
 class RemoteStore(Store):
     backend = "remote"
+    shared = True
 
     def __init__(
         self,
@@ -194,6 +194,7 @@ class RemoteStore(Store):
         named_graphs: Sequence[str] | None = None,
         union_default_graph: bool = False,
         timeout: float | None = None,
+        graph_result: bool = False,
     ) -> QueryResult:
         params: list[tuple[str, str]] = []
         if default_graph is None and union_default_graph:
@@ -203,7 +204,7 @@ class RemoteStore(Store):
         for g in named_graphs or ():
             params.append(("named-graph-uri", g))
         # Ask for what the form answers: Virtuoso would send a CONSTRUCT as JSON solutions.
-        accept = f"{N_TRIPLES}, text/turtle;q=0.9" if is_graph_query(sparql) else RESULTS_JSON
+        accept = f"{N_TRIPLES}, text/turtle;q=0.9" if graph_result else RESULTS_JSON
         headers = {"Accept": accept}
         extra: dict[str, Any] = {}
         if timeout is not None:  # a public query: give up at its limit, and do not retry it
@@ -347,7 +348,7 @@ class RemoteStore(Store):
                 self.update(request)  # idempotent: the same deletions then the same insertions
                 return
         lines = {g: [s + " .\n" for s in statements] for g, statements in changeset.insert.items()}
-        self._staged(changeset.replace, lines)
+        self._staged(changeset.replace, lines, clear=sorted(changeset.clear))
 
     def replace_graph(self, graph: str, data: bytes | str, media_format: RdfFormat) -> int:
         try:

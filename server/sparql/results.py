@@ -28,8 +28,10 @@ from pyoxigraph import (
     serialize,
 )
 
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+from vocabularies import RDF, SPARQL_RESULTS, XSD
+
+XSD_STRING = XSD.string
+RDF_LANG_STRING = RDF.langString
 
 #: format name → media type, for SELECT/ASK and for CONSTRUCT/DESCRIBE.
 RESULT_FORMATS = {
@@ -102,7 +104,7 @@ def write_result(result: Any, fmt: str, row_cap: int) -> Written:
 def _ask(value: bool, fmt: str) -> bytes:
     if fmt == "xml":
         return (
-            '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n'
+            f'<?xml version="1.0"?>\n<sparql xmlns="{SPARQL_RESULTS}">\n'
             f"<head/>\n<boolean>{'true' if value else 'false'}</boolean>\n</sparql>\n"
         ).encode()
     if fmt in ("csv", "tsv"):  # not defined by the CSV/TSV spec; the value alone, as common servers do
@@ -155,7 +157,7 @@ def _xml_term(term: Any) -> str:
 
 def _xml(variables: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    out.write('<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n<head>')
+    out.write(f'<?xml version="1.0"?>\n<sparql xmlns="{SPARQL_RESULTS}">\n<head>')
     out.writelines(f"<variable name={quoteattr(v)}/>" for v in variables)
     out.write("</head>\n<results>\n")
     for row in rows:

@@ -1,8 +1,10 @@
 """Deterministic demo data: three real territories with realistic participation records.
 
-The same generator, scaled up and with synthetic territories, feeds the benchmarks
-(``bench/generate.py``): every record goes through the public JSON shapes, so demo data and
-benchmark data exercise exactly what a platform would send.
+An importer like the others: ``civicfed demo load`` creates the territories and loads each one's
+records through the loader (``civicfed import demo lyon --territory lyon`` loads one). The same
+generator, scaled up and with synthetic territories, feeds the benchmarks (``bench/generate.py``):
+every record goes through the public JSON shapes, so demo data and benchmark data exercise
+exactly what a platform would send.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .model.kinds import KINDS
-from .records import Op, Records
+from server.errors import NotFound, ValidationFailed
+from server.ingest import Importer, Item, Record, load
+from server.model.kinds import KINDS
+from server.records import Records
 
 INSEE_SOURCE = "INSEE, recensement de la population, populations légales millésime 2021 (population municipale)"
 INSEE_URL = "https://www.insee.fr/fr/information/7735186"
@@ -365,19 +369,56 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
         yield project
 
 
+@dataclass
+class DemoSource:
+    """The generated records of one demo territory."""
+
+    spec: TerritorySpec
+    scale: float = 1.0
+
+    @property
+    def id(self) -> str:
+        return f"demo-{self.spec.id}"
+
+    @property
+    def name(self) -> str:
+        return f"demo data of {self.spec.name}"
+
+    def items(self) -> Iterator[Item]:
+        for data in generate(self.spec, scale=self.scale):
+            yield Record(KINDS[data.pop("kind")], data)
+
+
+def read(source: str, *, scale: float | str = 1.0) -> DemoSource:
+    """The demo data of one demo territory (``lyon``, ``grenoble``, ``rennes``)."""
+    try:
+        scale = float(scale)
+    except ValueError:
+        raise ValidationFailed(f"scale must be a number, not {scale!r}") from None
+    spec = next((t for t in DEMO_TERRITORIES if t.id == source), None)
+    if spec is None:
+        names = ", ".join(t.id for t in DEMO_TERRITORIES)
+        raise NotFound(f"no demo territory {source!r}: use one of {names}")
+    return DemoSource(spec, scale)
+
+
 def load_demo(records: Records, *, scale: float = 1.0) -> dict[str, int]:
-    """Create the demo territories and write their records through the ordinary write path."""
+    """Create the demo territories and load their records through the loader."""
     written: dict[str, int] = {}
     for spec in DEMO_TERRITORIES:
         records.create_territory(territory_record(spec))
-        ops = []
-        for data in generate(spec, scale=scale):
-            kind = KINDS[data.pop("kind")]
-            loaded = records.prepare(kind, data)
-            ops.append(Op(kind, loaded["id"], "upsert", loaded))
-        report = records.write_internal(spec.id, ops)
-        if report.rejected:
-            first = report.rejected[0]
-            raise RuntimeError(f"demo data rejected: {first.op.kind.name} {first.op.local_id}: {first.error}")
-        written[spec.id] = len(ops)
+        report = load(records, spec.id, DemoSource(spec, scale).items(), None)
+        if report.errors:
+            first = report.errors[0]
+            raise RuntimeError(f"demo data rejected: {first.get('kind')} {first.get('id')}: {first['detail']}")
+        written[spec.id] = report.accepted
     return written
+
+
+IMPORTER = Importer(
+    "demo",
+    "Deterministic demo data of one demo territory (SOURCE: lyon, grenoble or rennes)",
+    read,
+    reads_file=False,
+    options={"scale": "Size multiplier (1: demo size)."},
+)

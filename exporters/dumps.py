@@ -1,42 +1,29 @@
-"""``/dumps``: a territory's published data as files, at stable URLs.
+"""Dumps: a territory's published data as files — one kind in CSV, JSON, GeoJSON, Turtle,
+JSON-LD or N-Triples, or everything the territory publishes as N-Quads or TriG.
 
-``/dumps/{territory}/{kind}.{csv,json,geojson,ttl,jsonld,nt}`` (one kind, e.g. ``proposals.csv``)
-and ``/dumps/{territory}.{nq,trig}`` (everything the territory publishes). These are the
-distributions a DCAT catalog and a CKAN portal point to.
-
-Every dump is streamed: records are read a page at a time and written out as they come, so the
-server's memory does not grow with the size of the territory. ``ETag`` and ``Last-Modified`` come
-from the last time a record of the dump changed (conditional GET answers 304); clients that accept
-it get gzip.
+Every dump is a stream: records are read a page at a time and written out as they come, so
+memory does not grow with the size of the territory. ``/dumps/…`` serves them (the distributions
+a DCAT catalog and a CKAN portal point to) and ``civicfed export FORMAT`` writes them to a file.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import hashlib
 import io
 import json
 import tempfile
-import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
-from flask import Blueprint, Flask, Response, request
 from marshmallow import fields
 from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 
+from server.model.kinds import BY_PLURAL, RECORD_KINDS, Kind
+from server.rdf.jsonld import compact, context
+from server.records import Records
+from server.urls import Urls
 from vocabularies import PREFIXES
 
-from . import services
-from .errors import NotFound
-from .jsonld import compact, context
-from .model.kinds import BY_PLURAL, RECORD_KINDS, Kind
-from .model.rdf import canonical_datetime
-from .negotiation import last_modified, not_modified
-from .records import RECORD_DELETED, RECORD_MODIFIED, Records
-
-bp = Blueprint("dumps", __name__, url_prefix="/dumps")
 PAGE = 500
 RECORD_FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -108,16 +95,16 @@ def _records(records: Records, kind: Kind, territory: str) -> Iterator[dict[str,
 
 
 def _triple_pages(records: Records, kind: Kind, territory: str) -> Iterator[list[Triple]]:
-    graph = records.urls.territory_graph(territory)
     for items in _pages(records, kind, territory, bare=True):
         order = [item["iri"] for item in items]
-        description = records.store.describe(order, graph)
+        description = records.describe(territory, kind, order)
         rank = {iri: i for i, iri in enumerate(order)}
         subjects = sorted(description, key=lambda s: (rank.get(s.split("#", 1)[0], 0), s))
         yield [Triple(NamedNode(s), NamedNode(p), o) for s in subjects for p, o in description[s]]
 
 
 def stream_records(records: Records, kind: Kind, territory: str, fmt: str) -> Iterator[bytes]:
+    """One kind of a territory's records in one of :data:`RECORD_FORMATS`."""
     if fmt == "csv":
         columns = csv_columns(kind)
         buf = io.StringIO()
@@ -174,7 +161,7 @@ def stream_territory(records: Records, territory: str, fmt: str) -> Iterator[byt
     """
     graph = records.urls.territory_graph(territory)
     with tempfile.TemporaryFile() as spool:
-        records.store.dump(spool, RdfFormat.N_TRIPLES, graph=graph)
+        records.dump_graph(territory, spool)
         spool.seek(0)
         if fmt == "trig":
             yield f"<{graph}> {{\n".encode()
@@ -187,103 +174,29 @@ def stream_territory(records: Records, territory: str, fmt: str) -> Iterator[byt
             yield line[:-3] + tail if line.endswith(b" .\n") else line
 
 
-def _gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip container
-    for chunk in chunks:
-        data = compressor.compress(chunk)
-        if data:
-            yield data
-    yield compressor.flush()
-
-
-# -- versions -------------------------------------------------------------------------------------
-
-
-def _version(records: Records, territory: str, kinds: list[Kind]) -> tuple[str, dt.datetime | None]:
-    """The last change to any record of these kinds (tombstones included) and their count."""
-    graphs = " ".join(f"<{records.urls.index_graph(territory, k.name)}>" for k in kinds)
-    # Index graphs also hold the counts platforms report (integers): only the change times count.
-    stamps = f"<{RECORD_MODIFIED}> <{RECORD_DELETED}>"
-    rows = records.store.select(
-        f"SELECT (MAX(?m) AS ?last) (COUNT(?s) AS ?n) WHERE {{ VALUES ?g {{ {graphs} }} VALUES ?p {{ {stamps} }} "
-        "GRAPH ?g { ?s ?p ?m } }"
-    )
-    last = rows[0]["last"] if rows else None
-    n = rows[0]["n"].value if rows else "0"
-    when = dt.datetime.fromisoformat(canonical_datetime(last.value)) if last is not None else None
-    key = f"{territory}|{'/'.join(k.name for k in kinds)}|{n}|{when.isoformat() if when else ''}"
-    return hashlib.sha256(key.encode()).hexdigest()[:20], when
-
-
-def _send(
-    chunks: Iterator[bytes], media_type: str, version: tuple[str, dt.datetime | None], filename: str, fmt: str
-) -> Response:
-    tag, when = version
-    # gzip only for clients that accept it (q > 0); the gzip representation is another
-    # representation, so it has a validator of its own (RFC 9110 §8.8.3).
-    zipped = request.accept_encodings["gzip"] > 0
-    opaque = f"{tag}-{fmt}" + ("-gzip" if zipped else "")
-    etag = f'"{opaque}"'
-    headers = {
-        "ETag": etag,
-        "Content-Disposition": f'inline; filename="{filename}"',
-        "Vary": "Accept-Encoding",
-        "Cache-Control": "public, max-age=60",
-        "Access-Control-Allow-Origin": "*",
-    }
-    if (stamp := last_modified(when)) is not None:
-        headers["Last-Modified"] = stamp
-    if not_modified(etag, when):
-        return Response(status=304, headers=headers)
-    if zipped:
-        headers["Content-Encoding"] = "gzip"
-        chunks = _gzip(chunks)
-    return Response(chunks, content_type=media_type, headers=headers, direct_passthrough=True)
-
-
-@bp.get("/<territory>/<name>")
-def kind_dump(territory: str, name: str) -> Response:
-    plural, _, fmt = name.rpartition(".")
-    kind = BY_PLURAL.get(plural)
-    records = services().records
-    if kind is None or kind.private or fmt not in RECORD_FORMATS:
-        raise NotFound(
-            f"no dump {name!r}: use {{kind}}.{{{','.join(RECORD_FORMATS)}}} with a kind among "
-            + ", ".join(k.plural for k in DUMPED_KINDS)
-        )
-    if fmt == "geojson" and not kind.geolocated:
-        raise NotFound(f"{kind.plural} have no location: no GeoJSON dump")
-    records.require_territory(territory)
-    version = _version(records, territory, [kind])
-    chunks = stream_records(records, kind, territory, fmt)
-    return _send(chunks, RECORD_FORMATS[fmt], version, f"{territory}-{name}", fmt)
-
-
-@bp.get("/<name>")
-def territory_dump(name: str) -> Response:
-    territory, _, fmt = name.rpartition(".")
-    if fmt not in TERRITORY_FORMATS:
-        raise NotFound(f"no dump {name!r}: use {{territory}}.nq or {{territory}}.trig")
-    records = services().records
-    records.require_territory(territory)
-    version = _version(records, territory, list(DUMPED_KINDS))
-    return _send(stream_territory(records, territory, fmt), TERRITORY_FORMATS[fmt], version, name, fmt)
-
-
-def dump_urls(territory: str) -> dict[str, str]:
+def dump_urls(urls: Urls, territory: str) -> dict[str, str]:
     """Every dump of a territory, by file name (for the catalog, VoID and the home page)."""
-    base = services().urls.base
-    out = {f"{territory}.{fmt}": f"{base}/dumps/{territory}.{fmt}" for fmt in TERRITORY_FORMATS}
+    out = {f"{territory}.{fmt}": urls.dump(f"{territory}.{fmt}") for fmt in TERRITORY_FORMATS}
     for kind in DUMPED_KINDS:
         for fmt in RECORD_FORMATS:
             if fmt == "geojson" and not kind.geolocated:
                 continue
-            out[f"{kind.plural}.{fmt}"] = f"{base}/dumps/{territory}/{kind.plural}.{fmt}"
+            out[f"{kind.plural}.{fmt}"] = urls.dump(f"{territory}/{kind.plural}.{fmt}")
     return out
 
 
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-
-
-__all__ = ["csv_columns", "dump_urls", "init_app"]
+def dump(records: Records, territory: str, output: IO[bytes], *, fmt: str, kind: str | None = None) -> int:
+    """Write one dump to ``output`` (``kind``: a plural, for the formats of one kind); returns the
+    bytes written."""
+    records.require_territory(territory)
+    if fmt in TERRITORY_FORMATS:
+        chunks = stream_territory(records, territory, fmt)
+    else:
+        found = BY_PLURAL.get(kind or "")
+        if found is None or found not in DUMPED_KINDS:
+            raise ValueError(f"give the kind to dump: one of {', '.join(k.plural for k in DUMPED_KINDS)}")
+        chunks = stream_records(records, found, territory, fmt)
+    written = 0
+    for chunk in chunks:
+        written += output.write(chunk)
+    return written

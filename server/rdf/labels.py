@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from vocabularies import ONTOLOGY_FILE, PREFIXES, SCHEMES_FILE
+from vocabularies import ONTOLOGY_FILE, PREFIXES, RDFS, SCHEMES_FILE, SKOS, compact_iri
 
 SHARED: dict[str, tuple[str, str]] = {
     "rdf:type": ("type", "type"),
@@ -104,13 +104,6 @@ SHARED: dict[str, tuple[str, str]] = {
 }
 
 
-def compact(iri: str) -> str:
-    for prefix, ns in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
-        if iri.startswith(ns) and len(iri) > len(ns):
-            return f"{prefix}:{iri[len(ns) :]}"
-    return iri
-
-
 @functools.cache
 def _labels() -> dict[str, dict[str, str]]:
     from pyoxigraph import RdfFormat, parse
@@ -118,15 +111,17 @@ def _labels() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for path in (ONTOLOGY_FILE, SCHEMES_FILE):
         for t in parse(path=str(path), format=RdfFormat.TURTLE):
-            if t.predicate.value in (
-                "http://www.w3.org/2000/01/rdf-schema#label",
-                "http://www.w3.org/2004/02/skos/core#prefLabel",
-            ):
+            if t.predicate.value in (RDFS.label, SKOS.prefLabel):
                 out.setdefault(t.subject.value, {})[t.object.language or "en"] = t.object.value
     for short, (en, fr) in SHARED.items():
         prefix, local = short.split(":", 1)
         out.setdefault(PREFIXES[prefix] + local, {}).update({"en": en, "fr": fr})
     return out
+
+
+def display(iri: str, lang: str = "en") -> str:
+    """What a page shows for a term: its label, else its compact IRI."""
+    return label(iri, lang) or compact_iri(iri)
 
 
 def label(iri: str, lang: str = "en") -> str | None:

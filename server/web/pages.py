@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
-from . import __version__, services
+from .. import __version__
+from ..services import services
 
 bp = Blueprint("pages", __name__)
 

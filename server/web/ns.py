@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, render_template, request
 
 from vocabularies import CONTEXT_FILE, PREFIXES, SHAPES_FILE, vocabulary_turtle
 
-from .negotiation import HTML, JSON_LD, RDF_FORMATS, TURTLE, alternates, negotiate
+from ..rdf.negotiation import HTML, JSON_LD, RDF_FORMATS, TURTLE, alternates, negotiate
 
 bp = Blueprint("ns", __name__)
 OFFERED = (TURTLE, JSON_LD, *[f for f in RDF_FORMATS if f not in (TURTLE, JSON_LD)], HTML)

@@ -8,98 +8,32 @@ and at most every ``VOID_REFRESH`` seconds, not per request.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response
 
-from vocabularies import CF, CF_IRI, PREFIXES
+from exporters.dumps import dump_urls
+from vocabularies import CF_IRI, namespace_of, prefix_declarations
 
-from . import services
-from .dumps import dump_urls
-from .negotiation import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, alternates, negotiate
-from .sparql import public_graphs
+from ..rdf.negotiation import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, alternates, negotiate
+from ..services import services
 
 bp = Blueprint("void", __name__)
 OFFERED = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES)
-#: Known namespaces, longest first (so that a namespace nested in another is matched first).
-NAMESPACES = sorted(PREFIXES.values(), key=len, reverse=True)
-
-_cache: dict[str, Any] = {}
-_lock = threading.Lock()
-
-
-def statistics() -> dict[str, Any]:
-    """Triples per public graph, entities per class, triples per property (cached)."""
-    svc = services()
-    key = (svc.urls.base, svc.store.generation)
-    refresh = float(current_app.config["VOID_REFRESH"])
-    # A store whose generation stays 0 cannot tell when it changed (a remote store, written by
-    # other processes too): its statistics are reused for VOID_REFRESH seconds only.
-    tracked = svc.store.generation > 0
-    with _lock:
-        cached = _cache.get(svc.urls.base)
-        fresh = cached is not None and time.monotonic() - cached["at"] < refresh
-        if cached and (fresh or (tracked and cached["key"] == key)):
-            return cached["stats"]
-        graphs = public_graphs()
-        values = " ".join(f"<{g}>" for g in graphs) or "<urn:civicfed:none>"
-        per_graph = {
-            r["g"].value: int(r["n"].value)
-            for r in svc.store.select(
-                f"SELECT ?g (COUNT(*) AS ?n) WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }} GROUP BY ?g"
-            )
-        }
-        classes = {
-            r["c"].value: int(r["n"].value)
-            for r in svc.store.select(
-                f"SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s a ?c }} }} "
-                "GROUP BY ?c"
-            )
-        }
-        properties = {
-            r["p"].value: int(r["n"].value)
-            for r in svc.store.select(
-                f"SELECT ?p (COUNT(*) AS ?n) WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?o }} }} GROUP BY ?p"
-            )
-        }
-        examples = [
-            r["s"].value
-            for r in svc.store.select(
-                f"SELECT ?s WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s a <{CF.Proposal}> }} }} LIMIT 3"
-            )
-        ]
-        stats = {"graphs": per_graph, "classes": classes, "properties": properties, "examples": examples}
-        _cache[svc.urls.base] = {"key": key, "at": time.monotonic(), "stats": stats}
-        return stats
-
-
-def namespace(term: str) -> str:
-    """The vocabulary a class or property belongs to: a known namespace, else the IRI up to its
-    last ``#`` or ``/``."""
-    for ns in NAMESPACES:
-        if term.startswith(ns):
-            return ns
-    cut = max(term.rfind("#"), term.rfind("/"))
-    return term[: cut + 1] if cut > 0 else term
 
 
 def vocabularies(stats: dict[str, Any]) -> list[str]:
     """The vocabularies the published data uses: those of its classes and properties."""
-    return sorted({namespace(t) for t in (*stats["classes"], *stats["properties"])})
+    return sorted({namespace_of(t) for t in (*stats["classes"], *stats["properties"])})
 
 
 def void_turtle() -> str:
     svc = services()
     base = svc.urls.base
-    stats = statistics()
+    stats = svc.statistics()
     dataset = f"<{base}/.well-known/void#dataset>"
     lines = [
-        "@prefix void: <http://rdfs.org/ns/void#> .",
-        "@prefix dct: <http://purl.org/dc/terms/> .",
-        "@prefix foaf: <http://xmlns.com/foaf/0.1/> .",
-        "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .",
+        prefix_declarations(("void", "dct", "foaf", "xsd")).rstrip("\n"),
         f"{dataset} a void:Dataset ;",
         '  dct:title "Citizen-participation open data"@en, "Données ouvertes de la participation citoyenne"@fr ;',
         '  dct:description "Processes, proposals, vote counts, comments, meetings, budgets, projects, '
@@ -122,7 +56,7 @@ def void_turtle() -> str:
     lines[-1] = lines[-1].rstrip(" ;") + " ."
     for territory in svc.state.territory_ids():
         graph = svc.urls.territory_graph(territory)
-        dumps = dump_urls(territory)
+        dumps = dump_urls(svc.urls, territory)
         lines += [
             f"<{base}/.well-known/void#{territory}> a void:Dataset ;",
             f'  dct:title "{territory}" ;',
@@ -152,6 +86,3 @@ def void() -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-
-
-__all__ = ["init_app", "statistics"]

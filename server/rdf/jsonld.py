@@ -16,10 +16,10 @@ from typing import Any
 
 from pyoxigraph import BlankNode, Literal, NamedNode
 
-from vocabularies import CONTEXT_FILE
+from vocabularies import CONTEXT_FILE, PREFIXES, RDF, XSD, compact_iri
 
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+RDF_TYPE = RDF.type
+XSD_STRING = XSD.string
 
 
 @functools.cache
@@ -28,16 +28,16 @@ def context() -> dict[str, Any]:
 
 
 @functools.cache
-def _tables() -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str | None, bool]]]]:
-    """(prefixes longest first, predicate IRI → [(term, type coercion, is a set)])."""
+def _terms() -> dict[str, list[tuple[str, str | None, bool]]]:
+    """Predicate IRI → [(context term, type coercion, is a set)]. The context declares the
+    prefixes of ``vocabularies.PREFIXES`` (a test holds them equal), so IRIs compact with
+    :func:`vocabularies.compact_iri`."""
     ctx = context()
-    prefixes = [(k, v) for k, v in ctx.items() if isinstance(v, str) and not k.startswith("@")]
-    prefixes.sort(key=lambda kv: -len(kv[1]))
 
     def expand(value: str) -> str:
         if ":" in value and not value.startswith("http"):
             prefix, local = value.split(":", 1)
-            return dict(prefixes)[prefix] + local if prefix in dict(prefixes) else value
+            return PREFIXES[prefix] + local if prefix in PREFIXES else value
         return value
 
     terms: dict[str, list[tuple[str, str | None, bool]]] = {}
@@ -48,16 +48,7 @@ def _tables() -> tuple[list[tuple[str, str]], dict[str, list[tuple[str, str | No
             terms.setdefault(expand(definition["@id"]), []).append(
                 (term, coercion, definition.get("@container") == "@set")
             )
-    return prefixes, terms
-
-
-def compact_iri(iri: str) -> str:
-    for prefix, namespace in _tables()[0]:
-        if iri.startswith(namespace) and len(iri) > len(namespace):
-            local = iri[len(namespace) :]
-            if "/" not in local and "#" not in local:
-                return f"{prefix}:{local}"
-    return iri
+    return terms
 
 
 def _node_ref(term: Any) -> str:
@@ -77,7 +68,7 @@ def _value(obj: Any) -> Any:
 
 def _pick(predicate: str, obj: Any) -> tuple[str, Any, bool]:
     """The key, the value and whether the key is a set, for one triple's predicate and object."""
-    for term, coercion, is_set in _tables()[1].get(predicate, ()):
+    for term, coercion, is_set in _terms().get(predicate, ()):
         if coercion == "@id" and isinstance(obj, NamedNode | BlankNode):
             return term, _node_ref(obj), is_set
         if isinstance(obj, Literal) and not obj.language:

@@ -13,16 +13,18 @@ query editor to browsers and the SPARQL Service Description to programs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
-from . import services
-from .errors import RENDERERS, BadRequest, CivicfedError, Forbidden, NotAcceptable, UnsupportedMediaType
-from .negotiation import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, negotiate
-from .sparql_engine import Dataset, QuerySyntaxError
-from .sparql_results import GRAPH_FORMATS, RESULT_FORMATS
-from .sparql_text import DatasetClauseError, has_pragma, looks_like_update, query_form, split_dataset, uses_service
+from vocabularies import CF_IRI, ENTAILMENT, PREFIXES, SDMXD, SERVICE_PREFIXES, prefix_declarations
+
+from ..errors import BadRequest, CivicfedError, Forbidden, NotAcceptable, UnsupportedMediaType
+from ..rdf.negotiation import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, negotiate
+from ..services import services
+from ..sparql.dataset import Dataset, public_dataset
+from ..sparql.engine import QuerySyntaxError
+from ..sparql.results import GRAPH_FORMATS, RESULT_FORMATS
+from ..sparql.text import DatasetClauseError, has_pragma, looks_like_update, query_form, split_dataset, uses_service
+from .errors import RENDERERS
 
 bp = Blueprint("sparql", __name__)
 
@@ -94,23 +96,9 @@ def _params() -> tuple[str | None, list[str], list[str]]:
     )
 
 
-def public_graphs() -> list[str]:
-    """The graphs a public query may see: this instance's published graphs."""
-    svc = services()
-    return sorted(g for g in svc.store.graphs() if svc.urls.is_own_graph(g) and not svc.urls.is_internal_graph(g))
-
-
 def _dataset(clauses: tuple[list[str], list[str]], default: list[str], named: list[str]) -> Dataset:
-    """The dataset the query runs on: the protocol's graphs, else the query's FROM clauses, else
-    every public graph; any graph that is not public is answered as an empty graph, never read."""
-    public = public_graphs()
-    if not default and not named:
-        default, named = clauses if clauses[0] or clauses[1] else (public, public)
-    allowed = set(public)
-    empty = services().urls.empty_graph
-    return Dataset(
-        tuple(g for g in default if g in allowed) or (empty,), tuple(g for g in named if g in allowed) or (empty,)
-    )
+    svc = services()
+    return public_dataset(svc.public_graphs(), svc.urls, protocol=(default, named), clauses=clauses)
 
 
 def _format(form: str | None) -> str:
@@ -201,53 +189,44 @@ def _describe_service() -> Response:
     return resp
 
 
-SD_PREFIXES = {
-    "sd": "http://www.w3.org/ns/sparql-service-description#",
-    "formats": "http://www.w3.org/ns/formats/",
-    "void": "http://rdfs.org/ns/void#",
-    "dct": "http://purl.org/dc/terms/",
-}
+SD_PREFIXES = {**SERVICE_PREFIXES, "dct": PREFIXES["dct"]}
 
 
 def service_description() -> str:
     """The SPARQL 1.1 Service Description of this endpoint (Turtle)."""
     svc = services()
     endpoint_iri = f"{svc.urls.base}/sparql"
-    named = "".join(f"    sd:namedGraph [ a sd:NamedGraph ; sd:name <{g}> ] ;\n" for g in public_graphs())
-    return f"""@prefix sd: <http://www.w3.org/ns/sparql-service-description#> .
-@prefix formats: <http://www.w3.org/ns/formats/> .
-@prefix void: <http://rdfs.org/ns/void#> .
-@prefix dct: <http://purl.org/dc/terms/> .
-<{endpoint_iri}> a sd:Service ;
+    named = "".join(f"    sd:namedGraph [ a sd:NamedGraph ; sd:name <{g}> ] ;\n" for g in svc.public_graphs())
+    return (
+        prefix_declarations(SD_PREFIXES)
+        + f"""<{endpoint_iri}> a sd:Service ;
   sd:endpoint <{endpoint_iri}> ;
   sd:supportedLanguage sd:SPARQL11Query ;
   sd:feature sd:UnionDefaultGraph ;
   sd:resultFormat formats:SPARQL_Results_JSON, formats:SPARQL_Results_XML, formats:SPARQL_Results_CSV,
     formats:SPARQL_Results_TSV, formats:Turtle, formats:N-Triples, formats:JSON-LD, formats:RDF_XML ;
-  sd:defaultEntailmentRegime <http://www.w3.org/ns/entailment/Simple> ;
+  sd:defaultEntailmentRegime <{ENTAILMENT.Simple}> ;
   dct:description "Read-only. Queries stop after {current_app.config["SPARQL_TIMEOUT"]} s; results are \
 capped at {current_app.config["SPARQL_MAX_ROWS"]} rows (X-SPARQL-MaxRows tells when). The default graph \
 is the union of the public graphs." ;
   sd:defaultDataset [
     a sd:Dataset ;
-    sd:defaultGraph [ a sd:Graph ; void:vocabulary <https://w3id.org/civicfed/ns#> ] ;
+    sd:defaultGraph [ a sd:Graph ; void:vocabulary <{CF_IRI}> ] ;
 {named}  ] .
 """
+    )
 
 
 def examples() -> list[dict[str, str]]:
     """Example queries for this data, shown in the query editor."""
-    prefixes = (
-        "PREFIX cf: <https://w3id.org/civicfed/ns#>\nPREFIX dct: <http://purl.org/dc/terms/>\n"
-        "PREFIX schema: <https://schema.org/>\nPREFIX skos: <http://www.w3.org/2004/02/skos/core#>\n"
-    )
+    prefixes = prefix_declarations(("cf", "dct", "schema", "skos"), sparql=True)
     return [
         {
             "name": "Territories and their population",
             "query": prefixes + "SELECT ?territory ?name ?inhabitants ?year WHERE {\n"
             "  ?territory a cf:Territory ; skos:prefLabel ?name ;\n    cf:population ?obs .\n"
             "  ?obs cf:inhabitants ?inhabitants ;\n"
-            "    <http://purl.org/linked-data/sdmx/2009/dimension#refPeriod> ?year .\n}",
+            f"    <{SDMXD.refPeriod}> ?year .\n}}",
         },
         {
             "name": "Top 10 proposals by supports",
@@ -291,6 +270,3 @@ def render_text(err: CivicfedError) -> Response:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     RENDERERS["/sparql"] = render_text
-
-
-__all__: list[Any] = ["init_app", "query_form", "service_description"]

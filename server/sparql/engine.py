@@ -22,14 +22,15 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from .errors import BadRequest, CivicfedError, ServiceUnavailable
-from .sparql_results import Written, write_result
-from .store import Store, StoreRefused, StoreTimeout
+from ..errors import BadRequest, CivicfedError, ServiceUnavailable
+from ..store import Store, StoreRefused, StoreTimeout
+from .dataset import Dataset
+from .results import Written, write_result
+from .text import is_graph_query
 
 
 class QueryTimeout(CivicfedError):
@@ -40,21 +41,29 @@ class QuerySyntaxError(BadRequest):
     slug, title = "query-syntax", "Malformed query"
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """The RDF dataset a query runs on: always explicit, so that internal graphs stay out."""
+class Engine(Protocol):
+    """Where public queries run."""
 
-    default_graphs: tuple[str, ...]
-    named_graphs: tuple[str, ...]
+    def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written: ...
+
+    def close(self) -> None: ...
+
+
+def open_engine(store: Store, workdir: Path, workers: int) -> Engine:
+    """Query processes over snapshots where the store takes them (they can be stopped at the
+    time limit), else the store's own server with the limit."""
+    if store.snapshots:
+        return SnapshotEngine(store, workdir, workers)
+    return RemoteEngine(store)
 
 
 class _Process:
-    """A ``python -m server.sparql_worker`` process and our end of its connection."""
+    """A ``python -m server.sparql.worker`` process and our end of its connection."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.sparql_worker", str(theirs.fileno())],
+            [sys.executable, "-m", "server.sparql.worker", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
         )
@@ -70,7 +79,7 @@ class _Process:
 class SnapshotEngine:
     """Worker processes over snapshots of an embedded store."""
 
-    def __init__(self, store: Any, workdir: Path, workers: int = 2) -> None:
+    def __init__(self, store: Store, workdir: Path, workers: int = 2) -> None:
         self.store = store
         self.workdir = workdir
         self.size = workers
@@ -170,6 +179,7 @@ class RemoteEngine:
                 default_graph=list(dataset.default_graphs),
                 named_graphs=list(dataset.named_graphs),
                 timeout=timeout,
+                graph_result=is_graph_query(sparql),
             )
         except SyntaxError as exc:
             raise QuerySyntaxError(f"malformed query: {exc}") from exc

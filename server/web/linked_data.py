@@ -16,31 +16,24 @@ import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, render_template, request
-from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
+from pyoxigraph import Literal, NamedNode, Triple, serialize
 
-from vocabularies import AS, prefixes_used
+from vocabularies import DCT, RDF, SDO, SKOS, prefixes_used
 
-from . import labels, services
-from .errors import Gone, NotFound
-from .jsonld import compact
-from .model.kinds import KINDS
-from .negotiation import (
-    FORMATS,
-    HTML,
-    JSON_LD,
-    N_TRIPLES,
-    RDF_XML,
-    TURTLE,
-    Format,
-    last_modified,
-    negotiate,
-    not_modified,
-)
-from .urls import LOCAL_ID_RE
+from ..errors import Gone, NotFound
+from ..model.kinds import KINDS
+from ..rdf import labels
+from ..rdf.jsonld import compact
+from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, negotiate
+from ..services import services
+from ..urls import LOCAL_ID_RE
+from .http import conditional, validators
 
 bp = Blueprint("linked_data", __name__)
 OFFERED = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES, HTML)
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDF_TYPE = RDF.type
+#: Predicates that give a page its title, in order of preference.
+TITLES = (DCT.title, SDO.name, SKOS.prefLabel)
 INBOUND_LIMIT = 100
 
 
@@ -84,7 +77,7 @@ def _find(path: str) -> tuple[Resource, str | None]:
             continue
         graph = svc.urls.territory_graph(ref.territory)
         if ref.kind == "account":
-            found = svc.store.describe([iri], graph)
+            found = svc.records.published(ref.territory, iri)
             if found:
                 return Resource(iri, graph, found, None), suffix
             continue
@@ -95,7 +88,7 @@ def _find(path: str) -> tuple[Resource, str | None]:
         entry = svc.records.index_entries(ref.territory, kind, [iri]).get(iri)
         if entry is None:
             continue
-        description = svc.store.describe([iri], graph)
+        description = svc.records.published(ref.territory, iri)
         return Resource(iri, graph, description, entry.modified, entry.deleted), suffix
     raise NotFound(f"nothing is published at {base}/id/{path}")
 
@@ -127,16 +120,9 @@ def serialize_rdf(resource: Resource, fmt: Format) -> bytes:
     return serialize(triples, format=fmt.rdf_format, prefixes=prefixes)
 
 
-def _headers(
-    resp: Response, resource: Resource, fmt: Format, tag: str, modified: dt.datetime | None, vary: str = "Accept"
-) -> Response:
-    resp.headers["Vary"] = vary
-    resp.headers["ETag"] = tag
-    if (stamp := last_modified(modified)) is not None:
-        resp.headers["Last-Modified"] = stamp
+def _headers(resource: Resource, fmt: Format, vary: str = "Accept") -> dict[str, str]:
     links = [f'<{resource.iri}.{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in OFFERED if f is not fmt]
-    resp.headers["Link"] = ", ".join(links)
-    return resp
+    return {"Vary": vary, "Link": ", ".join(links)}
 
 
 @bp.route("/id/<path:path>", methods=["GET"])
@@ -149,13 +135,15 @@ def dereference(path: str) -> Response:
             raise Gone(f"{resource.iri} was deleted at {when}", deleted_at=when)
         # RDF clients get the tombstone itself (as:Tombstone, as:deleted) with the 410.
         resp = Response(serialize_rdf(resource, fmt), status=410, mimetype=fmt.media_type)
-        return _headers(resp, resource, fmt, _etag(resource, fmt), resource.modified)
+        resp.headers.update({**_headers(resource, fmt), **validators(_etag(resource, fmt), resource.modified)})
+        return resp
     if fmt is not HTML:
-        tag = _etag(resource, fmt)
-        if not_modified(tag, resource.modified):
-            return _headers(Response(status=304), resource, fmt, tag, resource.modified)
-        resp = Response(serialize_rdf(resource, fmt), mimetype=fmt.media_type)
-        return _headers(resp, resource, fmt, tag, resource.modified)
+        return conditional(
+            _etag(resource, fmt),
+            resource.modified,
+            lambda: Response(serialize_rdf(resource, fmt), mimetype=fmt.media_type),
+            _headers(resource, fmt),
+        )
     # A page is in the reader's language and lists what links to the resource: both are part of
     # its validators (a new reply to a comment changes the comment's page, not the comment).
     lang = _lang()
@@ -163,12 +151,12 @@ def dereference(path: str) -> Response:
     modified = resource.modified
     if modified is not None and inbound.modified is not None:
         modified = max(modified, inbound.modified)
-    tag = _etag(resource, fmt, lang, inbound.links, inbound.more)
-    vary = "Accept, Accept-Language"
-    if not_modified(tag, modified):
-        return _headers(Response(status=304), resource, fmt, tag, modified, vary)
-    resp = Response(_html(resource, lang, inbound), mimetype="text/html")
-    return _headers(resp, resource, fmt, tag, modified, vary)
+    return conditional(
+        _etag(resource, fmt, lang, inbound.links, inbound.more),
+        modified,
+        lambda: Response(_html(resource, lang, inbound), mimetype="text/html"),
+        _headers(resource, fmt, "Accept, Accept-Language"),
+    )
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -183,7 +171,7 @@ def _display(term: Any, resource: Resource, lang: str) -> dict[str, Any]:
     if isinstance(term, NamedNode):
         iri = term.value
         own = iri.startswith(f"{svc.urls.base}/id/")
-        text = labels.label(iri, lang) or (iri.rsplit("/", 1)[-1] if own else labels.compact(iri))
+        text = labels.label(iri, lang) or (iri.rsplit("/", 1)[-1] if own else labels.display(iri, lang))
         return {"iri": iri, "text": text, "local": own and "#" not in iri, "node": iri.startswith(resource.iri + "#")}
     if isinstance(term, Literal):
         datatype = term.datatype.value.rsplit("#", 1)[-1]
@@ -200,14 +188,12 @@ def _rows(resource: Resource, subject: str, lang: str) -> list[dict[str, Any]]:
     for p, o in resource.description.get(subject, ()):
         if p == RDF_TYPE:
             continue
-        row = rows.setdefault(p, {"iri": p, "label": labels.label(p, lang) or labels.compact(p), "values": []})
+        row = rows.setdefault(p, {"iri": p, "label": labels.display(p, lang), "values": []})
         value = _display(o, resource, lang)
         if value.get("node"):
             value["rows"] = _rows(resource, value["iri"], lang)
             value["types"] = [
-                labels.label(t.value, lang) or labels.compact(t.value)
-                for q, t in resource.description.get(value["iri"], ())
-                if q == RDF_TYPE
+                labels.display(t.value, lang) for q, t in resource.description.get(value["iri"], ()) if q == RDF_TYPE
             ]
         row["values"].append(value)
     return list(rows.values())
@@ -225,13 +211,7 @@ class Inbound:
 def _inbound(resource: Resource) -> Inbound:
     svc = services()
     iri = resource.iri
-    rows = svc.store.select(
-        f"""SELECT DISTINCT ?s ?p WHERE {{
-  GRAPH ?g {{ ?s ?p <{iri}> FILTER NOT EXISTS {{ ?s a <{AS.Tombstone}> }} }}
-  FILTER(isIRI(?s) && STRSTARTS(STR(?g), "{svc.urls.base}/graph/") && !STRSTARTS(STR(?s), "{iri}#"))
-}} ORDER BY ?p ?s LIMIT {INBOUND_LIMIT + 1}"""
-    )
-    links = [(r["s"].value, r["p"].value) for r in rows]
+    links = svc.records.links_to(iri, INBOUND_LIMIT + 1)
     more = len(links) > INBOUND_LIMIT
     links = links[:INBOUND_LIMIT]
     # When they last changed, from the record index (a # node stands for its resource).
@@ -252,24 +232,14 @@ def _inbound(resource: Resource) -> Inbound:
 def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
     main = resource.description.get(resource.iri, [])
     title = next(
-        (
-            o.value
-            for p, o in main
-            if p
-            in (
-                "http://purl.org/dc/terms/title",
-                "https://schema.org/name",
-                "http://www.w3.org/2004/02/skos/core#prefLabel",
-            )
-            and isinstance(o, Literal)
-        ),
+        (o.value for p, o in main if p in TITLES and isinstance(o, Literal)),
         resource.iri.rsplit("/", 1)[-1],
     )
-    types = [labels.label(o.value, lang) or labels.compact(o.value) for p, o in main if p == RDF_TYPE]
+    types = [labels.display(o.value, lang) for p, o in main if p == RDF_TYPE]
     point = None
     geometry = resource.description.get(resource.iri + "#geometry", [])
-    lat = next((o.value for p, o in geometry if p == "https://schema.org/latitude"), None)
-    lon = next((o.value for p, o in geometry if p == "https://schema.org/longitude"), None)
+    lat = next((o.value for p, o in geometry if p == SDO.latitude), None)
+    lon = next((o.value for p, o in geometry if p == SDO.longitude), None)
     if lat is not None and lon is not None:
         point = {"lat": float(lat), "lon": float(lon)}
     # In a <script> element, "<" could end it ("</script>") or switch the HTML parser to a state
@@ -292,7 +262,7 @@ def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
         inbound=[
             {
                 "subject": _display(NamedNode(subject), resource, lang),
-                "label": labels.label(predicate, lang) or labels.compact(predicate),
+                "label": labels.display(predicate, lang),
             }
             for subject, predicate in inbound.links
         ],
@@ -306,6 +276,3 @@ def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-
-
-__all__ = ["RdfFormat", "init_app"]

@@ -1,4 +1,4 @@
-"""A SPARQL query process (``python -m server.sparql_worker FD``), driven by server/sparql_engine.py.
+"""A SPARQL query process (``python -m server.sparql.worker FD``), driven by server/sparql/engine.py.
 
 It reads jobs from the connection on file descriptor FD, opens the store snapshot each job names
 (read-only, kept open while the snapshot is current), runs the query with the public dataset and
@@ -16,7 +16,7 @@ def serve(conn: Connection) -> None:
     from pyoxigraph import NamedNode
     from pyoxigraph import Store as OxStore
 
-    from server.sparql_results import write_result
+    from server.sparql.results import write_result
 
     current: tuple[str, Any] | None = None
     while True:

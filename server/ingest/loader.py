@@ -1,0 +1,67 @@
+"""The loader: items of a source → validated operations → one atomic write → a report.
+
+Every line is checked before anything is written, so that one round trip reports every problem;
+without ``partial``, one rejected item means nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import CivicfedError
+from ..records import Op, Records
+from ..state import Principal
+from ..store import Changeset
+from .report import Report, error_entry
+from .source import Deletion, Item, Record, Rejected, Statements
+
+
+def load(
+    records: Records,
+    territory: str,
+    items: Iterable[Item],
+    principal: Principal | None,
+    *,
+    source_id: str | None = None,
+    partial: bool = False,
+    dry_run: bool = False,
+) -> Report:
+    """Validate every item, then write the valid ones atomically (with ``partial``), or all or
+    none; ``dry_run`` writes nothing. ``principal`` is the API key's holder; None is the server's
+    operator (command line). Statements go into the graph of ``source_id``, replacing it."""
+    ops: list[Op] = []
+    errors: list[dict[str, object]] = []
+    statements: list[str] = []
+    for item in items:
+        if isinstance(item, Rejected):
+            errors.append(error_entry(item.line, item.kind, item.local_id, item.error))
+        elif isinstance(item, Deletion):
+            # Replaying a feed deletes what may never have reached this server: not an error.
+            ops.append(Op(item.kind, item.local_id, "delete", missing_ok=True, line=item.line))
+        elif isinstance(item, Record):
+            try:
+                data = records.prepare(item.kind, item.data)
+            except CivicfedError as err:
+                local_id = item.data.get("id")
+                errors.append(
+                    error_entry(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, err)
+                )
+                continue
+            ops.append(Op(item.kind, data["id"], "upsert", data, line=item.line))
+        elif isinstance(item, Statements):
+            statements.extend(item.statements)
+    extra = None
+    if statements:
+        if source_id is None:
+            raise ValueError("statements need the source's id (its graph)")
+        extra = Changeset()
+        graph = records.urls.source_graph(source_id)
+        extra.clear_graph(graph)
+        extra.add(graph, statements)
+    if errors and not partial:
+        dry_run = True  # still check the rest, so that one round trip reports every problem
+    if principal is None:
+        written = records.write_internal(territory, ops, partial=partial, dry_run=dry_run, extra=extra)
+    else:
+        written = records.write(territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra)
+    return Report.of(written, len(ops), errors)  # type: ignore[arg-type]

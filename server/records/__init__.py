@@ -1,0 +1,155 @@
+"""Participation records: the logic every surface, importer and the command line share.
+
+:class:`Records` is a small facade over the rooms of this package, which do not import it:
+
+- ``read``: one record, pages of lists (``listing``: the list query and its cursors; ``cache``);
+- ``write``: the one write path (``batch``: what a write sees; ``counts``: maintained counts;
+  ``authz``: roles; ``edit``: the JSON clients edit, merge patches);
+- ``index``: the per-(territory, kind) record index; ``clock``: record times and ETags;
+  ``ops``: operations, outcomes, reports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import IO, Any
+
+from ..errors import NotFound
+from ..model.kinds import KINDS, Kind
+from ..model.rdf import Ctx
+from ..state import Principal, State
+from ..store import Changeset, Description, Store
+from ..urls import Urls
+from .authz import require_writer
+from .cache import RecordCache
+from .clock import Clock, etag
+from .index import RECORD_DELETED, RECORD_MODIFIED, IndexEntry, graph_of
+from .listing import ListQuery
+from .ops import Op, Outcome, Page, WriteReport
+from .read import Reader
+from .write import Writer, prepare
+
+__all__ = [
+    "RECORD_DELETED",
+    "RECORD_MODIFIED",
+    "IndexEntry",
+    "ListQuery",
+    "Op",
+    "Outcome",
+    "Page",
+    "Records",
+    "WriteReport",
+    "etag",
+]
+
+
+class Records:
+    """Record operations over one store, one state database and one set of IRIs."""
+
+    def __init__(self, store: Store, state: State, urls: Urls, cache_size: int = 20_000) -> None:
+        self.store = store
+        self.state = state
+        self.urls = urls
+        self.clock = Clock()
+        self.cache = RecordCache(cache_size)
+        self.reader = Reader(store, urls, self.cache)
+        self.writer = Writer(self.reader, state, self.clock, shared_clock=store.shared)
+
+    # -- territories -------------------------------------------------------------------------
+    def require_territory(self, territory: str) -> None:
+        if not self.state.has_territory(territory):
+            raise NotFound(f"unknown territory {territory!r}", territory=territory)
+
+    def create_territory(self, data: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Register a territory (secret in the state DB) and write its record to the store."""
+        kind = KINDS["territory"]
+        loaded = prepare(kind, data)
+        territory = loaded["id"]
+        created = self.state.create_territory(territory)
+        self.writer.write(territory, [Op(kind, territory, "upsert", loaded)], None)
+        return created, self.get(territory, kind, territory)
+
+    # -- reads -------------------------------------------------------------------------------
+    def ctx(self, territory: str) -> Ctx:
+        return Ctx(self.urls, territory)
+
+    def graph_of(self, kind: Kind, territory: str) -> str:
+        return graph_of(self.urls, kind, territory)
+
+    def iri(self, territory: str, kind: Kind, local_id: str) -> str:
+        return self.reader.iri(territory, kind, local_id)
+
+    def index_entries(self, territory: str, kind: Kind, iris: Sequence[str]) -> dict[str, IndexEntry]:
+        return self.reader.index_entries(territory, kind, iris)
+
+    def get(self, territory: str, kind: Kind, local_id: str) -> dict[str, Any]:
+        """One live record; NotFound if it never existed, Gone (with the tombstone) if deleted."""
+        return self.reader.get(territory, kind, local_id)
+
+    def to_json(
+        self, territory: str, kind: Kind, iri: str, desc: Description, modified: dt.datetime | str
+    ) -> dict[str, Any]:
+        return self.reader.to_json(territory, kind, iri, desc, modified)
+
+    def tombstone(self, territory: str, kind: Kind, local_id: str, deleted_at: dt.datetime | str) -> dict[str, Any]:
+        return self.reader.tombstone(territory, kind, local_id, deleted_at)
+
+    def published(self, territory: str, iri: str) -> Description:
+        """What the territory's public graph says of one of its IRIs (and of its ``#`` nodes)."""
+        return self.reader.published(territory, iri)
+
+    def links_to(self, iri: str, limit: int) -> list[tuple[str, str]]:
+        """(subject, predicate) of live public resources linking to ``iri``, ``limit`` at most."""
+        return self.reader.links_to(iri, limit)
+
+    def describe(self, territory: str, kind: Kind, iris: Sequence[str]) -> Description:
+        """The stored triples of these records (and of their ``#`` nodes)."""
+        return self.reader.describe(territory, kind, iris)
+
+    def last_change(self, territory: str, kinds: Sequence[Kind]) -> tuple[int, dt.datetime | None]:
+        """How many records of these kinds (tombstones included), and when the last changed."""
+        return self.reader.last_change(territory, kinds)
+
+    def dump_graph(self, territory: str, output: IO[bytes]) -> None:
+        """Everything the territory publishes, as N-Triples."""
+        self.reader.dump_graph(territory, output)
+
+    def list(self, kind: Kind, *, territories: Sequence[str], bare: bool = False, **params: Any) -> Page:
+        """A page of records in (record_modified, iri) order (parameters: :class:`ListQuery`)."""
+        return self.reader.list(ListQuery(kind, territories, **params), bare=bare)
+
+    # -- writes ------------------------------------------------------------------------------
+    @staticmethod
+    def prepare(kind: Kind, data: Any, *, local_id: str | None = None, partial: bool = False) -> dict[str, Any]:
+        """Validate one record's JSON with its kind's schema (raises ValidationFailed)."""
+        return prepare(kind, data, local_id=local_id, partial=partial)
+
+    def write(
+        self,
+        territory: str,
+        ops: list[Op],
+        principal: Principal | None,
+        *,
+        partial: bool = False,
+        dry_run: bool = False,
+        extra: Changeset | None = None,
+    ) -> WriteReport:
+        """Apply operations with an API key's rights, atomically; with ``partial`` only the valid
+        ones, else all or none. ``extra`` is written in the same atomic step."""
+        self.require_territory(territory)
+        require_writer(principal, territory)
+        return self.writer.write(territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra)
+
+    def write_internal(
+        self,
+        territory: str,
+        ops: list[Op],
+        *,
+        partial: bool = False,
+        dry_run: bool = False,
+        extra: Changeset | None = None,
+    ) -> WriteReport:
+        """A write by the server's operator (command line, demo loader): no API key involved."""
+        self.require_territory(territory)
+        return self.writer.write(territory, ops, None, partial=partial, dry_run=dry_run, extra=extra)

@@ -1,0 +1,170 @@
+"""Reading records: one record by id, and pages of lists (served from the record cache when the
+version is known)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import IO, Any
+
+from pyoxigraph import RdfFormat
+
+from vocabularies import AS
+
+from ..errors import Gone, NotFound
+from ..model.kinds import Kind
+from ..model.rdf import Ctx, canonical_datetime, format_datetime, literal
+from ..store import Description, Store
+from ..urls import LOCAL_ID_RE, Urls
+from .cache import RecordCache
+from .index import RECORD_DELETED, RECORD_MODIFIED, IndexEntry, graph_of, read_index
+from .listing import ListQuery, encode_cursor
+from .ops import Page
+
+
+class Reader:
+    """Record reads over one store and one set of IRIs."""
+
+    def __init__(self, store: Store, urls: Urls, cache: RecordCache) -> None:
+        self.store = store
+        self.urls = urls
+        self.cache = cache
+
+    def iri(self, territory: str, kind: Kind, local_id: str) -> str:
+        if not LOCAL_ID_RE.fullmatch(local_id):
+            # Such a record cannot exist (ids are validated on the way in).
+            raise NotFound(
+                f"no {kind.name} {local_id!r} in territory {territory!r}: not a valid identifier",
+                errors=[{"parameter": "local_id", "detail": "Letters, digits and . _ ~ - only."}],
+            )
+        return self.urls.resource(territory, kind.name, local_id)
+
+    def index_entries(self, territory: str, kind: Kind, iris: Sequence[str]) -> dict[str, IndexEntry]:
+        """Which of these records exist (live or tombstoned) and when they last changed."""
+        return read_index(self.store, self.urls, territory, kind, iris)
+
+    def get(self, territory: str, kind: Kind, local_id: str) -> dict[str, Any]:
+        """One live record; NotFound if it never existed, Gone if it was deleted."""
+        iri = self.iri(territory, kind, local_id)
+        entry = self.index_entries(territory, kind, [iri]).get(iri)
+        if entry is None:
+            where = "" if kind.name == "territory" else f" in territory {territory!r}"
+            raise NotFound(f"no {kind.name} {local_id!r}{where}")
+        if entry.deleted:
+            raise Gone(
+                f"{kind.name} {local_id!r} was deleted at {format_datetime(entry.modified)}",
+                record=self.tombstone(territory, kind, local_id, entry.modified),
+            )
+        modified = format_datetime(entry.modified)
+        cached = self.cache.get(iri, modified)
+        if cached is not None:
+            return cached
+        desc = self.store.describe([iri], graph_of(self.urls, kind, territory))
+        return self.to_json(territory, kind, iri, desc, modified)
+
+    def to_json(
+        self, territory: str, kind: Kind, iri: str, desc: Description, modified: dt.datetime | str
+    ) -> dict[str, Any]:
+        """A record's JSON from its description (and into the cache, keyed by its version)."""
+        data = kind.mapping.from_description(iri, desc, Ctx(self.urls, territory))
+        out: dict[str, Any] = {"id": data.pop("id", None) or iri.rsplit("/", 1)[-1], "iri": iri, "territory": territory}
+        out.update(data)
+        out["record_modified"] = modified if isinstance(modified, str) else format_datetime(modified)
+        self.cache.put(iri, out["record_modified"], out)
+        return out
+
+    def tombstone(self, territory: str, kind: Kind, local_id: str, deleted_at: dt.datetime | str) -> dict[str, Any]:
+        when = deleted_at if isinstance(deleted_at, str) else format_datetime(deleted_at)
+        return {
+            "id": local_id,
+            "iri": self.iri(territory, kind, local_id),
+            "territory": territory,
+            "deleted": True,
+            "deleted_at": when,
+            "record_modified": when,
+        }
+
+    def published(self, territory: str, iri: str) -> Description:
+        """What the territory's public graph says of one of its IRIs (and of its ``#`` nodes)."""
+        return self.store.describe([iri], self.urls.territory_graph(territory))
+
+    def links_to(self, iri: str, limit: int) -> list[tuple[str, str]]:
+        """(subject, predicate) of the live resources of this instance's public graphs that link
+        to ``iri`` — not its own ``#`` nodes, not tombstones — in a stable order, ``limit`` at most."""
+        rows = self.store.select(
+            f"""SELECT DISTINCT ?s ?p WHERE {{
+  GRAPH ?g {{ ?s ?p <{iri}> FILTER NOT EXISTS {{ ?s a <{AS.Tombstone}> }} }}
+  FILTER(isIRI(?s) && STRSTARTS(STR(?g), {literal(self.urls.public_prefix)}) && !STRSTARTS(STR(?s), "{iri}#"))
+}} ORDER BY ?p ?s LIMIT {limit}"""
+        )
+        return [(r["s"].value, r["p"].value) for r in rows]
+
+    def describe(self, territory: str, kind: Kind, iris: Sequence[str]) -> Description:
+        """The stored triples of these records of ``kind`` (and of their ``#`` nodes)."""
+        return self.store.describe(list(iris), graph_of(self.urls, kind, territory))
+
+    def last_change(self, territory: str, kinds: Sequence[Kind]) -> tuple[int, dt.datetime | None]:
+        """How many records of these kinds the territory has (tombstones included), and when the
+        last of them changed."""
+        graphs = " ".join(f"<{self.urls.index_graph(territory, k.name)}>" for k in kinds)
+        # Index graphs also hold the counts platforms report (integers): only the change times count.
+        stamps = f"<{RECORD_MODIFIED}> <{RECORD_DELETED}>"
+        rows = self.store.select(
+            f"SELECT (MAX(?m) AS ?last) (COUNT(?s) AS ?n) WHERE {{ VALUES ?g {{ {graphs} }} VALUES ?p {{ {stamps} }} "
+            "GRAPH ?g { ?s ?p ?m } }"
+        )
+        last = rows[0]["last"] if rows else None
+        count = int(rows[0]["n"].value) if rows else 0
+        return count, dt.datetime.fromisoformat(canonical_datetime(last.value)) if last is not None else None
+
+    def dump_graph(self, territory: str, output: IO[bytes]) -> None:
+        """Everything the territory publishes (its public graph), as N-Triples."""
+        self.store.dump(output, RdfFormat.N_TRIPLES, graph=self.urls.territory_graph(territory))
+
+    def list(self, query: ListQuery, *, bare: bool = False) -> Page:
+        """A page of records in (record_modified, iri) order, and the cursor of the next page.
+
+        ``bare`` pages carry only each record's ``iri`` and ``record_modified`` (for dumps that
+        read the RDF themselves).
+        """
+        territories, kind = query.territories, query.kind
+        if not territories:
+            return Page([], None)
+        rows = self.store.select(query.sparql(self.urls))
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        modified_of = {r["s"].value: canonical_datetime(r["m"].value) for r in rows}
+        next_cursor = encode_cursor(modified_of[rows[-1]["s"].value], rows[-1]["s"].value) if more and rows else None
+        if bare:
+            return Page(
+                [{"iri": r["s"].value, "record_modified": modified_of[r["s"].value]} for r in rows], next_cursor
+            )
+
+        # Describe the live records of the page, per territory, in one call each.
+        territory_of: dict[str, str] = {}
+        for r in rows:
+            iri = r["s"].value
+            ref = self.urls.parse(iri)
+            territory_of[iri] = ref.territory if ref else territories[0]
+        deleted = {r["s"].value for r in rows if query.with_deleted and r["rp"].value == RECORD_DELETED}
+        live_by_t: dict[str, list[str]] = {}
+        cached: dict[str, dict[str, Any]] = {}
+        for iri in modified_of:
+            if iri in deleted:
+                continue
+            hit = self.cache.get(iri, modified_of[iri])
+            if hit is not None:
+                cached[iri] = hit
+            else:
+                live_by_t.setdefault(territory_of[iri], []).append(iri)
+        desc: Description = {}
+        for t, iris in live_by_t.items():
+            desc.update(self.store.describe(iris, graph_of(self.urls, kind, t)))
+        items = []
+        for iri, m in modified_of.items():
+            t = territory_of[iri]
+            if iri in deleted:
+                items.append(self.tombstone(t, kind, iri.rsplit("/", 1)[-1], m))
+            else:
+                items.append(cached.get(iri) or self.to_json(t, kind, iri, desc, m))
+        return Page(items, next_cursor)

@@ -1,0 +1,375 @@
+"""The one write path: validate → decide op by op → pseudonymise → authorise → check references
+and uniqueness → maintain counts → one atomic :class:`~server.store.Changeset`.
+
+Every write goes through :meth:`Writer.write`: a PUT, a PATCH, a DELETE, a whole ingest batch,
+an import. docs/architecture.md ("Write path") walks through it step by step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import ValidationError
+
+from vocabularies import AS, CF, DCT, RDF, XSD
+
+from ..errors import (
+    CivicfedError,
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+    from_validation_error,
+)
+from ..model.kinds import KINDS, Kind
+from ..model.rdf import Ctx, Ref, Target, canonical_datetime, format_datetime, literal, typed
+from ..privacy import pseudonymise
+from ..state import Principal, State
+from ..store import Changeset
+from .authz import authorize
+from .batch import Batch, load_batch, subjects
+from .clock import Clock, etag, micros
+from .counts import Counts, Tallies
+from .edit import editable, merge_patch
+from .index import emit_index, graph_of
+from .ops import Op, Outcome, WriteReport
+from .read import Reader
+
+CLOCK_ALL = "*"  # the clock is one for the whole instance: commit order is time order
+
+
+def prepare(kind: Kind, data: Any, *, local_id: str | None = None, partial: bool = False) -> dict[str, Any]:
+    """Validate one record's JSON with its kind's schema (raises ValidationFailed)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            f"a {kind.name} must be a JSON object", errors=[{"pointer": "#", "detail": "Not a JSON object."}]
+        )
+    if local_id is not None:
+        body_id = data.get("id")
+        if body_id is not None and body_id != local_id:
+            raise ValidationFailed(
+                f"the body's id {body_id!r} differs from the id in the URL {local_id!r}",
+                errors=[{"pointer": "#/id", "detail": "Must equal the id in the URL."}],
+            )
+        data = {**data, "id": local_id}
+    try:
+        loaded = kind.loader.load(data, partial=partial)
+    except ValidationError as exc:
+        raise from_validation_error(exc, kind.name) from exc
+    if not loaded.get("id"):
+        raise ValidationFailed(f"a {kind.name} needs an id", errors=[{"pointer": "#/id", "detail": "Missing."}])
+    return loaded
+
+
+class Writer:
+    """Writes of one instance: its reader (for what is stored), state database and record clock."""
+
+    def __init__(self, reader: Reader, state: State, clock: Clock, *, shared_clock: bool) -> None:
+        self.reader = reader
+        self.store = reader.store
+        self.urls = reader.urls
+        self.state = state
+        self.clock = clock
+        # With a store several processes write to, their clocks meet in the state database, so
+        # that record_modified keeps growing in commit order across processes. A store with one
+        # writing process seeds its clock past the newest stored time instead.
+        self.shared_clock = shared_clock
+        self._clock_seeded = False
+
+    def write(
+        self,
+        territory: str,
+        ops: list[Op],
+        principal: Principal | None,
+        *,
+        partial: bool = False,
+        dry_run: bool = False,
+        extra: Changeset | None = None,
+    ) -> WriteReport:
+        """Apply operations atomically; with ``partial`` only the valid ones, else all or none.
+
+        ``principal`` None is the server's operator (command line, demo loader): no role check.
+        ``extra`` is written in the same atomic step (an import's source graph).
+        """
+        outcomes = [Outcome(op) for op in ops]
+        # One op per record: the last line on a record wins, earlier ones are superseded (a
+        # rejection then always names the line at fault).
+        last = {(o.op.kind.name, o.op.local_id): i for i, o in enumerate(outcomes)}
+        for i, o in enumerate(outcomes):
+            if last[(o.op.kind.name, o.op.local_id)] != i:
+                o.status = "superseded"
+        live_ops = [o for o in outcomes if o.status != "superseded"]
+        secret = self.state.secret(territory) or b""
+        with self.state.write_lock(territory):
+            batch = load_batch(self.reader, territory, [o.op for o in live_ops])
+            tallies = Tallies(self.reader, territory, batch)
+            accepted: list[Outcome] = []
+            for outcome in live_ops:
+                try:
+                    self._decide(territory, outcome, batch, principal, secret)
+                    accepted.append(outcome)
+                except CivicfedError as err:
+                    outcome.status, outcome.error = "rejected", err
+            self._check_references(territory, accepted, batch)
+            tallies.check_unique(accepted)
+            accepted = [o for o in accepted if o.status != "rejected"]
+            if dry_run or (len(accepted) < len(live_ops) and not partial):
+                return WriteReport(territory, outcomes, written=False)
+            # Record times are taken and committed under one instance-wide lock, so that they
+            # grow in commit order across territories (and processes): a consumer paging by
+            # record_modified, or syncing with modified_since, never misses a later commit.
+            with self.state.commit_lock():
+                self._sync_clock()
+                changeset = self._changeset(territory, accepted, batch, tallies)
+                if extra is not None:
+                    changeset.merge(extra)
+                if self.shared_clock:  # before the write: a write that times out may still land
+                    self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
+                self.store.apply(changeset)
+        return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
+
+    def _sync_clock(self) -> None:
+        """Never give a record time at or before one already given (restarts, other processes)."""
+        if self.shared_clock:
+            self.clock.advance_past(self.state.clock_floor(CLOCK_ALL))
+        elif not self._clock_seeded:
+            index_graphs = [g for g in self.store.graphs() if g.startswith(self.urls.internal_prefix + "index/")]
+            if index_graphs:
+                values = " ".join(f"<{g}>" for g in index_graphs)
+                rows = self.store.select(
+                    f"SELECT (MAX(?m) AS ?last) WHERE {{ VALUES ?g {{ {values} }} GRAPH ?g {{ ?s ?p ?m }} "
+                    f"FILTER(DATATYPE(?m) = <{XSD.dateTime}>) }}"
+                )
+                last = rows[0]["last"] if rows else None
+                if last is not None:
+                    moment = dt.datetime.fromisoformat(canonical_datetime(last.value))
+                    self.clock.advance_past(micros(moment))
+            self._clock_seeded = True
+
+    # -- deciding ----------------------------------------------------------------------------
+    def _decide(
+        self, territory: str, outcome: Outcome, batch: Batch, principal: Principal | None, secret: bytes
+    ) -> None:
+        """Validate one op against the state the batch has built so far; record its final state."""
+        op = outcome.op
+        iri = self.reader.iri(territory, op.kind, op.local_id)
+        entry = batch.index.get(iri)
+        existed_before = iri in batch.final or (entry is not None and not entry.deleted)
+        current = batch.final[iri] if iri in batch.final else batch.old_data.get(iri)
+        exists = current is not None
+        if op.if_match is not None:
+            actual = etag(entry.modified) if entry and not entry.deleted and iri not in batch.final else None
+            if (op.if_match != "*" and op.if_match != actual) or (op.if_match == "*" and not exists):
+                raise PreconditionFailed(
+                    f"{op.kind.name} {op.local_id!r} has changed (ETag {actual or 'none'}); GET it again",
+                )
+        if op.create_only and exists:
+            raise Conflict(f"{op.kind.name} {op.local_id!r} already exists")
+
+        deleted = not exists and entry is not None and entry.deleted and iri not in batch.final
+        if op.action == "delete":
+            if not exists:
+                if op.missing_ok:
+                    outcome.status = "unchanged"
+                    return
+                if deleted:
+                    raise Gone(f"{op.kind.name} {op.local_id!r} is already deleted")
+                raise NotFound(f"no {op.kind.name} {op.local_id!r} in territory {territory!r}")
+            if op.kind.name == "territory":
+                raise Forbidden("a territory cannot be deleted through the API")
+            authorize(principal, op, current, None)
+            batch.final[iri] = None
+            outcome.status = "deleted"
+            return
+
+        if op.action == "patch":
+            if deleted:
+                raise Gone(f"{op.kind.name} {op.local_id!r} was deleted; PUT it to create it again")
+            if not exists:
+                raise NotFound(f"no {op.kind.name} {op.local_id!r} in territory {territory!r}")
+            merged = merge_patch(editable(current), op.data or {})  # type: ignore[arg-type]
+            new = prepare(op.kind, merged, local_id=op.local_id)
+        else:
+            new = dict(op.data or {})
+        pseudonymise(op.kind, new, secret)
+        authorize(principal, op, current, new)
+        if current is not None and iri not in batch.final and editable(current) == editable(new):
+            # Writing what is already stored changes nothing: no new record_modified, so a
+            # platform re-sending its whole dataset does not flood incremental syncs.
+            outcome.status = "unchanged"
+            return
+        batch.final[iri] = new
+        outcome.status = "updated" if existed_before else "created"
+
+    def _check_references(self, territory: str, accepted: list[Outcome], batch: Batch) -> None:
+        """Every new link to another record must name a record that is live after the batch.
+
+        A link the record already had is kept even if its target was deleted since: deleting a
+        process must not make its proposals uneditable. Rejecting a record can orphan another
+        that links to it in the same batch, so passes repeat until nothing more is rejected.
+        """
+        kept: dict[str, set[str]] = {}
+        wanted: dict[str, set[str]] = {}
+        for o in accepted:
+            iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
+            old = batch.old_data.get(iri)
+            kept[iri] = set(self._targets(territory, o.op.kind, old)) if old else set()
+            data = batch.final.get(iri)
+            for target in self._targets(territory, o.op.kind, data) if data else ():
+                ref = self.urls.parse(target)
+                if target not in batch.final and target not in kept[iri] and ref and ref.kind in KINDS:
+                    wanted.setdefault(ref.kind, set()).add(target)
+        live: set[str] = set()
+        for kind_name, iris in wanted.items():
+            entries = self.reader.index_entries(territory, KINDS[kind_name], sorted(iris))
+            live.update(i for i, e in entries.items() if not e.deleted)
+        rejected_some = True
+        while rejected_some:
+            rejected_some = False
+            for o in accepted:
+                iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
+                data = batch.final.get(iri)
+                if o.status == "rejected" or data is None:
+                    continue
+                for target, (field_name, kind_name, local_id) in self._targets(territory, o.op.kind, data).items():
+                    if target in batch.final:
+                        ok = batch.final[target] is not None
+                    else:
+                        ok = target in live or target in kept[iri]
+                    if not ok:
+                        o.status = "rejected"
+                        o.error = ValidationFailed(
+                            f"{field_name}: no {kind_name} {local_id!r} in territory {territory!r}",
+                            errors=[{"pointer": f"#/{field_name}", "detail": f"Unknown {kind_name} {local_id!r}."}],
+                        )
+                        batch.revert(iri)
+                        rejected_some = True
+                        break
+
+    def _targets(self, territory: str, kind: Kind, data: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+        """The records a record's data links to: IRI → (field, kind, id)."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for f in kind.mapping.fields:
+            value = data.get(f.name)
+            if not value:
+                continue
+            if isinstance(f, Ref):
+                for local_id in f.targets(value):
+                    out[self.urls.resource(territory, f.kind, local_id)] = (f.name, f.kind, local_id)
+            elif isinstance(f, Target):
+                out[self.urls.resource(territory, value["kind"], value["id"])] = (f.name, value["kind"], value["id"])
+        return out
+
+    # -- changeset ---------------------------------------------------------------------------
+    def _changeset(self, territory: str, accepted: list[Outcome], batch: Batch, tallies: Tallies) -> Changeset:
+        cs = Changeset()
+        counts = tallies.counts()
+        # batch.final holds each changed record's final state; write them in batch order.
+        written: set[str] = set()
+        for o in accepted:
+            iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
+            if iri in batch.final and iri not in written:
+                written.add(iri)
+                if not self._emit_record(cs, territory, o.op.kind, iri, batch.final[iri], batch, counts):
+                    o.status = "unchanged"
+        # Counted records whose counts changed but that the batch did not rewrite.
+        graph, ctx = self.urls.territory_graph(territory), Ctx(self.urls, territory)
+        others = [p for p in counts if p not in written and p in batch.index and not batch.index[p].deleted]
+        by_kind: dict[str, list[str]] = {}
+        for p in others:
+            by_kind.setdefault(self.urls.parse(p).kind or "territory", []).append(p)  # type: ignore[union-attr]
+        for kind_name, records in by_kind.items():
+            kind = KINDS[kind_name]
+            stored = tallies.stored(kind, records)
+            for p in records:
+                changed = False
+                for tally in kind.tallies:
+                    value = counts[p].get(tally.field)
+                    counter = kind.mapping.by_name[tally.field]
+                    node = counter.node(p)  # type: ignore[attr-defined]
+                    if value is None or stored.get(node) == value:
+                        continue
+                    cs.drop(graph, node)
+                    statements: list[str] = []
+                    counter.emit(p, value, ctx, statements)
+                    cs.add(graph, statements)
+                    changed = True
+                if changed:  # the published record changed: sync consumers must see it
+                    self._index(
+                        cs, territory, kind, p, self.clock.next(), existed=True, reported=batch.index[p].reported
+                    )
+        return cs
+
+    def _emit_record(
+        self,
+        cs: Changeset,
+        territory: str,
+        kind: Kind,
+        iri: str,
+        data: dict[str, Any] | None,
+        batch: Batch,
+        counts: Counts,
+    ) -> bool:
+        """Add a record's final state to the changeset; False if that state is what is stored."""
+        reported: dict[str, int] | None = None
+        if data is not None and kind.tallies:
+            # What the platform says, kept apart: the published counts may be maintained ones.
+            reported = {t.field: data[t.field] for t in kind.tallies if data.get(t.field) is not None}
+            for tally in kind.tallies:
+                value = counts.get(iri, {}).get(tally.field)
+                if value is not None:  # None: no recorded member and no report, so no count
+                    data[tally.field] = value
+            old, entry = batch.old_data.get(iri), batch.index.get(iri)
+            if old is not None and entry is not None and editable(old) == editable(data):
+                if entry.reported != reported:  # nothing published changes; remember the new report
+                    self._index(cs, territory, kind, iri, entry.modified, existed=True, reported=reported)
+                return False
+        graph = graph_of(self.urls, kind, territory)
+        for s in subjects(iri, batch.old_desc):
+            cs.drop(graph, s)
+        existed = iri in batch.index
+        now = self.clock.next()
+        if data is None:
+            # Private kinds (votes) keep their tombstone in the private graph: filtered syncs of
+            # votes see deletions too, and nothing of them is published.
+            cs.add(graph, self._tombstone_triples(territory, kind, iri, batch, now))
+            self._index(cs, territory, kind, iri, now, existed=existed, deleted=True)
+            return True
+        ctx = Ctx(self.urls, territory, data.get("language"))
+        cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
+        self._index(cs, territory, kind, iri, now, existed=existed, reported=reported)
+        return True
+
+    def _index(
+        self,
+        cs: Changeset,
+        territory: str,
+        kind: Kind,
+        iri: str,
+        now: dt.datetime,
+        *,
+        existed: bool,
+        deleted: bool = False,
+        reported: dict[str, int] | None = None,
+    ) -> None:
+        emit_index(cs, self.urls, territory, kind, iri, now, deleted=deleted, existed=existed, reported=reported)
+
+    def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: Batch, now: dt.datetime) -> list[str]:
+        when = typed(format_datetime(now), XSD.dateTime)
+        out = [
+            f"<{iri}> <{RDF.type}> <{AS.Tombstone}>",
+            f"<{iri}> <{AS.formerType}> <{kind.mapping.types[0]}>",
+            f"<{iri}> <{AS.deleted}> {when}",
+            f"<{iri}> <{DCT.identifier}> {literal(iri.rsplit('/', 1)[-1])}",
+            f"<{iri}> <{CF.territory}> <{self.urls.territory(territory)}>",
+        ]
+        # The links lists filter on stay, so that a filtered incremental sync sees the deletion.
+        old = batch.old_data.get(iri) or {}
+        ctx = Ctx(self.urls, territory)
+        for f in kind.filters.values():
+            if old.get(f.name):
+                f.emit(iri, old[f.name], ctx, out)
+        return out

@@ -1,0 +1,121 @@
+"""The services of one application: store, state database, IRIs, records, the SPARQL engine.
+
+Every surface and command reaches the data through these (``services()`` in a request or a
+command), never by opening a backend itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from .config import store_options
+from .records import Records
+from .sparql.dataset import public_graphs
+from .sparql.engine import Engine, open_engine
+from .sparql.stats import Statistics
+from .state import State
+from .store import Store, open_store
+from .urls import Urls
+
+
+class Civicfed:
+    """The services of one application.
+
+    The store and the database open on first use, so that commands which need neither (or only
+    the state database, while a server owns the embedded store) do not take their locks.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.config = app.config
+        self.urls = Urls(app.config["BASE_URI"])
+        self._lock = threading.Lock()
+        self._store: Store | None = None
+        self._state: State | None = None
+        self._records: Records | None = None
+        self._sparql: Engine | None = None
+        self._statistics: Statistics | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = open_store(self.config["STORE"], **store_options(self.config))
+        return self._store
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            with self._lock:
+                if self._state is None:
+                    url = self.config["STATE_DB"]
+                    if url.startswith("sqlite:///"):
+                        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                    self._state = State(url)
+        return self._state
+
+    @property
+    def records(self) -> Records:
+        if self._records is None:
+            store, state = self.store, self.state
+            state.check_base_iri(self.urls.base)
+            with self._lock:
+                if self._records is None:
+                    self._records = Records(store, state, self.urls, self.config["RECORD_CACHE_SIZE"])
+        return self._records
+
+    @property
+    def sparql(self) -> Engine:
+        """The engine of the public SPARQL endpoint (killable query processes over snapshots where
+        the store takes them, else the store's own server)."""
+        if self._sparql is None:
+            store = self.store
+            with self._lock:
+                if self._sparql is None:
+                    workdir = Path(self.config["DATA_DIR"]) / "snapshots"
+                    self._sparql = open_engine(store, workdir, int(self.config["SPARQL_WORKERS"]))
+        return self._sparql
+
+    def public_graphs(self) -> list[str]:
+        """The graphs public queries see (server/sparql/dataset.py holds the rule)."""
+        return public_graphs(self.store, self.urls)
+
+    def statistics(self) -> dict[str, Any]:
+        """Statistics of the public dataset, reused while the store has not changed (and for
+        ``VOID_REFRESH`` seconds at most when it cannot tell)."""
+        if self._statistics is None:
+            store = self.store
+            with self._lock:
+                if self._statistics is None:
+                    self._statistics = Statistics(store, self.urls)
+        return self._statistics.get(float(self.config["VOID_REFRESH"]))
+
+    def open(self) -> None:
+        """Open the store and the state database now, and check they belong to this instance."""
+        self.records  # noqa: B018 - opening is the point
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sparql is not None:
+                self._sparql.close()
+                self._sparql = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            if self._state is not None:
+                self._state.close()
+                self._state = None
+            self._records = None
+            self._statistics = None
+
+
+def services() -> Civicfed:
+    """The services of the current application."""
+    return current_app.extensions["civicfed"]
+
+
+__all__: list[Any] = ["Civicfed", "services"]
