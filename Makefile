@@ -37,9 +37,11 @@ bench: $(VENV)/.installed-test
 	  "throughput is measured with a Python client instead (slower, shares the CPU)" >&2
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+## make lint: ruff, and the import layers of docs/architecture.md (import-linter contracts in pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
