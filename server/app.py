@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import configure, data_dir_from_env
 from .services import Civicfed
@@ -19,6 +20,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     configure(app, test_config)
     app.json.sort_keys = False  # records keep their documented field order
     app.extensions["civicfed"] = Civicfed(app)
+    proxies = int(app.config["PROXY_FIX"])
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
+        )  # type: ignore[method-assign]
     for surface in SURFACES:
         surface.init_app(app)
     # After the surfaces: flask-smorest's Api registers an HTTPException handler of its own.

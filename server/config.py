@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "SPARQL_WORKERS": 2,
     # Seconds the VoID statistics (aggregates over every public graph) are reused at most.
     "VOID_REFRESH": 300,
+    # Behind reverse proxies: how many of them set X-Forwarded-For/-Proto/-Host/-Port/-Prefix
+    # (werkzeug's ProxyFix), so that links clients follow use the address they reached. 0: none
+    # (the headers are ignored: a client could otherwise send them).
+    "PROXY_FIX": 0,
 }
 
 CONFIG_FILE = "civicfed.cfg"

@@ -97,6 +97,9 @@ def gunicorn_options(
         # Each worker gets its own listening socket and the kernel spreads connections evenly:
         # with one shared socket, a few workers can end up holding every keep-alive connection.
         "reuse_port": workers > 1,
+        # gunicorn would trust X-Forwarded-Proto from loopback clients by default; whether a proxy
+        # sets forwarded headers is the operator's to say (CIVICFED_PROXY_FIX, werkzeug's ProxyFix).
+        "secure_scheme_headers": {},
     }
     if pin_cpu:
         options["post_worker_init"] = _pin_worker

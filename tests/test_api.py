@@ -4,14 +4,16 @@ over a real socket)."""
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from server.model.examples import PLURALS, RECORDS, TERRITORY, record
+from server.services import services
 
-from .conftest import BASE, Territory, make_app, put
+from .conftest import BASE, Territory, make_app, make_territory, put
 
 READ_ONLY = ("iri", "territory", "record_modified")
 
@@ -510,3 +512,31 @@ def test_openapi_documents_errors_and_security(client: FlaskClient) -> None:
     assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
     unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
     assert "application/problem+json" in unauthorized["content"]
+
+
+def test_openapi_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    try:
+        validate(spec)
+    except OpenAPIValidationError as exc:  # the message says which operation and why
+        pytest.fail(f"invalid OpenAPI document: {exc.message} at {'/'.join(map(str, exc.path))}")
+    # The servers entry is relative: the API is wherever the client found this document.
+    assert spec["servers"] == [{"url": "/"}]
+
+
+def test_behind_a_proxy_links_use_the_forwarded_address(tmp_path: Path) -> None:
+    app = make_app(tmp_path, None, PROXY_FIX=1)
+    with app.app_context():
+        territory = make_territory(services(), TERRITORY, ("editor",))
+    client = app.test_client()
+    forwarded = {"X-Forwarded-Host": "participation.example.org", "X-Forwarded-Proto": "https"}
+    for i in range(2):
+        assert put(client, territory, "organization", {**RECORDS["organization"], "id": f"o{i}"}).status_code == 201
+    page = client.get("/api/v1/territories/lyon/organizations?limit=1", headers=forwarded).get_json()
+    assert page["next"].startswith("https://participation.example.org/api/v1/territories/lyon/organizations?")
+    assert page["items"][0]["iri"].startswith(f"{BASE}/id/lyon/")  # IRIs stay on the base
+    app.extensions["civicfed"].close()

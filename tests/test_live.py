@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.model.examples import record
+from server.model.examples import RECORDS, record
 
-from .conftest import LiveServer, start_server, stop_server
+from .conftest import LiveServer, running_server, start_server, stop_server
 
 
 def test_home_and_docs(live_server: LiveServer) -> None:
@@ -167,3 +167,29 @@ def test_pin_cpu_keeps_request_threads_on_one_cpu_and_nothing_else(
             assert _affinity(child, child) == every
     finally:
         stop_server(server)
+
+
+def test_links_clients_follow_use_the_address_they_reached(tmp_path: Path, remote_store_url: str | None) -> None:
+    """Demo data loaded under one base IRI, the server then reached on another port: IRIs stay on
+    the base (they are names), `next` and `Location` point where the client is talking."""
+    base = "http://127.0.0.1:8000"
+    with running_server(tmp_path, remote_store_url, extra_env={"CIVICFED_BASE_URI": base}) as server:
+        page = requests.get(f"{server.url}/api/v1/territories/lyon/proposals?limit=2", timeout=30)
+        body = page.json()
+        assert body["items"][0]["iri"].startswith(f"{base}/id/lyon/proposal/")
+        assert body["next"].startswith(f"{server.url}/api/v1/territories/lyon/proposals?")
+        assert page.headers["Link"] == f'<{body["next"]}>; rel="next"'
+        assert requests.get(body["next"], timeout=30).status_code == 200  # it can be followed
+        created = requests.post(
+            f"{server.url}/api/v1/territories/lyon/organizations",
+            json={k: v for k, v in RECORDS["organization"].items() if k != "id"},
+            headers=server.auth(),
+            timeout=30,
+        )
+        assert created.status_code == 201
+        assert created.headers["Location"].startswith(f"{server.url}/api/v1/territories/lyon/organizations/")
+        assert requests.get(created.headers["Location"], timeout=30).status_code == 200
+        # Forwarded headers are not trusted unless the operator says a proxy sets them.
+        forwarded = {"X-Forwarded-Host": "portal.example", "X-Forwarded-Proto": "https"}
+        spoofed = requests.get(f"{server.url}/api/v1/proposals?limit=1", headers=forwarded, timeout=30)
+        assert spoofed.json()["next"].startswith(f"{server.url}/")
