@@ -137,3 +137,33 @@ def test_demo_load_twice_is_refused_cleanly(env: dict[str, str]) -> None:
     civicfed(env, "demo", "load", "--scale", "0.2")
     again = civicfed(env, "demo", "load", check=False)
     assert again.returncode != 0 and "already exist" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_import_names_a_missing_file_without_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
+    civicfed(env, "demo", "load")
+    done = civicfed(env, "import", "ndjson", str(tmp_path / "missing.ndjson"), "--territory", "lyon", check=False)
+    assert done.returncode != 0
+    assert "missing.ndjson: No such file or directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_import_and_export_formats_come_from_the_tables(env: dict[str, str], tmp_path: Path) -> None:
+    from exporters import EXPORTERS
+    from importers import IMPORTERS
+
+    helps = civicfed(env, "import", "--help").stdout + civicfed(env, "export", "--help").stdout
+    for name in (*IMPORTERS, *EXPORTERS):
+        assert f"{name}:" in helps
+    unknown = civicfed(env, "import", "csv-of-petitions", "x", "--territory", "lyon", check=False)
+    assert unknown.returncode != 0 and "use one of ndjson, demo" in unknown.stderr
+    # The demo data is an importer like the others: one territory's records into another.
+    civicfed(env, "territory", "create", "annecy", "--name", "Annecy")
+    report = json.loads(
+        civicfed(env, "import", "demo", "grenoble", "--territory", "annecy", "--option", "scale=0.2").stdout
+    )
+    assert report["written"] and report["created"] > 50 and not report["errors"]
+    # Every dump format is an exporter too, writing what /dumps serves.
+    out = tmp_path / "annecy-proposals.csv"
+    civicfed(env, "export", "csv", "--territory", "annecy", "--kind", "proposals", "-o", str(out))
+    assert out.read_text().splitlines()[0].startswith("id,iri,territory,")
+    no_kind = civicfed(env, "export", "geojson", "--territory", "annecy", check=False)
+    assert no_kind.returncode != 0 and "give the kind to dump" in no_kind.stderr

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from server.model.examples import RECORDS, record
@@ -167,3 +170,44 @@ def test_rejected_batch_is_a_problem_document(client: FlaskClient, lyon: Territo
 def test_dry_run_says_what_would_happen(client: FlaskClient, lyon: Territory) -> None:
     report = post(client, lyon, ndjson(*lines_of_everything()), "?dry_run=true").get_json()
     assert report["written"] is False and report["created"] == 9
+
+
+def test_an_importer_added_to_the_table_is_accepted_by_the_ingest_route(
+    client: FlaskClient, seeded: Territory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding an importer is one module and one line in importers.IMPORTERS: the ingest route
+    finds it by the upload's media type, and its items go through the same loader."""
+    import csv
+    import io
+
+    import importers
+    from server.ingest import Importer, Record
+    from server.model.kinds import KINDS
+
+    @dataclass
+    class CsvSource:
+        rows: list[dict[str, str]]
+        id: str = "csv"
+        name: str = "CSV"
+
+        def items(self) -> Iterator[Record]:
+            for i, row in enumerate(self.rows, start=2):
+                yield Record(KINDS["organization"], {"id": row["id"], "name": row["name"], "type": "association"}, i)
+
+    def read(data: bytes, **_: object) -> CsvSource:
+        return CsvSource(list(csv.DictReader(io.StringIO(data.decode()))))
+
+    monkeypatch.setitem(importers.IMPORTERS, "csv", Importer("csv", "Organizations as CSV", read, ("text/csv",)))
+    body = "id,name\nasso-1,Les amis du parc\nasso-2,Vélo en ville\n".encode()
+    resp = client.post(
+        f"/api/v1/territories/{seeded.id}/ingest",
+        data=body,
+        headers={**seeded.auth(), "Content-Type": "text/csv"},
+    )
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["created"] == 2
+    assert client.get(f"/api/v1/territories/{seeded.id}/organizations/asso-2").get_json()["name"] == "Vélo en ville"
+    refused = client.post(
+        f"/api/v1/territories/{seeded.id}/ingest", data=b"x", headers={**seeded.auth(), "Content-Type": "text/xml"}
+    )
+    assert refused.status_code == 415 and "text/csv" in refused.get_json()["detail"]
