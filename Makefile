@@ -7,7 +7,7 @@ PORT ?= 8000
 # Resource IRIs start with the base IRI; by default, where `make run` serves.
 export CIVICFED_BASE_URI ?= http://$(HOST):$(PORT)
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-fast bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(VENV)/.installed
 ## make test: install with the test extra, run the whole suite
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the tests that start no server and no process, on the embedded store (well under a minute)
+test-fast: $(VENV)/.installed-test
+	CIVICFED_TEST_STORE=embedded $(BIN)/python -m pytest -m "not live and not slow" -q $(PYTEST_ARGS)
 
 ## make bench: benchmarks (figures printed against baselines measured in the same run)
 # A benchmark installs nothing on the machine: what is missing is said, and measured without.

@@ -49,6 +49,17 @@ REQUIRE = os.environ.get("CIVICFED_TEST_REQUIRE") == "1"
 REMOTE = TEST_STORE != "embedded"
 
 
+#: Fixtures that start a server or talk to one over loopback: the tests using them (directly or
+#: through another fixture) are marked ``live``, and ``make test-fast`` leaves them out.
+LIVE_FIXTURES = {"live_server", "sparql_server", "w3c_server", "void_server", "shared_store"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip when a peer is missing, except in CI where that must fail."""
     if not condition:

@@ -9,6 +9,9 @@ import pytest
 
 from .conftest import civicfed, subprocess_env, unique_base
 
+# Every test here starts processes (the civicfed command, servers): not in make test-fast.
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 def env(tmp_path: Path, remote_store_url: str | None) -> dict[str, str]:

@@ -14,6 +14,9 @@ import pytest
 from . import conftest
 from .conftest import free_port, spawn, stop_process, wait_until_ready
 
+# Every test here starts processes (the civicfed command, servers): not in make test-fast.
+pytestmark = pytest.mark.live
+
 # A server whose socket accepts at once but whose first answer takes a while, as gunicorn's does
 # while its worker loads the application (about a second on a loaded 2-core machine).
 SLOW_FIRST_ANSWER = textwrap.dedent(

@@ -19,6 +19,9 @@ from server.services import services
 
 from .conftest import make_app, unique_base
 
+# Generated requests by the thousand: not in make test-fast.
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 

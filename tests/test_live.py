@@ -14,6 +14,9 @@ from server.model.examples import RECORDS, record
 
 from .conftest import LiveServer, running_server, start_server, stop_server
 
+# Every test here starts processes (the civicfed command, servers): not in make test-fast.
+pytestmark = pytest.mark.live
+
 
 def test_home_and_docs(live_server: LiveServer) -> None:
     home = requests.get(live_server.url + "/", timeout=10)

@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 from pathlib import Path
 
+import pytest
 import requests
 
 from .conftest import (
@@ -17,6 +18,9 @@ from .conftest import (
     subprocess_env,
     unique_base,
 )
+
+# Every test here starts processes (the civicfed command, servers): not in make test-fast.
+pytestmark = pytest.mark.live
 
 
 def export(env: dict[str, str]) -> list[str]:

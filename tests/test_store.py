@@ -136,6 +136,7 @@ def test_query_update_graphs(store: Store) -> None:
     assert next(iter(store.quads(subject=f"{S}1", predicate="http://x/p"))).object == NamedNode(f"{S}1#geo")
 
 
+@pytest.mark.live
 def test_second_process_is_refused_clearly(tmp_path: Path) -> None:
     """The embedded store belongs to one process (whatever backend the suite runs on)."""
     import subprocess
