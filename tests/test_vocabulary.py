@@ -149,3 +149,33 @@ def test_prefixes_used_are_exactly_the_namespaces_that_start_the_iris() -> None:
         assert prefixes_used([iri]) == {p: ns for p, ns in PREFIXES.items() if iri.startswith(ns)}, iri
     assert prefixes_used(iris) == {p: ns for p, ns in PREFIXES.items() if any(x.startswith(ns) for x in iris)}
     assert prefixes_used([]) == {}
+
+
+def test_json_ld_context_declares_exactly_our_prefixes() -> None:
+    """Compact IRIs in JSON-LD and in Turtle come from one function (vocabularies.compact_iri):
+    the context must declare the very prefixes it uses."""
+    import json
+
+    from vocabularies import CONTEXT_FILE, PREFIXES
+
+    context = json.loads(CONTEXT_FILE.read_text(encoding="utf-8"))["@context"]
+    declared = {k: v for k, v in context.items() if isinstance(v, str) and not k.startswith("@")}
+    assert declared == PREFIXES
+
+
+def test_no_namespace_iri_is_typed_outside_vocabularies() -> None:
+    """Every namespace IRI comes from vocabularies/namespaces.py."""
+    import re
+    from pathlib import Path
+
+    from vocabularies import namespaces
+
+    known = {str(v) for v in vars(namespaces).values() if isinstance(v, namespaces.Namespace)}
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for folder in ("server", "importers", "exporters"):
+        for path in (root / folder).rglob("*.py"):
+            for ns in known:
+                if re.search(re.escape(f'"{ns}') + r"[^\"]*\"", path.read_text(encoding="utf-8")):
+                    found.append(f"{path.relative_to(root)}: {ns}")
+    assert not found, found

@@ -32,8 +32,9 @@ civicfed stores each territory's participation records as RDF on shared vocabula
 them as JSON through the API. This page lists every kind of record: its JSON fields (the
 marshmallow schema, the single definition of what is valid), how each field is written in RDF,
 and one example in JSON and in Turtle. The vocabulary itself (the `cf:` terms, with English and
-French labels, and the concept schemes) is served by every instance at `/ns`; its SHACL shapes at
-`/ns/shapes.ttl`.
+French labels, and the concept schemes) is served by every instance at `/ns` by content
+negotiation, or by suffix (`/ns.ttl`, `/ns.jsonld`, `/ns.rdf`, `/ns.nt`, `/ns.html`); its SHACL
+shapes at `/ns/shapes.ttl` and its JSON-LD context at `/ns/context.jsonld`.
 
 ## Conventions
 

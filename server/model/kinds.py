@@ -20,6 +20,7 @@ from vocabularies import (
     FOAF,
     GEO,
     M8G,
+    NUTS,
     ORG,
     PROV,
     QB,
@@ -28,6 +29,7 @@ from vocabularies import (
     SDO,
     SIOC,
     SKOS,
+    WIKIDATA,
 )
 
 from . import schemas as s
@@ -151,7 +153,7 @@ def _territory_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[st
     if data.get("insee_cog"):
         out.append(f"<{subject}> <{SKOS.exactMatch}> <http://id.insee.fr/geo/commune/{data['insee_cog']}>")
     if data.get("nuts"):
-        out.append(f"<{subject}> <{GEO.sfWithin}> <http://data.europa.eu/nuts/code/{data['nuts']}>")
+        out.append(f"<{subject}> <{GEO.sfWithin}> <{NUTS[data['nuts']]}>")
     population = data.get("population")
     if population:
         node = f"{subject}#population"
@@ -223,7 +225,7 @@ TERRITORY = Kind(
             Value("insee_cog", CF.inseeCode),
             Value("lau", CF.lauCode),
             Value("nuts", CF.nutsCode),
-            Matched("wikidata", SKOS.exactMatch, "http://www.wikidata.org/entity/"),
+            Matched("wikidata", SKOS.exactMatch, str(WIKIDATA)),
             _population_node(),
             Point(),
             _language(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from vocabularies import CF, GEO, LOCN, RDF, SDO, SF, XSD, concept_code, concept_iri
+from vocabularies import CF, DCT, GEO, LOCN, RDF, SDO, SF, XSD, concept_code, concept_iri
 
 from ..store import Description
 from ..urls import Urls
@@ -458,7 +458,7 @@ class Mapping:
 
     def from_description(self, s: str, desc: Description, ctx: Ctx) -> dict[str, Any]:
         props = group(desc.get(s, ()))
-        lang = _first(props, "http://purl.org/dc/terms/language")
+        lang = _first(props, DCT.language)
         if lang is not MISSING:
             ctx = Ctx(ctx.urls, ctx.territory, lang.value)
         return read_fields(self.fields, s, props, desc, ctx)

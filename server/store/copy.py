@@ -21,10 +21,11 @@ from decimal import Decimal, InvalidOperation
 
 from pyoxigraph import Literal, RdfFormat, parse
 
+from vocabularies import GEO, XSD
+
 from .base import Store, StoreError
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
-WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
+WKT = GEO.wktLiteral
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -44,11 +45,11 @@ def _value(term: object) -> str:
         return str(term)
     dtype, text = term.datatype.value, term.value
     try:
-        if dtype == XSD + "boolean":
+        if dtype == XSD.boolean:
             text = "true" if text in ("true", "1") else "false"
-        elif dtype in (XSD + "integer", XSD + "decimal", XSD + "double", XSD + "float"):
+        elif dtype in (XSD.integer, XSD.decimal, XSD.double, XSD.float):
             text = format(Decimal(text).normalize(), "f")
-        elif dtype == XSD + "dateTime":
+        elif dtype == XSD.dateTime:
             text = dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
         elif dtype == WKT:
             text = _NUMBER.sub(lambda m: repr(_single(float(m.group()))), text)

@@ -70,6 +70,8 @@ from pyoxigraph import (
     serialize,
 )
 
+from vocabularies import GEO, VIRTRDF
+
 from .base import Changeset, Description, QueryResult, Store, StoreError, StoreRefused, StoreTimeout
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,8 @@ RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 RETRY_STATUSES = {502, 503, 504}
 VIRTUOSO_SYNTAX_ERROR = re.compile(r"^Virtuoso 37000 ")  # its SPARQL compiler's errors (module doc)
-VIRTUOSO_GEOMETRY = "http://www.openlinksw.com/schemas/virtrdf#Geometry"
-WKT_LITERAL = NamedNode("http://www.opengis.net/ont/geosparql#wktLiteral")
+VIRTUOSO_GEOMETRY = VIRTRDF.Geometry
+WKT_LITERAL = NamedNode(GEO.wktLiteral)
 STAGE_CHUNK = 2 * 1024 * 1024  # bytes of N-Triples per GSP request when staging
 #: Staging graphs: transient, unique per write, never served.
 STAGING_PREFIX = "urn:civicfed:staging:"
