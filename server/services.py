@@ -116,6 +116,3 @@ class Civicfed:
 def services() -> Civicfed:
     """The services of the current application."""
     return current_app.extensions["civicfed"]
-
-
-__all__: list[Any] = ["Civicfed", "services"]

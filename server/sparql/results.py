@@ -21,7 +21,6 @@ from pyoxigraph import (
     Literal,
     NamedNode,
     QueryBoolean,
-    QuerySolutions,
     QueryTriples,
     RdfFormat,
     Triple,
@@ -199,6 +198,3 @@ def _tsv(variables: list[str], rows: list[list[Any]]) -> bytes:
 
 def triples_of(result: Iterable[Any]) -> list[Triple]:
     return list(result)
-
-
-__all__ = ["GRAPH_FORMATS", "RESULT_FORMATS", "QuerySolutions", "Written", "kind_of", "write_result"]

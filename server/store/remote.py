@@ -56,14 +56,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from pyoxigraph import (
-    DefaultGraph,
     Literal,
     NamedNode,
     Quad,
-    QueryBoolean,
     QueryResultsFormat,
     QuerySolutions,
-    QueryTriples,
     RdfFormat,
     parse,
     parse_query_results,
@@ -476,6 +473,3 @@ class _Triples(list):  # type: ignore[type-arg]
 
         for s, p, o in super().__iter__():
             yield Triple(s, p, o)
-
-
-__all__ = ["DefaultGraph", "Literal", "QueryBoolean", "QueryTriples", "RemoteStore", "derive_endpoints"]
