@@ -29,8 +29,7 @@ from typing import Protocol
 from ..errors import BadRequest, CivicfedError, ServiceUnavailable
 from ..store import Store, StoreRefused, StoreTimeout
 from .dataset import Dataset
-from .results import Written, write_result
-from .text import is_graph_query
+from .results import GRAPH_FORMATS, Written, write_result
 
 
 class QueryTimeout(CivicfedError):
@@ -179,7 +178,7 @@ class RemoteEngine:
                 default_graph=list(dataset.default_graphs),
                 named_graphs=list(dataset.named_graphs),
                 timeout=timeout,
-                graph_result=is_graph_query(sparql),
+                graph_result=fmt in GRAPH_FORMATS,  # the endpoint knows the form: no parse again
             )
         except SyntaxError as exc:
             raise QuerySyntaxError(f"malformed query: {exc}") from exc

@@ -6,25 +6,30 @@ choose the dataset among the public graphs. Results in JSON, XML, CSV or TSV (SE
 Turtle, N-Triples, JSON-LD or RDF/XML (CONSTRUCT, DESCRIBE), by ``Accept`` or ``format=``.
 
 Safe by default: read-only, the internal graphs (votes, indexes) are never part of the dataset
-whatever the query says, a time limit that stops the query (server/sparql_engine.py), a row cap,
-no ``SERVICE`` (Oxigraph does not federate unless asked, and it is not asked). A bare GET shows a
-query editor to browsers and the SPARQL Service Description to programs.
+whatever the query says (it is parsed and sent without its FROM clauses: server/sparql/query.py,
+server/sparql/dataset.py), a time limit that stops the query (server/sparql/engine.py), a row cap,
+no ``SERVICE``. A bare GET shows a query editor to browsers and the SPARQL Service Description to
+programs.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from vocabularies import CF_IRI, ENTAILMENT, PREFIXES, SDMXD, SERVICE_PREFIXES, prefix_declarations
 
-from ..errors import BadRequest, CivicfedError, Forbidden, NotAcceptable, UnsupportedMediaType
+from ..errors import BadRequest, CivicfedError, Forbidden, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from ..rdf.negotiation import HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, negotiate
 from ..services import services
 from ..sparql.dataset import Dataset, public_dataset
 from ..sparql.engine import QuerySyntaxError
 from ..sparql.results import GRAPH_FORMATS, RESULT_FORMATS
-from ..sparql.text import DatasetClauseError, has_pragma, looks_like_update, query_form, split_dataset, uses_service
 from .errors import RENDERERS
+
+if TYPE_CHECKING:
+    from ..sparql.query import Query
 
 bp = Blueprint("sparql", __name__)
 
@@ -96,8 +101,26 @@ def _params() -> tuple[str | None, list[str], list[str]]:
     )
 
 
-def _dataset(clauses: tuple[list[str], list[str]], default: list[str], named: list[str]) -> Dataset:
+def _parse(sparql: str) -> Query:
+    """The query, parsed (server/sparql/query.py), or the error that answers it."""
+    # Imported here: rdflib's grammar takes ~0.1 s to load, paid by the first query, not at start.
+    from ..sparql import query as parse
+
+    try:
+        return parse.parse_query(sparql)
+    except parse.ReadOnly as exc:
+        raise Forbidden(str(exc)) from None
+    except parse.TooLong as exc:
+        raise PayloadTooLarge(str(exc)) from None
+    except parse.Malformed as exc:
+        raise QuerySyntaxError(str(exc)) from None
+    except parse.Refused as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _dataset(query: Query, default: list[str], named: list[str]) -> Dataset:
     svc = services()
+    clauses = (list(query.default_graphs), list(query.named_graphs))
     return public_dataset(svc.public_graphs(), svc.urls, protocol=(default, named), clauses=clauses)
 
 
@@ -135,22 +158,12 @@ def endpoint() -> Response:
     sparql, default, named = _params()
     if sparql is None:
         return _describe_service()
-    if looks_like_update(sparql):
-        raise Forbidden("this endpoint is read-only: SPARQL Update is not accepted")
-    if has_pragma(sparql):
-        raise BadRequest("store pragmas (DEFINE …) are not accepted: send a SPARQL 1.1 query")
-    if uses_service(sparql):
-        raise BadRequest("federated queries (SERVICE) are not run by this endpoint")
-    form = query_form(sparql)
-    fmt = _format(form)
-    try:
-        text, from_default, from_named = split_dataset(sparql)
-    except DatasetClauseError as exc:
-        raise QuerySyntaxError(str(exc)) from exc
+    query = _parse(sparql)
+    fmt = _format(query.form)
     svc = services()
     written = svc.sparql.run(
-        text,
-        _dataset((from_default, from_named), default, named),
+        query.text,
+        _dataset(query, default, named),
         fmt,
         row_cap=int(current_app.config["SPARQL_MAX_ROWS"]),
         timeout=float(current_app.config["SPARQL_TIMEOUT"]),
