@@ -462,6 +462,8 @@ def test_parse_refusals() -> None:
         ("SELECT * FROM nope:g WHERE {}", sparql_parse.Malformed),
         ("SELECT * WHERE { FILTER(" + "(" * 60 + "1" + ")" * 60 + ") }", sparql_parse.Malformed),
         ("ASK {}" + " " * sparql_parse.MAX_LENGTH, sparql_parse.TooLong),
+        # urllib cannot resolve against an unclosed IPv6 literal: a refusal, not a 500.
+        ("BASE <http://[::1> SELECT * FROM <g> WHERE { ?s ?p ?o }", sparql_parse.Malformed),
     ):
         with pytest.raises(error):
             sparql_parse.parse_query(text)
@@ -540,6 +542,31 @@ def test_explosive_query_is_stopped_and_the_server_stays_responsive(sparql_serve
     assert time.monotonic() - started < 10
     after = requests.get(url + "/sparql", params={"query": "ASK { ?s ?p ?o }", "format": "json"}, timeout=30)
     assert after.json()["boolean"] is True
+
+
+def test_a_text_slow_to_read_is_stopped_and_holds_nothing(sparql_server: LiveServer) -> None:
+    """rdflib's grammar is pure Python: some texts take seconds to parse. Reading happens in a
+    worker process within the time limit (3 s here), so the request threads, which share the GIL,
+    keep answering, and the text is refused when its time is up."""
+    slow = "SELECT * WHERE { ?s ?p ?o FILTER(" + " || ".join(f"?o = {i}" for i in range(5_000)) + ") "
+    url = sparql_server.url
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        started = time.monotonic()
+        reading = pool.submit(requests.post, url + "/sparql", data={"query": slow}, timeout=60)
+        time.sleep(0.5)
+        quick_start = time.monotonic()
+        quick = requests.get(url + "/api/v1/territories/lyon/proposals?limit=5", timeout=30)
+        quick_time = time.monotonic() - quick_start
+        answer = reading.result()
+    assert quick.status_code == 200 and quick_time < 2.0
+    assert answer.status_code == 503 and "could not be read within 3 s" in answer.text
+    assert time.monotonic() - started < 10
+
+
+def test_a_base_that_cannot_be_resolved_is_the_clients_error(client: FlaskClient) -> None:
+    query = "BASE <http://[::1> SELECT * FROM <g> WHERE { ?s ?p ?o }"
+    resp = client.get("/sparql", query_string={"query": query})
+    assert resp.status_code == 400 and "BASE" in resp.get_data(as_text=True)
 
 
 # -- W3C SPARQL 1.1 Protocol, query tests (sparql11/protocol/manifest.ttl) ----------------------

@@ -1,6 +1,6 @@
 """One fully populated, valid record per kind, in canonical form (what GET returns).
 
-Used by the tests and by the generated documentation (server/docgen.py).
+Used by the tests and by the generated documentation (tools/docgen.py).
 
 Canonical means: datetimes in UTC with ``Z``, code lists sorted, amounts as JSON numbers.
 Tests load them through the API and expect them back unchanged.

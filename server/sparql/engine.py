@@ -1,14 +1,20 @@
-"""Running public SPARQL queries safely: a time limit that really stops them, and a row cap.
+"""Running public SPARQL queries safely: reading them, a time limit that really stops them, a row cap.
 
-pyoxigraph cannot cancel a running query (Oxigraph's cancellation token is not exposed to
-Python), and an aggregate or ORDER BY evaluates its whole input before giving a first row. So,
-with the embedded store, queries run in **worker processes** over read-only snapshots of the
-store: a query past the time limit is stopped by ending its process, and the server's own
-threads are never held. Snapshots are RocksDB checkpoints (``Store.backup``: hard links, a few
-milliseconds), taken when the store has changed since the last one.
+Two things a public query can make expensive run in **worker processes** (server/sparql/worker.py),
+never in a request thread, so that one query cannot hold the server (a request thread doing Python
+work holds the GIL for every other thread):
 
-With a remote store the query goes to the SPARQL server with the same dataset restriction; the
-client gives up at the time limit (set the server's own limit too: see docs/deploy.md).
+- **reading the query**: rdflib's SPARQL grammar is pure Python, and some texts take seconds to
+  parse. A text not seen recently is parsed by a worker within the time limit; the answer (a
+  :class:`~server.sparql.query.Query`, or why it is refused) is kept for recent texts.
+- **running it on the embedded store**: pyoxigraph cannot cancel a running query, and an aggregate or
+  ORDER BY evaluates its whole input before giving a first row. Queries run over read-only snapshots
+  of the store (RocksDB checkpoints: hard links, a few milliseconds, taken when the store has
+  changed since the last one); a query past the time limit is stopped by ending its process.
+
+With a store that takes no snapshots (a SPARQL server) the query goes to that server with the same
+dataset restriction; the client gives up at the time limit (set the server's own limit too: see
+docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -22,14 +28,19 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..errors import BadRequest, CivicfedError, ServiceUnavailable
+from ..errors import BadRequest, CivicfedError, Forbidden, PayloadTooLarge, ServiceUnavailable
 from ..store import Store, StoreRefused, StoreTimeout
 from .dataset import Dataset
 from .results import GRAPH_FORMATS, Written, write_result
+
+#: Texts whose reading (a Query, or the error refusing it) is kept: clients repeat queries.
+PARSE_CACHE_SIZE = 256
+PARSE_CACHE_MAX_LENGTH = 8_192
 
 
 class QueryTimeout(CivicfedError):
@@ -40,8 +51,19 @@ class QuerySyntaxError(BadRequest):
     slug, title = "query-syntax", "Malformed query"
 
 
+#: How a worker's refusal of a text is answered (server/sparql/query.py: Refused and subclasses).
+REFUSALS: dict[str, type[CivicfedError]] = {
+    "Malformed": QuerySyntaxError,
+    "ReadOnly": Forbidden,
+    "TooLong": PayloadTooLarge,
+    "Refused": BadRequest,
+}
+
+
 class Engine(Protocol):
-    """Where public queries run."""
+    """Where public queries are read and run."""
+
+    def parse(self, sparql: str, timeout: float) -> Any: ...
 
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written: ...
 
@@ -53,7 +75,7 @@ def open_engine(store: Store, workdir: Path, workers: int) -> Engine:
     time limit), else the store's own server with the limit."""
     if store.snapshots:
         return SnapshotEngine(store, workdir, workers)
-    return RemoteEngine(store)
+    return RemoteEngine(store, workers)
 
 
 class _Process:
@@ -75,15 +97,97 @@ class _Process:
         self.conn.close()
 
 
+class _Pool:
+    """At most ``size`` worker processes, started on demand; a job waits for one until its time
+    limit. A job past its limit ends its process (the only way to stop pyoxigraph or rdflib)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: queue.Queue[_Process] = queue.Queue()
+        self._started = 0
+        self._lock = threading.Lock()
+
+    def _take(self, wait: float) -> _Process:
+        with self._lock:
+            if self._idle.empty() and self._started < self.size:
+                self._started += 1
+                return _Process()
+        try:
+            return self._idle.get(timeout=wait)
+        except queue.Empty:
+            raise ServiceUnavailable(
+                "every SPARQL worker is busy; try again shortly", headers={"Retry-After": "5"}
+            ) from None
+
+    def _discard(self, worker: _Process) -> None:
+        worker.kill()
+        with self._lock:
+            self._started -= 1
+
+    def call(self, job: tuple[Any, ...], timeout: float, overdue: str) -> tuple[Any, ...]:
+        """Send ``job`` to a worker and return its answer, or stop it after ``timeout`` seconds
+        (QueryTimeout saying ``overdue``)."""
+        start = time.monotonic()
+        worker = self._take(wait=timeout)
+        try:
+            worker.conn.send(job)
+            if not worker.conn.poll(max(0.05, timeout - (time.monotonic() - start))):
+                self._discard(worker)
+                raise QueryTimeout(overdue)
+            answer = worker.conn.recv()
+        except (EOFError, OSError) as exc:  # the process died (out of memory…)
+            self._discard(worker)
+            raise ServiceUnavailable("the query process failed; the query may be too large") from exc
+        self._idle.put(worker)
+        return answer
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            worker = self._idle.get_nowait()
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+            worker.kill()
+
+
+class _Reader:
+    """Reading queries in worker processes, with the readings of recent texts kept."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parse(self, sparql: str, timeout: float) -> Any:
+        """The query's reading (server/sparql/query.py: Query), or the error refusing it."""
+        with self._lock:
+            found = self._cache.get(sparql)
+            if found is not None:
+                self._cache.move_to_end(sparql)
+        if found is None:
+            found = self.pool.call(
+                ("parse", sparql),
+                timeout,
+                f"the query could not be read within {timeout:g} s (a very long or deeply nested text?)",
+            )
+            if len(sparql) <= PARSE_CACHE_MAX_LENGTH:
+                with self._lock:
+                    self._cache[sparql] = found
+                    if len(self._cache) > PARSE_CACHE_SIZE:
+                        self._cache.popitem(last=False)
+        status, value = found
+        if status != "ok":
+            raise REFUSALS[status](value)
+        return value
+
+
 class SnapshotEngine:
     """Worker processes over snapshots of an embedded store."""
 
     def __init__(self, store: Store, workdir: Path, workers: int = 2) -> None:
         self.store = store
         self.workdir = workdir
-        self.size = workers
-        self._idle: queue.Queue[_Process] = queue.Queue()
-        self._started = 0
+        self.pool = _Pool(workers)
+        self.parse = _Reader(self.pool).parse
         self._lock = threading.Lock()
         self._snapshot: tuple[int, Path] | None = None
         self._users: dict[Path, int] = {}
@@ -111,42 +215,17 @@ class SnapshotEngine:
                 del self._users[path]
                 shutil.rmtree(path, ignore_errors=True)
 
-    def _take(self, wait: float) -> _Process:
-        with self._lock:
-            if self._idle.empty() and self._started < self.size:
-                self._started += 1
-                return _Process()
-        try:
-            return self._idle.get(timeout=wait)
-        except queue.Empty:
-            raise ServiceUnavailable(
-                "every SPARQL worker is busy; try again shortly", headers={"Retry-After": "5"}
-            ) from None
-
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
-        start = time.monotonic()
-        worker = self._take(wait=timeout)
         path = self._snapshot_path()
         try:
-            worker.conn.send((str(path), sparql, dataset.default_graphs, dataset.named_graphs, fmt, row_cap))
-            remaining = max(0.05, timeout - (time.monotonic() - start))
-            if not worker.conn.poll(remaining):
-                worker.kill()  # the only way to stop a running pyoxigraph query
-                with self._lock:
-                    self._started -= 1
-                raise QueryTimeout(
-                    f"the query ran for more than {timeout:g} s and was stopped; "
-                    "add LIMIT, narrow the patterns, or query the dumps instead"
-                )
-            status, body, media_type, truncated = worker.conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:  # the process died (out of memory…)
-            worker.kill()
-            with self._lock:
-                self._started -= 1
-            raise ServiceUnavailable("the query process failed; the query may be too large") from exc
+            job = ("query", str(path), sparql, dataset.default_graphs, dataset.named_graphs, fmt, row_cap)
+            overdue = (
+                f"the query ran for more than {timeout:g} s and was stopped; "
+                "add LIMIT, narrow the patterns, or query the dumps instead"
+            )
+            status, body, media_type, truncated = self.pool.call(job, timeout, overdue)
         finally:
             self._release(path)
-        self._idle.put(worker)
         if status == "syntax":
             raise QuerySyntaxError(f"malformed query: {body}")
         if status == "error":
@@ -154,11 +233,7 @@ class SnapshotEngine:
         return Written(body, media_type, truncated)
 
     def close(self) -> None:
-        while not self._idle.empty():
-            worker = self._idle.get_nowait()
-            with contextlib.suppress(BrokenPipeError, OSError):
-                worker.conn.send(None)
-            worker.kill()
+        self.pool.close()
         with self._lock:
             if self._snapshot is not None:
                 shutil.rmtree(self._snapshot[1], ignore_errors=True)
@@ -166,14 +241,17 @@ class SnapshotEngine:
 
 
 class RemoteEngine:
-    """Queries forwarded to the remote SPARQL server, restricted to the public dataset."""
+    """Queries forwarded to the remote SPARQL server, restricted to the public dataset; read by
+    worker processes first, like every public query."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, workers: int = 2) -> None:
         self.store = store
+        self.pool = _Pool(workers)
+        self.parse = _Reader(self.pool).parse
 
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
         try:
-            result = self.store.query(  # type: ignore[call-arg]
+            result = self.store.query(
                 sparql,
                 default_graph=list(dataset.default_graphs),
                 named_graphs=list(dataset.named_graphs),
@@ -197,4 +275,4 @@ class RemoteEngine:
         return write_result(result, fmt, row_cap)
 
     def close(self) -> None:
-        pass
+        self.pool.close()

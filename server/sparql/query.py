@@ -161,7 +161,10 @@ def _resolver(prologue: pyparsing.ParseResults) -> Any:
     base, prefixes = "", {}
 
     def join(iri: str) -> str:
-        return urllib.parse.urljoin(base, iri) if base else iri
+        try:
+            return urllib.parse.urljoin(base, iri) if base else iri
+        except ValueError as exc:  # not an IRI urllib can resolve (an unclosed IPv6 literal…)
+            raise Malformed(f"cannot resolve <{iri}> against BASE <{base}>: {exc}") from None
 
     for decl in prologue:  # in order: a BASE applies to what follows it
         if decl.name == "Base":

@@ -1,8 +1,13 @@
-"""A SPARQL query process (``python -m server.sparql.worker FD``), driven by server/sparql/engine.py.
+"""A SPARQL worker process (``python -m server.sparql.worker FD``), driven by server/sparql/engine.py.
 
-It reads jobs from the connection on file descriptor FD, opens the store snapshot each job names
-(read-only, kept open while the snapshot is current), runs the query with the public dataset and
-sends back the written result. The parent ends the process to stop a query past its time limit.
+It reads jobs from the connection on file descriptor FD:
+
+- ``("parse", text)``: reads a public query (server/sparql/query.py) and answers ``("ok", Query)``
+  or the name of the refusal and its message;
+- ``("query", snapshot, text, default, named, format, row_cap)``: opens the store snapshot (read-only,
+  kept open while it is current), runs the query with that dataset and answers the written result.
+
+The parent ends the process to stop a job past its time limit.
 """
 
 from __future__ import annotations
@@ -10,6 +15,15 @@ from __future__ import annotations
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
+
+
+def _parse(text: str) -> tuple[str, Any]:
+    from server.sparql import query
+
+    try:
+        return "ok", query.parse_query(text)
+    except query.Refused as exc:
+        return type(exc).__name__, str(exc)
 
 
 def serve(conn: Connection) -> None:
@@ -26,7 +40,10 @@ def serve(conn: Connection) -> None:
             return
         if job is None:
             return
-        path, sparql, default, named, fmt, row_cap = job
+        if job[0] == "parse":
+            conn.send(_parse(job[1]))
+            continue
+        _, path, sparql, default, named, fmt, row_cap = job
         try:
             if current is None or current[0] != path:
                 current = None

@@ -55,7 +55,7 @@ class EmbeddedStore(Store):
         graph_result: bool = False,
     ) -> QueryResult:
         # `timeout` cannot be honoured in process (pyoxigraph cannot cancel a query): public
-        # queries run in killable processes instead (server/sparql_engine.py).
+        # queries run in killable processes instead (server/sparql/engine.py).
         kwargs: dict[str, object] = {}
         if default_graph is not None:
             kwargs["default_graph"] = [NamedNode(g) for g in default_graph] or [DefaultGraph()]
