@@ -232,7 +232,7 @@ def import_command(
 ) -> None:
     """Read SOURCE (a file, or - for standard input) in FORMAT and write it in one atomic step."""
     from importers import IMPORTERS
-    from server.ingest import load
+    from server.ingest import load, open_source
 
     importer = IMPORTERS.get(format_name)
     if importer is None:
@@ -247,10 +247,10 @@ def import_command(
     records.require_territory(territory)
     if importer.reads_file:
         with click.open_file(source, "rb") as stream:
-            read = importer.read(stream, name=source, **extra)
+            read = open_source(importer, stream, name=source, **extra)
             report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
     else:
-        read = importer.read(source, **extra)
+        read = open_source(importer, source, **extra)
         report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     if report.rejected and not report.written:

@@ -206,6 +206,23 @@ def test_etag_if_none_match_and_if_match(client: FlaskClient, seeded: Territory)
     assert put(client, seeded, "proposal", record("proposal", id="new"), headers=must_exist).status_code == 412
 
 
+def test_conditional_get_takes_what_caches_send(client: FlaskClient, seeded: Territory) -> None:
+    """One conditional-GET implementation for every surface: a cache holding several variants sends
+    a list, some as weak tags; without If-None-Match, If-Modified-Since decides."""
+    import time
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    time.sleep(1.1)  # Last-Modified is sent once the record's second is over
+    resp = client.get(url(seeded, "proposal", "p1"))
+    tag, stamp = resp.headers["ETag"], resp.headers["Last-Modified"]
+    listed = client.get(url(seeded, "proposal", "p1"), headers={"If-None-Match": f'"other", W/{tag}'})
+    assert listed.status_code == 304 and listed.headers["ETag"] == tag and not listed.data
+    assert client.get(url(seeded, "proposal", "p1"), headers={"If-None-Match": '"other"'}).status_code == 200
+    assert client.get(url(seeded, "proposal", "p1"), headers={"If-Modified-Since": stamp}).status_code == 304
+    earlier = format_datetime(parsedate_to_datetime(stamp).replace(year=2020), usegmt=True)
+    assert client.get(url(seeded, "proposal", "p1"), headers={"If-Modified-Since": earlier}).status_code == 200
+
+
 # -- references and counts --------------------------------------------------------------------------
 
 
@@ -539,4 +556,24 @@ def test_behind_a_proxy_links_use_the_forwarded_address(tmp_path: Path) -> None:
     page = client.get("/api/v1/territories/lyon/organizations?limit=1", headers=forwarded).get_json()
     assert page["next"].startswith("https://participation.example.org/api/v1/territories/lyon/organizations?")
     assert page["items"][0]["iri"].startswith(f"{BASE}/id/lyon/")  # IRIs stay on the base
+    app.extensions["civicfed"].close()
+
+
+def test_reached_under_the_base_host_links_keep_the_base_scheme(tmp_path: Path) -> None:
+    """A proxy terminating TLS forwards plain http with the public Host: links stay on the base
+    IRI (https) without any proxy setting."""
+    app = make_app(tmp_path, None, BASE_URI="https://participation.example.org")
+    with app.app_context():
+        territory = make_territory(services(), TERRITORY, ("editor",))
+    client = app.test_client()
+    public = {"Host": "participation.example.org"}
+    for i in range(2):
+        data = {**RECORDS["organization"], "id": f"o{i}"}
+        resp = client.put(
+            f"/api/v1/territories/lyon/organizations/o{i}", json=data, headers={**territory.auth(), **public}
+        )
+        assert resp.status_code == 201
+    assert resp.headers["Location"] == "https://participation.example.org/api/v1/territories/lyon/organizations/o1"
+    page = client.get("/api/v1/territories/lyon/organizations?limit=1", headers=public).get_json()
+    assert page["next"].startswith("https://participation.example.org/api/v1/territories/lyon/organizations?")
     app.extensions["civicfed"].close()

@@ -211,3 +211,9 @@ def test_an_importer_added_to_the_table_is_accepted_by_the_ingest_route(
         f"/api/v1/territories/{seeded.id}/ingest", data=b"x", headers={**seeded.auth(), "Content-Type": "text/xml"}
     )
     assert refused.status_code == 415 and "text/csv" in refused.get_json()["detail"]
+    # A source the importer cannot read at all (Latin-1 where UTF-8 is read) is the client's error.
+    latin1 = "id,name\nasso-3,Vélo\n".encode("latin-1")
+    unreadable = client.post(
+        f"/api/v1/territories/{seeded.id}/ingest", data=latin1, headers={**seeded.auth(), "Content-Type": "text/csv"}
+    )
+    assert unreadable.status_code == 400 and "could not be read" in unreadable.get_json()["detail"]

@@ -5,8 +5,19 @@ write path in one atomic step, and reports (:mod:`server.ingest.report`) what ha
 
 from __future__ import annotations
 
-from .loader import load
+from .loader import load, open_source
 from .report import Report
 from .source import Deletion, Importer, Item, Record, Rejected, Source, Statements
 
-__all__ = ["Deletion", "Importer", "Item", "Record", "Rejected", "Report", "Source", "Statements", "load"]
+__all__ = [
+    "Deletion",
+    "Importer",
+    "Item",
+    "Record",
+    "Rejected",
+    "Report",
+    "Source",
+    "Statements",
+    "load",
+    "open_source",
+]

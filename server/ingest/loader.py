@@ -6,14 +6,15 @@ without ``partial``, one rejected item means nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from ..errors import CivicfedError
+from ..errors import CivicfedError, MalformedBody
 from ..records import Op, Records
 from ..state import Principal
 from ..store import Changeset
 from .report import Report, error_entry
-from .source import Deletion, Item, Record, Rejected, Statements
+from .source import Deletion, Importer, Item, Record, Rejected, Source, Statements
 
 
 def load(
@@ -32,7 +33,7 @@ def load(
     ops: list[Op] = []
     errors: list[dict[str, object]] = []
     statements: list[str] = []
-    for item in items:
+    for item in _read(items):
         if isinstance(item, Rejected):
             errors.append(error_entry(item.line, item.kind, item.local_id, item.error))
         elif isinstance(item, Deletion):
@@ -65,3 +66,24 @@ def load(
     else:
         written = records.write(territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra)
     return Report.of(written, len(ops), errors)  # type: ignore[arg-type]
+
+
+def open_source(importer: Importer, data: Any, **options: Any) -> Source:
+    """``importer.read(data)``; a source that cannot be read at all is the client's error (400)."""
+    try:
+        return importer.read(data, **options)
+    except CivicfedError:
+        raise
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedBody(f"the source could not be read as {importer.format}: {exc}") from exc
+
+
+def _read(items: Iterable[Item]) -> Iterator[Item]:
+    """The items, or a 400 when the source cannot be read at all (wrong encoding, truncated
+    archive…): an importer reports what it cannot map as Rejected items, not exceptions."""
+    try:
+        yield from items
+    except CivicfedError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise MalformedBody(f"the source could not be read: {exc}") from exc

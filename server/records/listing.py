@@ -11,7 +11,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vocabularies import GEO, SDO, XSD
 
@@ -48,7 +48,7 @@ class ListQuery:
 
     kind: Kind
     territories: Sequence[str]
-    filters: dict[str, str] = field(default_factory=dict)
+    filters: dict[str, str] | None = None
     q: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     modified_since: dt.datetime | None = None
@@ -101,7 +101,7 @@ class ListQuery:
 
     def _data_patterns(self, urls: Urls) -> list[str]:
         patterns = []
-        for param, value in self.filters.items():
+        for param, value in (self.filters or {}).items():
             f = self.kind.filters[param]
             # Filters are evaluated against the first territory's IRIs; multi-territory lists only
             # take filters whose values are territory-independent (codes), checked by the caller.

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, request
 
@@ -39,10 +40,14 @@ def principal() -> Principal | None:
 
 
 def link(path: str, **params: str | int | None) -> str:
-    """A URL of the JSON API for the client to follow (``next``, ``Location``): on the host and
-    scheme the client reached (behind a proxy too, with ``PROXY_FIX``), not the base IRI, which
-    names resources and may be served elsewhere."""
-    return services().urls.api(path, root=request.root_url, **params)
+    """A URL of the JSON API for the client to follow (``next``, ``Location``), where the client
+    is talking: under the base IRI when the client reached its host (a proxy terminating TLS then
+    keeps links on https without any setting), else on the address it reached (another port or
+    name; behind a proxy with ``PROXY_FIX``, the forwarded one)."""
+    urls = services().urls
+    here = request.root_url
+    root = urls.base if urlsplit(here).netloc == urlsplit(urls.base).netloc else here
+    return urls.api(path, root=root, **params)
 
 
 def territory_or_404(territory: str) -> str:

@@ -3,6 +3,7 @@ with the stored record), private-kind reads, and the documentation of errors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http
 from collections.abc import Callable
 from typing import Any
@@ -57,28 +58,31 @@ def single_outcome(report: WriteReport) -> Outcome:
     return outcome
 
 
+def record_path(territory: str, kind: Kind, local_id: str) -> str:
+    """A record's path under /api/v1 (a territory's record is the territory itself)."""
+    if kind.name == "territory":
+        return f"territories/{territory}"
+    return f"territories/{territory}/{kind.plural}/{local_id}"
+
+
 def record_response(territory: str, kind: Kind, local_id: str, status: int) -> Response:
     """The record as stored after a write, with its ETag (and its Location when created)."""
     record = services().records.get(territory, kind, local_id)
-    headers = {"ETag": etag_of(record)}
+    headers = {"ETag": etag(_modified(record))}
     if status == 201:
-        headers["Location"] = link(f"territories/{territory}/{kind.plural}/{local_id}")
+        headers["Location"] = link(record_path(territory, kind, local_id))
     return json_response(record, status, headers)
-
-
-def etag_of(record: dict[str, Any]) -> str:
-    import datetime as dt
-
-    return etag(dt.datetime.fromisoformat(record["record_modified"]))
 
 
 def get_record(territory: str, kind: Kind, local_id: str) -> Response:
     """GET of one record: 200 with it and its validators, or 304 when the client's copy is current."""
-    import datetime as dt
-
     record = services().records.get(territory, kind, local_id)
-    modified = dt.datetime.fromisoformat(record["record_modified"])
+    modified = _modified(record)
     return conditional(etag(modified), modified, lambda: json_response(record))
+
+
+def _modified(record: dict[str, Any]) -> dt.datetime:
+    return dt.datetime.fromisoformat(record["record_modified"])
 
 
 def put_record(territory: str, kind: Kind, local_id: str) -> Response:

@@ -12,7 +12,7 @@ from marshmallow import RAISE, Schema, fields
 from importers import by_media_type, upload_types
 
 from ...errors import PROBLEM_JSON, Forbidden, UnsupportedMediaType, ValidationFailed
-from ...ingest import load
+from ...ingest import load, open_source
 from ...services import services
 from ..http import json_response, writer
 from .common import SECURED, blp, errors
@@ -60,7 +60,7 @@ def ingest(args: dict[str, Any], territory: str) -> Response:
         raise UnsupportedMediaType(
             f"send the body as {' or '.join(upload_types())} (application/x-ndjson: one JSON record per line)"
         )
-    source = importer.read(request.get_data(cache=False))
+    source = open_source(importer, request.get_data(cache=False))
     report = load(
         services().records,
         territory,
