@@ -72,9 +72,11 @@ class Urls:
         """The public graph holding a territory's own data."""
         return f"{self.public_prefix}{territory}"
 
-    def source_graph(self, source_id: str) -> str:
-        """The public graph an imported source writes about itself (``server.ingest.Statements``)."""
-        return f"{self.public_prefix}source/{source_id}"
+    def source_graph(self, territory: str, source_id: str) -> str:
+        """The public graph an imported source writes about itself (``server.ingest.Statements``):
+        one per territory and source, so that imports into different territories never touch
+        each other's."""
+        return f"{self.public_prefix}source/{territory}/{source_id}"
 
     @property
     def internal_prefix(self) -> str:

@@ -217,3 +217,28 @@ def test_an_importer_added_to_the_table_is_accepted_by_the_ingest_route(
         f"/api/v1/territories/{seeded.id}/ingest", data=latin1, headers={**seeded.auth(), "Content-Type": "text/csv"}
     )
     assert unreadable.status_code == 400 and "could not be read" in unreadable.get_json()["detail"]
+
+
+def test_statements_of_a_source_replace_its_graph_with_the_records(
+    client: FlaskClient, seeded: Territory, svc: Any
+) -> None:
+    """What a source says about itself goes into its graph in the same atomic write as its
+    records: rewritten whole by each import, and left alone when the import writes nothing."""
+    from server.ingest import Record, Statements, load
+    from server.model.kinds import KINDS
+
+    graph = svc.urls.source_graph(seeded.id, "catalog")
+    about = f"<{graph}> <http://purl.org/dc/terms/title>"
+
+    def items(title: str, org: dict[str, Any]) -> list[Any]:
+        return [Statements((f'{about} "{title}"',)), Record(KINDS["organization"], org, 1)]
+
+    org = {**RECORDS["organization"], "id": "from-catalog"}
+    first = load(svc.records, seeded.id, items("first", org), None, source_id="catalog")
+    assert first.written and svc.store.count(graph) == 1
+    second = load(svc.records, seeded.id, items("second", {**org, "name": "Renamed"}), None, source_id="catalog")
+    assert second.written and [q.object.value for q in svc.store.quads(graph=graph)] == ["second"]
+    broken = load(svc.records, seeded.id, items("third", {**org, "type": "nonsense"}), None, source_id="catalog")
+    assert not broken.written and [q.object.value for q in svc.store.quads(graph=graph)] == ["second"]
+    # Another territory's import of a source of the same name has a graph of its own.
+    assert svc.urls.source_graph("grenoble", "catalog") != graph

@@ -173,6 +173,34 @@ def test_large_changesets_are_staged_then_swapped(shared_store: str) -> None:
     store.close()
 
 
+def test_a_cleared_graph_is_replaced_in_the_same_atomic_write(store: Store, shared_store: str) -> None:
+    """Changeset.clear_graph empties a graph before the insertions (an import's source graph): on
+    the update path (any store) and, for a large write, through the staging graphs of a remote one."""
+    other = "http://example.org/g/source"
+    for target, big in ((store, False), (open_store(shared_store, max_update_bytes=2000), True)):
+        seed(target)
+        target.apply(_with_source(other, range(5), G, "first"))
+        assert target.count(other) == 5
+        cs = _with_source(other, range(100, 400 if big else 103), G, "second")
+        target.apply(cs)
+        values = {q.object.value for q in target.quads(graph=other)}
+        assert values == {"second"} and target.count(other) == (300 if big else 3)
+        assert target.count(G) == 3  # the rest of the write landed with it (S1 rewritten, S1#geo and S2 kept)
+        assert not [g for g in target.graphs() if g.startswith("urn:civicfed:staging:")]
+        _clean(target)
+        if big:
+            target.close()
+
+
+def _with_source(graph: str, numbers: range, data_graph: str, label: str) -> Changeset:
+    cs = Changeset()
+    cs.clear_graph(graph)
+    cs.add(graph, [f'<{S}src{i}> <http://x/p> "{label}"' for i in numbers])
+    cs.drop(data_graph, f"{S}1")
+    cs.add(data_graph, [f'<{S}1> <http://x/p> "{label}"'])
+    return cs
+
+
 def test_remote_errors_are_clear(shared_store: str) -> None:
     store = open_store(shared_store)
     with pytest.raises(StoreError, match="refused"):

@@ -13,6 +13,7 @@ from ..errors import CivicfedError, MalformedBody
 from ..records import Op, Records
 from ..state import Principal
 from ..store import Changeset
+from ..urls import LOCAL_ID_RE
 from .report import Report, error_entry
 from .source import Deletion, Importer, Item, Record, Rejected, Source, Statements
 
@@ -53,10 +54,11 @@ def load(
             statements.extend(item.statements)
     extra = None
     if statements:
-        if source_id is None:
-            raise ValueError("statements need the source's id (its graph)")
+        # The importer's own naming: a wrong one is a bug of the importer, not of the request.
+        if source_id is None or not LOCAL_ID_RE.fullmatch(source_id):
+            raise ValueError(f"statements need the source's id, a slug (got {source_id!r})")
         extra = Changeset()
-        graph = records.urls.source_graph(source_id)
+        graph = records.urls.source_graph(territory, source_id)
         extra.clear_graph(graph)
         extra.add(graph, statements)
     if errors and not partial:

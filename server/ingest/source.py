@@ -59,7 +59,7 @@ Item = Record | Deletion | Rejected | Statements
 class Source(Protocol):
     """A source being read: what it is called (a file name, a URL) and its items."""
 
-    #: Identifies the source (its graph is ``Urls.source_graph(id)``): a slug.
+    #: Identifies the source (its graph is ``Urls.source_graph(territory, id)``): a slug.
     id: str
     #: What to call it in reports and messages.
     name: str
