@@ -163,9 +163,29 @@ def test_json_ld_context_declares_exactly_our_prefixes() -> None:
     assert declared == PREFIXES
 
 
+def _string_constants(source: str) -> list[str]:
+    """Every string in Python source that is not a docstring, f-string parts included."""
+    import ast
+
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
 def test_no_namespace_iri_is_typed_outside_vocabularies() -> None:
-    """Every namespace IRI comes from vocabularies/namespaces.py."""
-    import re
+    """Every namespace IRI comes from vocabularies/namespaces.py: none in the code's strings
+    (f-strings included) or in the templates, wherever it stands in them."""
     from pathlib import Path
 
     from vocabularies import namespaces
@@ -173,9 +193,11 @@ def test_no_namespace_iri_is_typed_outside_vocabularies() -> None:
     known = {str(v) for v in vars(namespaces).values() if isinstance(v, namespaces.Namespace)}
     root = Path(__file__).resolve().parent.parent
     found = []
-    for folder in ("server", "importers", "exporters"):
+    for folder in ("server", "importers", "exporters", "tools"):
         for path in (root / folder).rglob("*.py"):
-            for ns in known:
-                if re.search(re.escape(f'"{ns}') + r"[^\"]*\"", path.read_text(encoding="utf-8")):
-                    found.append(f"{path.relative_to(root)}: {ns}")
+            for text in _string_constants(path.read_text(encoding="utf-8")):
+                found += [f"{path.relative_to(root)}: {ns}" for ns in known if ns in text]
+    for path in (root / "server" / "templates").glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(root)}: {ns}" for ns in known if ns in text]
     assert not found, found

@@ -78,6 +78,7 @@ ENTAILMENT = Namespace("http://www.w3.org/ns/entailment/")
 SPARQL_RESULTS = Namespace("http://www.w3.org/2005/sparql-results#")
 # Identifiers of places and things other authorities mint.
 NUTS = Namespace("http://data.europa.eu/nuts/code/")
+INSEE_COMMUNE = Namespace("http://id.insee.fr/geo/commune/")
 WIKIDATA = Namespace("http://www.wikidata.org/entity/")
 #: Types of problem details (RFC 9457) this server answers with.
 PROBLEMS = Namespace("https://w3id.org/civicfed/problems#")

@@ -19,6 +19,7 @@ from vocabularies import (
     DCT,
     FOAF,
     GEO,
+    INSEE_COMMUNE,
     M8G,
     NUTS,
     ORG,
@@ -151,7 +152,7 @@ def _account_extras(field_name: str) -> Callable[[str, dict[str, Any], Ctx, list
 
 def _territory_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
     if data.get("insee_cog"):
-        out.append(f"<{subject}> <{SKOS.exactMatch}> <http://id.insee.fr/geo/commune/{data['insee_cog']}>")
+        out.append(f"<{subject}> <{SKOS.exactMatch}> <{INSEE_COMMUNE[data['insee_cog']]}>")
     if data.get("nuts"):
         out.append(f"<{subject}> <{GEO.sfWithin}> <{NUTS[data['nuts']]}>")
     population = data.get("population")

@@ -11,7 +11,7 @@ import json
 
 from flask import Blueprint, Flask, Response, render_template, request
 
-from vocabularies import CONTEXT_FILE, PREFIXES, SHAPES_FILE, vocabulary_turtle
+from vocabularies import CF_IRI, CONTEXT_FILE, PREFIXES, SHAPES_FILE, vocabulary_turtle
 
 from ..rdf.negotiation import HTML, JSON_LD, RDF_FORMATS, TURTLE, alternates, negotiate
 
@@ -81,7 +81,7 @@ def _terms() -> dict[str, list[dict[str, object]]]:
 def _serve(suffix: str | None) -> Response:
     fmt = negotiate(OFFERED, suffix)
     if fmt is HTML:
-        body = render_template("ns.html", terms=_terms(), lang=_lang())
+        body = render_template("ns.html", terms=_terms(), lang=_lang(), namespace=CF_IRI)
         resp = Response(body, mimetype="text/html")
     else:
         resp = Response(_serialised(fmt.name), mimetype=fmt.media_type)
