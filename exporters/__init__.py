@@ -21,15 +21,15 @@ class Exporter:
     dump: Callable[..., int]
     #: What ``dump`` counts (for the command's summary).
     unit: str = "bytes"
-    #: The format writes one kind at a time (``--kind``).
-    per_kind: bool = False
+    #: The options ``dump`` takes (``civicfed export`` refuses the others).
+    options: tuple[str, ...] = ()
 
 
 def _dump_format(fmt: str, summary: str, per_kind: bool) -> Exporter:
     def write(records: object, territory: str, output: object, **options: object) -> int:
         return dumps.dump(records, territory, output, fmt=fmt, **options)  # type: ignore[arg-type]
 
-    return Exporter(fmt, summary, write, per_kind=per_kind)
+    return Exporter(fmt, summary, write, options=("kind",) if per_kind else ())
 
 
 #: Every exporter, by format name.
@@ -41,6 +41,7 @@ EXPORTERS: dict[str, Exporter] = {
             "A territory's records, one JSON object per line (`civicfed import ndjson` reads it)",
             ndjson.dump,
             unit="records",
+            options=("include_deleted", "include_private"),
         ),
         *(_dump_format(fmt, f"One kind of records as {fmt} (the /dumps file)", True) for fmt in dumps.RECORD_FORMATS),
         *(

@@ -195,6 +195,8 @@ def dump(records: Records, territory: str, output: IO[bytes], *, fmt: str, kind:
         found = BY_PLURAL.get(kind or "")
         if found is None or found not in DUMPED_KINDS:
             raise ValueError(f"give the kind to dump: one of {', '.join(k.plural for k in DUMPED_KINDS)}")
+        if fmt == "geojson" and not found.geolocated:
+            raise ValueError(f"{found.plural} have no location: no GeoJSON dump")
         chunks = stream_records(records, found, territory, fmt)
     written = 0
     for chunk in chunks:

@@ -283,9 +283,11 @@ def export_command(
     exporter = EXPORTERS.get(format_name)
     if exporter is None:
         _fail(f"unknown format {format_name!r}: use one of {', '.join(EXPORTERS)}")
-    options: dict[str, Any] = {"kind": kind} if exporter.per_kind else {}
-    if exporter.format == "ndjson":
-        options = {"include_deleted": include_deleted, "include_private": include_private}
+    given = {"kind": kind, "include_deleted": include_deleted, "include_private": include_private}
+    for name, value in given.items():
+        if value and name not in exporter.options:
+            _fail(f"{format_name} takes no --{name.replace('_', '-')}")
+    options = {name: value for name, value in given.items() if name in exporter.options}
     try:
         n = exporter.dump(services().records, territory, output, **options)
     except ValueError as exc:

@@ -170,3 +170,9 @@ def test_import_and_export_formats_come_from_the_tables(env: dict[str, str], tmp
     assert out.read_text().splitlines()[0].startswith("id,iri,territory,")
     no_kind = civicfed(env, "export", "geojson", "--territory", "annecy", check=False)
     assert no_kind.returncode != 0 and "give the kind to dump" in no_kind.stderr
+    placeless = civicfed(env, "export", "geojson", "--territory", "annecy", "--kind", "organizations", check=False)
+    assert placeless.returncode != 0 and "no location" in placeless.stderr
+    wrong = civicfed(
+        env, "export", "csv", "--territory", "annecy", "--kind", "proposals", "--include-private", check=False
+    )
+    assert wrong.returncode != 0 and "csv takes no --include-private" in wrong.stderr
