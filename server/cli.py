@@ -69,11 +69,11 @@ cli.add_command(routes_command)
 def serve_command(host: str, port: int, threads: int, workers: int, access_log: bool, pin_cpu: bool) -> None:
     """Serve with gunicorn (threaded workers: pyoxigraph releases the GIL)."""
     from .serve import serve
-    from .store import is_remote
+    from .store import many_processes
 
     if workers < 1:
         _fail("--workers must be at least 1")
-    if workers > 1 and not is_remote(services().config["STORE"]):
+    if workers > 1 and not many_processes(services().config["STORE"]):
         _fail(
             f"the embedded store ({services().config['STORE']}) can be opened by one process only: "
             "serve it with one worker (its threads answer requests in parallel), or move the data to a "

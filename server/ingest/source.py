@@ -8,9 +8,9 @@ same for every source.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from ..errors import CivicfedError
 from ..model.kinds import Kind
@@ -83,6 +83,3 @@ class Importer:
     #: The source argument of ``civicfed import FORMAT SOURCE`` is a file to open (else a name).
     reads_file: bool = True
     options: dict[str, str] = field(default_factory=dict)
-
-
-Input = bytes | Iterable[bytes] | IO[bytes]

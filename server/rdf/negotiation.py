@@ -61,9 +61,16 @@ def negotiate(offered: Sequence[Format], suffix: str | None = None) -> Format:
     return next(f for f in offered if f.media_type == best)
 
 
+def alternate_links(base_url: str, offered: Sequence[Format], current: Format | None = None) -> str:
+    """A ``Link`` value with one ``rel="alternate"`` per representation (``{base_url}.{suffix}``)
+    other than ``current``."""
+    return ", ".join(
+        f'<{base_url}.{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in offered if f is not current
+    )
+
+
 def alternates(resp: Response, base_url: str, offered: Sequence[Format]) -> Response:
-    """Add ``Vary: Accept`` and one ``Link: rel="alternate"`` per other representation."""
+    """Add ``Vary: Accept`` and one ``Link: rel="alternate"`` per representation."""
     resp.headers.add("Vary", "Accept")
-    links = [f'<{base_url}.{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in offered]
-    resp.headers["Link"] = ", ".join(links)
+    resp.headers["Link"] = alternate_links(base_url, offered)
     return resp

@@ -17,31 +17,19 @@ from typing import IO, Any
 
 from ..errors import NotFound
 from ..model.kinds import KINDS, Kind
-from ..model.rdf import Ctx
 from ..state import Principal, State
 from ..store import Changeset, Description, Store
 from ..urls import Urls
 from .authz import require_writer
 from .cache import RecordCache
 from .clock import Clock, etag
-from .index import RECORD_DELETED, RECORD_MODIFIED, IndexEntry, graph_of
+from .index import IndexEntry
 from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
 from .read import Reader
 from .write import Writer, prepare
 
-__all__ = [
-    "RECORD_DELETED",
-    "RECORD_MODIFIED",
-    "IndexEntry",
-    "ListQuery",
-    "Op",
-    "Outcome",
-    "Page",
-    "Records",
-    "WriteReport",
-    "etag",
-]
+__all__ = ["Op", "Outcome", "Page", "Records", "WriteReport", "etag"]
 
 
 class Records:
@@ -71,29 +59,12 @@ class Records:
         return created, self.get(territory, kind, territory)
 
     # -- reads -------------------------------------------------------------------------------
-    def ctx(self, territory: str) -> Ctx:
-        return Ctx(self.urls, territory)
-
-    def graph_of(self, kind: Kind, territory: str) -> str:
-        return graph_of(self.urls, kind, territory)
-
-    def iri(self, territory: str, kind: Kind, local_id: str) -> str:
-        return self.reader.iri(territory, kind, local_id)
-
     def index_entries(self, territory: str, kind: Kind, iris: Sequence[str]) -> dict[str, IndexEntry]:
         return self.reader.index_entries(territory, kind, iris)
 
     def get(self, territory: str, kind: Kind, local_id: str) -> dict[str, Any]:
         """One live record; NotFound if it never existed, Gone (with the tombstone) if deleted."""
         return self.reader.get(territory, kind, local_id)
-
-    def to_json(
-        self, territory: str, kind: Kind, iri: str, desc: Description, modified: dt.datetime | str
-    ) -> dict[str, Any]:
-        return self.reader.to_json(territory, kind, iri, desc, modified)
-
-    def tombstone(self, territory: str, kind: Kind, local_id: str, deleted_at: dt.datetime | str) -> dict[str, Any]:
-        return self.reader.tombstone(territory, kind, local_id, deleted_at)
 
     def published(self, territory: str, iri: str) -> Description:
         """What the territory's public graph says of one of its IRIs (and of its ``#`` nodes)."""

@@ -19,19 +19,25 @@ __all__ = [
     "StoreError",
     "StoreRefused",
     "StoreTimeout",
-    "is_remote",
+    "many_processes",
     "open_store",
 ]
 
 
-def is_remote(location: str | None) -> bool:
+def _is_remote(location: str | None) -> bool:
     return bool(location) and location.startswith(("http://", "https://"))  # type: ignore[union-attr]
+
+
+def many_processes(location: str | None) -> bool:
+    """Whether several processes may open the store at ``location`` at once (the ``shared``
+    capability, known before opening it: a SPARQL server yes, an embedded store no)."""
+    return _is_remote(location)
 
 
 def open_store(location: str | None, **options: Any) -> Store:
     """Open the store named by ``location``: a directory (embedded Oxigraph), ``:memory:``, or the
     query endpoint URL of a SPARQL 1.1 server. ``options`` go to :class:`RemoteStore`."""
-    if is_remote(location):
+    if _is_remote(location):
         from .remote import RemoteStore
 
         return RemoteStore(location, **{k: v for k, v in options.items() if v is not None})

@@ -24,7 +24,8 @@ from ..errors import Gone, NotFound
 from ..model.kinds import KINDS
 from ..rdf import labels
 from ..rdf.jsonld import compact
-from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, negotiate
+from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, alternate_links, negotiate
+from ..records.clock import micros
 from ..services import services
 from ..urls import LOCAL_ID_RE
 from .http import conditional, validators
@@ -97,7 +98,7 @@ def _etag(resource: Resource, fmt: Format, *variant: object) -> str:
     """The entity tag of one representation: the resource's version, the format, and for pages
     what else they show (their language, what links to the resource)."""
     if resource.modified is not None:
-        version = str(int(resource.modified.timestamp() * 1_000_000))
+        version = str(micros(resource.modified))
     else:
         digest = hashlib.sha256(
             repr(sorted((s, p, str(o)) for s, v in resource.description.items() for p, o in v)).encode()
@@ -121,8 +122,7 @@ def serialize_rdf(resource: Resource, fmt: Format) -> bytes:
 
 
 def _headers(resource: Resource, fmt: Format, vary: str = "Accept") -> dict[str, str]:
-    links = [f'<{resource.iri}.{f.suffix}>; rel="alternate"; type="{f.media_type}"' for f in OFFERED if f is not fmt]
-    return {"Vary": vary, "Link": ", ".join(links)}
+    return {"Vary": vary, "Link": alternate_links(resource.iri, OFFERED, fmt)}
 
 
 @bp.route("/id/<path:path>", methods=["GET"])
