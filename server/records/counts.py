@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from vocabularies import SDO
+
 from ..errors import Conflict
 from ..model.kinds import KINDS, Kind, Tally
 from ..model.rdf import Target
@@ -118,8 +120,6 @@ class Tallies:
         counters = [counted.mapping.by_name[t.field] for t in counted.tallies]
         nodes = [c.node(p) for p in records for c in counters]  # type: ignore[attr-defined]
         out: dict[str, int] = {}
-        from vocabularies import SDO
-
         for node, triples in self.reader.store.describe(nodes, self.urls.territory_graph(self.territory)).items():
             for p, o in triples:
                 if p == SDO.userInteractionCount:
