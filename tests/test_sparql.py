@@ -743,3 +743,44 @@ def test_w3c_protocol_negative(live_server: LiveServer, case: tuple[Any, ...]) -
         request.headers["Content-Type"] = content_type
     resp = requests.Session().send(request, timeout=30)
     assert 400 <= resp.status_code < 500, (name, resp.status_code, resp.text)
+
+
+def test_quick_reading_agrees_with_the_full_parse() -> None:
+    """A short text read quickly (no keyword of a dataset clause, SERVICE, update or pragma in
+    it) has exactly the reading the full parse gives; every other text gets the full parse."""
+    import random
+
+    base = "http://b.test"
+    corpus = [sparql_text(t, base) for _, t in (*PRIVATE_DATASET, *LYON_DATASET, *NO_DATASET, *REFUSED)]
+    corpus += [
+        "SELECT ?p ?o WHERE { <http://b.test/id/lyon/proposal/p1> ?p ?o }",
+        "prefix s: <https://schema.org/> ask { ?x s:name 'x' }",
+        "# a comment\r\nCONSTRUCT WHERE { ?s ?p ?o } LIMIT 3",
+        "DESCRIBE <http://b.test/id/lyon>",
+        "SELECT * WHERE { ?s ?p 'FROM <http://b.test/_internal/private/lyon>' }",
+        "SELECT * WHERE { ?s ?p ?o } # from <http://b.test/_internal/private/lyon>",
+        "SELECT * W\\u0048ERE { ?s ?p ?o }",
+        "SELECT * \\u0046ROM <http://b.test/_internal/private/lyon> WHERE { ?s ?p ?o }",
+        "SELECT * WHERE { ?s ?p ?o } ; INSERT DATA { <http://x/> <http://x/> <http://x/> }",
+        "SELECT (COUNT(*) AS ?n) WHERE { SERVICE <http://elsewhere/> { ?s ?p ?o } }",
+    ]
+    rng = random.Random(7)
+    pieces = [" FROM <http://b.test/g>", " '", ' "', " #", "\n", " <http://x/'>", " }", " {", " \\u0046"]
+    corpus += [
+        text[:i] + rng.choice(pieces) + text[i:]
+        for text in corpus[:40]
+        for i in (rng.randrange(len(text) + 1) for _ in range(5))
+    ]
+    quick = 0
+    for text in corpus:
+        reading = sparql_parse.quick_read(text)
+        if reading is None:
+            continue
+        quick += 1
+        assert reading.default_graphs == reading.named_graphs == (), text
+        try:
+            full = sparql_parse.parse_query(text)
+        except sparql_parse.Refused:
+            continue  # malformed in a way the store's own parser reports
+        assert full == reading, text
+    assert quick >= 5  # the quick path is taken at all

@@ -6,7 +6,9 @@ work holds the GIL for every other thread):
 
 - **reading the query**: rdflib's SPARQL grammar is pure Python, and some texts take seconds to
   parse. A text not seen recently is parsed by a worker within the time limit; the answer (a
-  :class:`~server.sparql.query.Query`, or why it is refused) is kept for recent texts.
+  :class:`~server.sparql.query.Query`, or why it is refused) is kept for recent texts. A short text
+  that holds none of the keywords of a dataset clause, SERVICE or an update needs only its form,
+  read in the request thread from the prologue (``query.quick_read``).
 - **running it on the embedded store**: pyoxigraph cannot cancel a running query, and an aggregate or
   ORDER BY evaluates its whole input before giving a first row. Queries run over read-only snapshots
   of the store (RocksDB checkpoints: hard links, a few milliseconds, taken when the store has
@@ -159,6 +161,11 @@ class _Reader:
 
     def parse(self, sparql: str, timeout: float) -> Any:
         """The query's reading (server/sparql/query.py: Query), or the error refusing it."""
+        from . import query  # rdflib's grammar: loaded by the first query, not at start
+
+        quick = query.quick_read(sparql)  # a short text without a dataset clause: its form only
+        if quick is not None:
+            return quick
         with self._lock:
             found = self._cache.get(sparql)
             if found is not None:

@@ -81,6 +81,52 @@ _UPDATE = grammar.UpdateUnit.copy().parse_with_tabs()
 _CLAUSE = pyparsing.Located(grammar.DatasetClause).parse_with_tabs()
 
 
+#: Words a text must hold to have a dataset clause, a SERVICE call, an update operation or a store
+#: pragma: a short text with none of them (in any case, anywhere) cannot have any, whatever a
+#: parser makes of it, so reading its form is enough (``quick_read``).
+_NEEDS_PARSE = (
+    "from",
+    "service",
+    "define",
+    "insert",
+    "delete",
+    "load",
+    "clear",
+    "drop",
+    "create",
+    "add",
+    "move",
+    "copy",
+)
+QUICK_MAX_LENGTH = 4_096
+_FORM_KEYWORDS = {k: k for k in ("SELECT", "CONSTRUCT", "DESCRIBE", "ASK")}
+_HEAD = (
+    grammar.Prologue + pyparsing.MatchFirst([pyparsing.CaselessKeyword(k) for k in _FORM_KEYWORDS])("form")
+).parse_with_tabs()
+_HEAD.ignore("#" + pyparsing.rest_of_line)
+
+
+def quick_read(text: str) -> Query | None:
+    """The reading of a short query that cannot hold a dataset clause, SERVICE, an update or a
+    pragma (none of their keywords appear in it, in strings and comments included): its form, read
+    with the grammar's prologue, and no dataset. None when the text needs the full parse. The
+    store's own parser then judges the rest, as it does for every query."""
+    if len(text) > QUICK_MAX_LENGTH:
+        return None
+    try:
+        text = _expand(text)
+    except Malformed:
+        return None
+    lowered = text.lower()  # SPARQL keywords are ASCII, in any case
+    if any(word in lowered for word in _NEEDS_PARSE):
+        return None
+    try:
+        head = _HEAD.parse_string(_LONE_CR.sub("\n", text))
+    except (pyparsing.ParseBaseException, RecursionError):
+        return None
+    return Query(str(head["form"]).upper(), text, (), ())
+
+
 def parse_query(text: str) -> Query:
     """The query in ``text``, ready to run, or Refused (Malformed, ReadOnly, TooLong) saying why."""
     if len(text) > CACHE_MAX_LENGTH:
