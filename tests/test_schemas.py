@@ -150,6 +150,31 @@ def test_amounts_fit_every_store(svc: Any, changes: dict[str, Any], where: str) 
     assert err.value.errors[0]["pointer"] == where
 
 
+@pytest.mark.parametrize(
+    ("kind", "changes", "where"),
+    [
+        ("proposal", {"vote_count": 10**29}, "#/vote_count"),
+        ("proposal", {"comment_count": 2**63}, "#/comment_count"),
+        ("meeting", {"capacity": 10**20}, "#/capacity"),
+        ("rule", {"min_votes": 2**64}, "#/min_votes"),
+    ],
+)
+def test_integers_fit_xsd_long(svc: Any, kind: str, changes: dict[str, Any], where: str) -> None:
+    """One vote_count of 10^29 made SUM over every vote count come back empty: integers are
+    xsd:long at most."""
+    with pytest.raises(ValidationFailed) as err:
+        prepare(svc, kind, record(kind, **changes))
+    assert err.value.errors[0]["pointer"] == where
+    field = next(iter(changes))
+    assert prepare(svc, kind, record(kind, **{field: 2**63 - 1}))[field] == 2**63 - 1
+
+
+def test_integer_bounds_are_in_the_openapi_document(client: Any) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    vote_count = spec["components"]["schemas"]["Proposal"]["properties"]["vote_count"]
+    assert vote_count["minimum"] == 0 and vote_count["maximum"] == 2**63 - 1
+
+
 def test_coordinates_are_rounded_to_a_centimetre(svc: Any) -> None:
     loaded = prepare(svc, "proposal", record("proposal", location={"lat": 1e-300, "lon": 4.123456789}))
     assert loaded["location"] == {"lat": 0.0, "lon": 4.1234568}

@@ -123,11 +123,23 @@ class Moment(fields.AwareDateTime):
         return out
 
 
+#: xsd:long, the integers every store and SPARQL engine computes with (a larger one made SUM
+#: over all vote counts come back empty).
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
 class StrictInteger(fields.Integer):
+    """A JSON integer (not a string, a float or a boolean) within xsd:long; a field's own range
+    narrows it (the OpenAPI document says both bounds)."""
+
     default_error_messages = {"invalid": "Not a valid integer."}
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, **kwargs)
+        validators = kwargs.pop("validate", None)
+        validators = (
+            [] if validators is None else list(validators) if isinstance(validators, list | tuple) else [validators]
+        )
+        super().__init__(strict=True, validate=[validate.Range(LONG_MIN, LONG_MAX), *validators], **kwargs)
 
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
