@@ -245,13 +245,14 @@ def import_command(
         extra[name] = value
     records = services().records
     records.require_territory(territory)
+    settings = {"partial": partial, "dry_run": dry_run, "max_errors": int(services().config["INGEST_MAX_ERRORS"])}
     if importer.reads_file:
         with click.open_file(source, "rb") as stream:
             read = open_source(importer, stream, name=source, **extra)
-            report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
+            report = load(records, territory, read.items(), None, source_id=read.id, **settings)
     else:
         read = open_source(importer, source, **extra)
-        report = load(records, territory, read.items(), None, source_id=read.id, partial=partial, dry_run=dry_run)
+        report = load(records, territory, read.items(), None, source_id=read.id, **settings)
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     if report.rejected and not report.written:
         sys.exit(1)

@@ -242,3 +242,18 @@ def test_statements_of_a_source_replace_its_graph_with_the_records(
     assert not broken.written and [q.object.value for q in svc.store.quads(graph=graph)] == ["second"]
     # Another territory's import of a source of the same name has a graph of its own.
     assert svc.urls.source_graph("grenoble", "catalog") != graph
+
+
+def test_a_report_lists_the_first_errors_and_counts_the_others(client: FlaskClient, seeded: Territory) -> None:
+    """A body of nothing but broken lines answered one entry per line (671 MB for 8 MB of `{`):
+    the report lists INGEST_MAX_ERRORS of them and counts the rest."""
+    client.application.config["INGEST_MAX_ERRORS"] = 10
+    body = b"{\n" * 5_000 + ndjson({"kind": "organization", **RECORDS["organization"], "id": "late"})
+    resp = post(client, seeded, body)
+    report = resp.get_json()
+    assert resp.status_code == 422 and not report["written"]
+    assert len(report["errors"]) == 10 and [e["line"] for e in report["errors"]] == list(range(1, 11))
+    # The last line is valid but, with rejections and no `partial`, nothing is written.
+    assert report["rejected"] == 5_000 and report["errors_omitted"] == 4_990 and report["accepted"] == 1
+    assert "the first 10 of them" in report["detail"]
+    assert len(resp.data) < 20_000

@@ -27,16 +27,29 @@ def load(
     source_id: str | None = None,
     partial: bool = False,
     dry_run: bool = False,
+    max_errors: int = 1_000,
 ) -> Report:
     """Validate every item, then write the valid ones atomically (with ``partial``), or all or
     none; ``dry_run`` writes nothing. ``principal`` is the API key's holder; None is the server's
-    operator (command line). Statements go into the graph of ``source_id``, replacing it."""
+    operator (command line). Statements go into the graph of ``source_id``, replacing it. The
+    report lists the first ``max_errors`` rejected items and counts the others."""
     ops: list[Op] = []
     errors: list[dict[str, object]] = []
+    omitted = 0
     statements: list[str] = []
+
+    def reject(line: int | None, kind: str | None, local_id: str | None, err: CivicfedError) -> None:
+        # Items arrive in source order: the first ones are kept, the rest only counted, so
+        # that a body of nothing but bad lines does not grow the answer (and the worker) with it.
+        nonlocal omitted
+        if len(errors) < max_errors:
+            errors.append(error_entry(line, kind, local_id, err))
+        else:
+            omitted += 1
+
     for item in _read(items):
         if isinstance(item, Rejected):
-            errors.append(error_entry(item.line, item.kind, item.local_id, item.error))
+            reject(item.line, item.kind, item.local_id, item.error)
         elif isinstance(item, Deletion):
             # Replaying a feed deletes what may never have reached this server: not an error.
             ops.append(Op(item.kind, item.local_id, "delete", missing_ok=True, line=item.line))
@@ -45,9 +58,7 @@ def load(
                 data = records.prepare(item.kind, item.data)
             except CivicfedError as err:
                 local_id = item.data.get("id")
-                errors.append(
-                    error_entry(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, err)
-                )
+                reject(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, err)
                 continue
             ops.append(Op(item.kind, data["id"], "upsert", data, line=item.line))
         elif isinstance(item, Statements):
@@ -67,7 +78,7 @@ def load(
         written = records.write_internal(territory, ops, partial=partial, dry_run=dry_run, extra=extra)
     else:
         written = records.write(territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra)
-    return Report.of(written, len(ops), errors)  # type: ignore[arg-type]
+    return Report.of(written, len(ops), errors, omitted, max_errors)  # type: ignore[arg-type]
 
 
 def open_source(importer: Importer, data: Any, **options: Any) -> Source:

@@ -33,19 +33,25 @@ class Report:
     accepted: int = 0
     quads: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: Rejected items past the first ``max_errors``: counted, not listed.
+    errors_omitted: int = 0
 
     @classmethod
-    def of(cls, write: WriteReport, items: int, errors: list[dict[str, Any]]) -> Report:
-        """The report of a write of ``items`` valid items, with the items rejected before it."""
+    def of(cls, write: WriteReport, items: int, errors: list[dict[str, Any]], omitted: int, max_errors: int) -> Report:
+        """The report of a write of ``items`` valid items, with the items rejected before it
+        (``errors``, the first ones, and how many more); ``max_errors`` entries listed at most."""
         for o in write.rejected:
             assert o.error is not None
             errors.append(error_entry(o.op.line, o.op.kind.name, o.op.local_id, o.error))
         errors.sort(key=lambda e: e["line"] or 0)
-        return cls(write.territory, write.written, write.counts(), items - len(write.rejected), write.quads, errors)
+        omitted += max(0, len(errors) - max_errors)
+        del errors[max_errors:]
+        counts = write.counts()
+        return cls(write.territory, write.written, counts, items - len(write.rejected), write.quads, errors, omitted)
 
     @property
     def rejected(self) -> int:
-        return len(self.errors)
+        return len(self.errors) + self.errors_omitted
 
     def to_dict(self) -> dict[str, Any]:
         """The report as the JSON API answers it and ``civicfed import`` prints it."""
@@ -61,4 +67,5 @@ class Report:
             "accepted": self.accepted,
             "quads": self.quads,
             "errors": self.errors,
+            "errors_omitted": self.errors_omitted,
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from marshmallow import RAISE, Schema, fields
 
 from importers import by_media_type, upload_types
@@ -69,10 +69,13 @@ def ingest(args: dict[str, Any], territory: str) -> Response:
         source_id=source.id,
         partial=bool(args.get("partial")),
         dry_run=bool(args.get("dry_run")),
+        max_errors=int(current_app.config["INGEST_MAX_ERRORS"]),
     ).to_dict()
     if report["rejected"] and not report["written"]:
         problem = ValidationFailed(
-            f"{report['rejected']} line(s) rejected; nothing was written (see errors, or send ?partial=true)",
+            f"{report['rejected']} line(s) rejected; nothing was written (see errors"
+            + (f", the first {len(report['errors'])} of them" if report["errors_omitted"] else "")
+            + ", or send ?partial=true)",
             **{k: v for k, v in report.items() if k != "errors"},
         )
         problem.errors = report["errors"]

@@ -60,7 +60,10 @@ class IngestReportSchema(Schema):
     superseded = fields.Integer(metadata={"description": "Lines followed by a later line on the same record."})
     accepted = fields.Integer(metadata={"description": "Lines that passed every check."})
     quads = fields.Integer(metadata={"description": "Triples written."})
-    errors = fields.List(fields.Dict(), metadata={"description": "One entry per rejected line."})
+    errors = fields.List(
+        fields.Dict(), metadata={"description": "One entry per rejected line, the first INGEST_MAX_ERRORS of them."}
+    )
+    errors_omitted = fields.Integer(metadata={"description": "Rejected lines past INGEST_MAX_ERRORS, not listed."})
 
 
 def register(app: Flask, blueprint: object) -> Api:
