@@ -95,8 +95,10 @@ class Civicfed:
         return self._statistics.get(float(self.config["VOID_REFRESH"]))
 
     def open(self) -> None:
-        """Open the store and the state database now, and check they belong to this instance."""
+        """Open the store and the state database now, and check they belong to this instance;
+        prepare the SPARQL engine (which removes what a stopped server left of its snapshots)."""
         self.records  # noqa: B018 - opening is the point
+        self.sparql  # noqa: B018
 
     def close(self) -> None:
         with self._lock:

@@ -196,3 +196,16 @@ def test_links_clients_follow_use_the_address_they_reached(tmp_path: Path, remot
         forwarded = {"X-Forwarded-Host": "portal.example", "X-Forwarded-Proto": "https"}
         spoofed = requests.get(f"{server.url}/api/v1/proposals?limit=1", headers=forwarded, timeout=30)
         assert spoofed.json()["next"].startswith(f"{server.url}/")
+
+
+def test_a_stopped_server_leaves_no_snapshot(tmp_path: Path) -> None:
+    """SIGTERM (what systemd and the tests send): the worker's snapshots of the embedded store, copies
+    of private votes included, are gone with it."""
+    server = start_server(tmp_path, None)
+    try:
+        ask = requests.get(f"{server.url}/sparql", params={"query": "ASK { ?s ?p ?o }", "format": "json"}, timeout=30)
+        assert ask.json()["boolean"] is True
+        assert list((tmp_path / "snapshots").iterdir())
+    finally:
+        stop_server(server)
+    assert not (tmp_path / "snapshots").exists()

@@ -11,6 +11,7 @@ import re
 import string
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQ
 from server.privacy import pseudonym
 from server.sparql import query as sparql_parse
 
-from .conftest import REMOTE, LiveServer, Territory, put
+from .conftest import REMOTE, LiveServer, Territory, drop_state_schema, make_app, put
 
 CF = "https://w3id.org/civicfed/ns#"
 PROPOSALS = f"SELECT ?p ?title WHERE {{ ?p a <{CF}Proposal> ; <http://purl.org/dc/terms/title> ?title }} LIMIT 5"
@@ -784,3 +785,38 @@ def test_quick_reading_agrees_with_the_full_parse() -> None:
             continue  # malformed in a way the store's own parser reports
         assert full == reading, text
     assert quick >= 5  # the quick path is taken at all
+
+
+def test_snapshots_never_outlive_the_engine(tmp_path: Path) -> None:
+    """Snapshots hold copies of private votes and deleted data: what a stopped server left is
+    removed at start, and an engine's own when it closes (the embedded store, whatever backend
+    the suite runs on: only it takes snapshots)."""
+    app = make_app(tmp_path, None)
+    snapshots = Path(app.config["DATA_DIR"]) / "snapshots"
+    leftover = snapshots / "snapshot-7-deadbeef"
+    leftover.mkdir(parents=True)
+    (leftover / "000001.sst").write_bytes(b"old copy")
+    app.extensions["civicfed"].open()  # what a starting server does
+    assert not leftover.exists()
+    ask = app.test_client().get("/sparql", query_string={"query": "ASK { ?s ?p ?o }", "format": "json"})
+    assert ask.status_code == 200
+    assert [p.name for p in snapshots.iterdir()]  # the query ran on a snapshot
+    app.extensions["civicfed"].close()
+    drop_state_schema(app.config["STATE_DB"])
+    assert not snapshots.exists()
+
+
+def test_a_full_disk_is_a_503_not_a_500(tmp_path: Path) -> None:
+    app = make_app(tmp_path, None)
+    store = app.extensions["civicfed"].store
+
+    def full(target: Path) -> None:
+        target.mkdir(parents=True)
+        raise OSError(28, "No space left on device")
+
+    store.snapshot = full
+    resp = app.test_client().get("/sparql", query_string={"query": "ASK { ?s ?p ?o }"})
+    assert resp.status_code == 503 and "No space left on device" in resp.get_data(as_text=True)
+    assert resp.headers["Retry-After"] == "60"
+    app.extensions["civicfed"].close()
+    drop_state_schema(app.config["STATE_DB"])

@@ -21,6 +21,7 @@ docs/deploy.md).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import queue
 import shutil
@@ -188,7 +189,13 @@ class _Reader:
 
 
 class SnapshotEngine:
-    """Worker processes over snapshots of an embedded store."""
+    """Worker processes over snapshots of an embedded store.
+
+    Snapshots are copies of the store, private votes and deleted data included: none outlives
+    the engine. The ones a stopped process left behind (a crash, a kill) are removed when the next
+    engine starts (the process owning the embedded store owns its snapshots), the engine's own when
+    it closes, at the latest when its process exits.
+    """
 
     def __init__(self, store: Store, workdir: Path, workers: int = 2) -> None:
         self.store = store
@@ -198,6 +205,8 @@ class SnapshotEngine:
         self._lock = threading.Lock()
         self._snapshot: tuple[int, Path] | None = None
         self._users: dict[Path, int] = {}
+        shutil.rmtree(workdir, ignore_errors=True)
+        atexit.register(self.close)
 
     def _snapshot_path(self) -> Path:
         """A snapshot at least as recent as the store's last write."""
@@ -206,7 +215,14 @@ class SnapshotEngine:
             if self._snapshot is None or self._snapshot[0] < generation:
                 self.workdir.mkdir(parents=True, exist_ok=True)
                 path = self.workdir / f"snapshot-{generation}-{uuid.uuid4().hex[:8]}"
-                self.store.snapshot(path)
+                try:
+                    self.store.snapshot(path)
+                except OSError as exc:  # a full disk: the query cannot run now, nothing is wrong with it
+                    shutil.rmtree(path, ignore_errors=True)
+                    raise ServiceUnavailable(
+                        f"the query cannot run now: no snapshot of the store could be taken ({exc.strerror or exc})",
+                        headers={"Retry-After": "60"},
+                    ) from exc
                 old = self._snapshot
                 self._snapshot = (generation, path)
                 if old is not None and self._users.get(old[1], 0) == 0:
@@ -242,9 +258,9 @@ class SnapshotEngine:
     def close(self) -> None:
         self.pool.close()
         with self._lock:
-            if self._snapshot is not None:
-                shutil.rmtree(self._snapshot[1], ignore_errors=True)
-                self._snapshot = None
+            self._snapshot = None
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        atexit.unregister(self.close)
 
 
 class RemoteEngine:
