@@ -60,6 +60,12 @@ def csv_columns(kind: Kind) -> list[tuple[str, tuple[str, ...]]]:
     return [*columns, ("record_modified", ("record_modified",))]
 
 
+#: A spreadsheet reads a cell starting with these as a formula (CSV injection, OWASP): text cells
+#: that do are written with a leading apostrophe, which spreadsheets show as text. Numbers are
+#: written as they are (a negative longitude is not a formula).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(record: dict[str, Any], path: tuple[str, ...]) -> str:
     value: Any = record
     for step in path:
@@ -72,6 +78,8 @@ def _cell(record: dict[str, Any], path: tuple[str, ...]) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return "" if value is None else str(value)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
+import io
 import json
 import threading
 import time
@@ -172,3 +174,55 @@ def test_etags_are_exact_microseconds() -> None:
 
     moment = dt.datetime(2026, 11, 25, 18, 33, 33, 115965, tzinfo=dt.UTC)
     assert etag(moment) == '"1795631613115965"'
+
+
+# -- issue 8, smaller defects ----------------------------------------------------------------------
+
+
+def test_if_none_match_star_on_put_creates_only(client: FlaskClient, seeded: Territory) -> None:
+    only_new = {"If-None-Match": "*"}
+    assert put(client, seeded, "proposal", record("proposal", id="fresh"), headers=only_new).status_code == 201
+    again = put(client, seeded, "proposal", record("proposal", id="fresh", title="Autre"), headers=only_new)
+    assert again.status_code == 412
+    assert client.get("/api/v1/territories/lyon/proposals/fresh").get_json()["title"] != "Autre"
+    tags = put(client, seeded, "proposal", record("proposal", id="fresh"), headers={"If-None-Match": '"1"'})
+    assert tags.status_code == 400
+
+
+def test_about_names_a_kind_comments_can_be_about(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.get("/api/v1/territories/lyon/comments?about=vote/x")
+    assert resp.status_code == 400 and resp.get_json()["errors"][0]["parameter"] == "about"
+    assert client.get("/api/v1/territories/lyon/comments?about=proposal/p1").status_code == 200
+
+
+def test_a_parameter_given_twice_is_refused(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.get("/api/v1/territories/lyon/proposals?limit=1&limit=2")
+    assert resp.status_code == 400 and resp.get_json()["errors"] == [
+        {"parameter": "limit", "detail": "Given more than once."}
+    ]
+
+
+def test_bodies_are_utf8_only(client: FlaskClient, seeded: Territory) -> None:
+    body = json.dumps(record("proposal", id="u16")).encode("utf-16")
+    resp = client.put(
+        "/api/v1/territories/lyon/proposals/u16",
+        data=body,
+        headers={**seeded.auth(), "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400 and "not UTF-8" in resp.get_json()["detail"]
+
+
+def test_a_malformed_query_is_a_400_whatever_the_accept(client: FlaskClient, seeded: Territory) -> None:
+    resp = client.get("/sparql", query_string={"query": "SELEC * WHERE {"}, headers={"Accept": "image/png"})
+    assert resp.status_code == 400
+
+
+def test_csv_cells_never_start_a_formula(client: FlaskClient, seeded: Territory) -> None:
+    """A title like `=HYPERLINK(...)` would run in a spreadsheet: text cells starting with = + - @
+    are written after an apostrophe; numbers (negative ones included) are written as they are."""
+    title = '=HYPERLINK("http://evil.example","clic")'
+    data = record("proposal", id="f1", title=title, location={"lat": -21.1, "lon": 55.5})
+    assert put(client, seeded, "proposal", data).status_code == 201
+    rows = list(csv.DictReader(io.StringIO(client.get("/dumps/lyon/proposals.csv").get_data(as_text=True))))
+    row = next(r for r in rows if r["id"] == "f1")
+    assert row["title"] == "'" + title and row["location_lat"] == "-21.1"

@@ -30,7 +30,8 @@ def parse_json(raw: bytes) -> Any:
     from ..errors import MalformedBody
 
     try:
-        return json.loads(raw)
+        # UTF-8 only (RFC 8259 §8.1): json.loads would also take UTF-16 and UTF-32 bytes.
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
     except UnicodeDecodeError as exc:
         raise MalformedBody("the body is not UTF-8") from exc
     except json.JSONDecodeError as exc:

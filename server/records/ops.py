@@ -22,6 +22,8 @@ class Op:
     data: dict[str, Any] | None = None
     if_match: str | None = None
     create_only: bool = False
+    #: ``If-None-Match: *``: only if the record does not exist (else 412).
+    if_none_match: bool = False
     #: Deleting a record that does not exist (or no longer) is not an error (sync replays).
     missing_ok: bool = False
     #: Where the op came from in its source (an NDJSON line), for reports.

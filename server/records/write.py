@@ -168,6 +168,8 @@ class Writer:
                 )
         if op.create_only and exists:
             raise Conflict(f"{op.kind.name} {op.local_id!r} already exists")
+        if op.if_none_match and exists:
+            raise PreconditionFailed(f"{op.kind.name} {op.local_id!r} exists (If-None-Match: *)")
 
         deleted = not exists and entry is not None and entry.deleted and iri not in batch.final
         if op.action == "delete":

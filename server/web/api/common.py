@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from ...errors import Forbidden, Unauthorized, ValidationFailed
+from ...errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from ...model.kinds import Kind
 from ...records import Op, Outcome, WriteReport, etag
 from ...services import services
@@ -30,9 +30,16 @@ blp = Blueprint(
 
 
 @blp.before_request
-def _check_key() -> None:
+def _check_request() -> None:
     # A client sending a revoked or mistyped key learns it at once, even on public reads.
     principal()
+    # No parameter of this API takes several values: which one would win is not the client's guess.
+    repeated = sorted(k for k, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        raise BadRequest(
+            f"parameter {repeated[0]} is given more than once",
+            errors=[{"parameter": k, "detail": "Given more than once."} for k in repeated],
+        )
 
 
 def errors(*codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -49,6 +56,16 @@ def errors(*codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 def if_match() -> str | None:
     value = request.headers.get("If-Match")
     return value.strip() if value else None
+
+
+def _if_none_match_any() -> bool:
+    """``If-None-Match: *`` on a write: create only (RFC 9110 §13.1.2); a tag list means nothing there."""
+    value = request.headers.get("If-None-Match")
+    if value is None:
+        return False
+    if value.strip() != "*":
+        raise BadRequest("on a write, If-None-Match takes * only (create if absent)")
+    return True
 
 
 def single_outcome(report: WriteReport) -> Outcome:
@@ -91,9 +108,8 @@ def put_record(territory: str, kind: Kind, local_id: str) -> Response:
     who = writer(territory)
     svc = services()
     loaded = svc.records.prepare(kind, json_body(), local_id=local_id)
-    outcome = single_outcome(
-        svc.records.write(territory, [Op(kind, local_id, "upsert", loaded, if_match=if_match())], who)
-    )
+    op = Op(kind, local_id, "upsert", loaded, if_match=if_match(), if_none_match=_if_none_match_any())
+    outcome = single_outcome(svc.records.write(territory, [op], who))
     return record_response(territory, kind, local_id, 201 if outcome.status == "created" else 200)
 
 

@@ -15,6 +15,7 @@ from ...model.kinds import Kind
 from ...model.rdf import Concept, Ref, Target
 from ...model.schemas import Identifier, Moment, Text, Whole
 from ...services import services
+from ...urls import LOCAL_ID_PATTERN
 from ..http import json_response, link
 
 
@@ -55,9 +56,14 @@ def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
         elif isinstance(f, Ref):
             attrs[param] = Identifier(metadata={"description": f"Filter on `{f.name}` (a {f.kind} id)."})
         elif isinstance(f, Target):
+            # Only the kinds the field may name: `about=vote/x` can match nothing, and says so.
+            kinds = "|".join(f.kinds)
             attrs[param] = fields.String(
-                validate=Whole(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"),
-                metadata={"description": "`kind/id` of the record, e.g. `proposal/p12`."},
+                validate=Whole(
+                    rf"^(?:{kinds})/{LOCAL_ID_PATTERN}$",
+                    error=f"Must be kind/id with a kind among {', '.join(f.kinds)}.",
+                ),
+                metadata={"description": f"`kind/id` of the record ({', '.join(f.kinds)}), e.g. `proposal/p12`."},
             )
     name = f"{kind.name.title()}{'All' if with_territory else ''}ListArgs"
     return Schema.from_dict(attrs, name=name)
