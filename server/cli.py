@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -14,7 +15,7 @@ from .app import create_app
 from .errors import CivicfedError
 from .model.kinds import KINDS
 from .services import services
-from .state import InstanceMismatch
+from .state import InstanceMismatch, readable_by_others
 from .store import StoreError
 
 
@@ -73,6 +74,13 @@ def serve_command(host: str, port: int, threads: int, workers: int, access_log: 
 
     if workers < 1:
         _fail("--workers must be at least 1")
+    data_dir = Path(services().config["DATA_DIR"])
+    if readable_by_others(data_dir):
+        # Like PostgreSQL: the data directory holds the territories' secrets and the private votes.
+        _fail(
+            f"the data directory {data_dir} can be read by other users (mode {data_dir.stat().st_mode & 0o777:o}): "
+            f"it holds the territories' secrets and the private votes; run `chmod 700 {data_dir}`"
+        )
     if workers > 1 and not many_processes(services().config["STORE"]):
         _fail(
             f"the embedded store ({services().config['STORE']}) can be opened by one process only: "

@@ -17,7 +17,7 @@ from .records import Records
 from .sparql.dataset import public_graphs
 from .sparql.engine import Engine, open_engine
 from .sparql.stats import Statistics
-from .state import State
+from .state import State, private_dir
 from .store import Store, open_store
 from .urls import Urls
 
@@ -44,6 +44,7 @@ class Civicfed:
         if self._store is None:
             with self._lock:
                 if self._store is None:
+                    private_dir(Path(self.config["DATA_DIR"]))
                     self._store = open_store(self.config["STORE"], **store_options(self.config))
         return self._store
 
@@ -52,10 +53,8 @@ class Civicfed:
         if self._state is None:
             with self._lock:
                 if self._state is None:
-                    url = self.config["STATE_DB"]
-                    if url.startswith("sqlite:///"):
-                        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-                    self._state = State(url)
+                    private_dir(Path(self.config["DATA_DIR"]))
+                    self._state = State(self.config["STATE_DB"])
         return self._state
 
     @property

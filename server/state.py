@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import os
 import re
 import secrets
 import threading
@@ -116,6 +117,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this user can enter (created 0700 if missing, with its parents)."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode goes through the umask
+    return path
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether other users may list or read ``path`` (group or other permission bits)."""
+    return path.exists() and bool(path.stat().st_mode & 0o077)
+
+
 class State:
     """Access to the state database, plus per-territory write locks."""
 
@@ -129,6 +143,11 @@ class State:
         kwargs: dict[str, object] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if path and path != ":memory:":
+            # Territory secrets and key hashes: readable by this user only, from the first byte.
+            private_dir(Path(path).parent)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
         self.engine: Engine = create_engine(url, **kwargs)
         metadata.create_all(self.engine)
         self._secrets: dict[str, bytes] = {}
@@ -268,7 +287,7 @@ class State:
                         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                         conn.commit()
             elif self.lock_dir is not None:
-                self.lock_dir.mkdir(parents=True, exist_ok=True)
+                private_dir(self.lock_dir)
                 with open(self.lock_dir / f"{name.replace(':', '-')}.lock", "a") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                     try:

@@ -390,6 +390,7 @@ def start_server(
     """`civicfed serve` on a free loopback port; ``prepare(env)`` runs first (the base IRI known)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)  # (with a remote store and PostgreSQL nothing else creates it)
+    data_dir.chmod(0o700)  # serve refuses a data directory others can read
     env = {**subprocess_env(data_dir, f"http://127.0.0.1:{port}", store_url), **(extra_env or {})}
     keys = {}
     if demo:

@@ -176,3 +176,18 @@ def test_import_and_export_formats_come_from_the_tables(env: dict[str, str], tmp
         env, "export", "csv", "--territory", "annecy", "--kind", "proposals", "--include-private", check=False
     )
     assert wrong.returncode != 0 and "csv takes no --include-private" in wrong.stderr
+
+
+def test_the_data_directory_is_private(env: dict[str, str], tmp_path: Path) -> None:
+    """The state database holds the territories' secrets and the key hashes, the store the private
+    votes: created for this user only, and serve refuses a data directory others can read."""
+    data = Path(env["CIVICFED_DATA_DIR"])
+    civicfed(env, "demo", "load")
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "state.sqlite3").stat().st_mode & 0o777 == 0o600
+    if "CIVICFED_STORE" not in env:  # the embedded store, in the data directory
+        assert (data / "oxigraph").stat().st_mode & 0o777 == 0o700
+    data.chmod(0o755)
+    refused = civicfed(env, "serve", "--port", "1", check=False)
+    assert refused.returncode != 0 and "can be read by other users (mode 755)" in refused.stderr
+    assert f"chmod 700 {data}" in refused.stderr

@@ -28,7 +28,9 @@ class EmbeddedStore(Store):
             if self.path is None:
                 self._store = OxStore()  # in memory, for throw-away uses
             else:
-                self.path.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():  # the store holds private votes: this user's only
+                    self.path.mkdir(mode=0o700, parents=True)
+                    self.path.chmod(0o700)
                 self._store = OxStore(str(self.path))
         except OSError as exc:
             if "lock" in str(exc).lower():
