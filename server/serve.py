@@ -7,6 +7,7 @@ SPARQL store, any number of worker processes share it (``--workers``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -27,6 +28,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
+        _answer_protocol_errors_as_problems()
         app = self._load() if self._load is not None else self._civicfed()
         # gunicorn logs a worker's boot before the app loads; this says it can answer.
         logging.getLogger("gunicorn.error").info("worker %s ready", os.getpid())
@@ -41,6 +43,44 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # mismatched store fails the start, and the lock is held from the start.
         app.extensions["civicfed"].open()
         return app
+
+
+#: Slugs of the problems gunicorn answers itself, before the application sees the request.
+_PROTOCOL_PROBLEMS = {
+    400: "bad-request",
+    403: "forbidden",
+    414: "uri-too-long",
+    417: "expectation-failed",
+    431: "header-fields-too-large",
+    500: "internal",
+    501: "not-implemented",
+}
+
+
+def _answer_protocol_errors_as_problems() -> None:
+    """gunicorn answers what it cannot parse (a request line over its limit: 414, too many or too
+    large headers: 431…) with an HTML page of its own: answer RFC 9457 problem details instead,
+    like every error of the application."""
+    from gunicorn import util
+
+    from .errors import PROBLEM_BASE, PROBLEM_JSON
+
+    def write_problem(sock: Any, status: int, reason: str, detail: str) -> None:
+        body = json.dumps(
+            {
+                "type": PROBLEM_BASE + _PROTOCOL_PROBLEMS.get(status, "http-error"),
+                "title": reason,
+                "status": status,
+                "detail": detail or reason,
+            }
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        util.write_nonblock(sock, head.encode("latin-1") + body)
+
+    util.write_error = write_problem
 
 
 def serve(

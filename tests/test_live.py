@@ -209,3 +209,16 @@ def test_a_stopped_server_leaves_no_snapshot(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     assert not (tmp_path / "snapshots").exists()
+
+
+def test_requests_gunicorn_refuses_get_problem_details(live_server: LiveServer) -> None:
+    """A request line or headers over gunicorn's limits never reach the application: they are
+    answered by gunicorn, as problem+json too (not an HTML page)."""
+    long_url = f"{live_server.url}/api/v1/proposals?q={'x' * 9000}"
+    too_long = requests.get(long_url, timeout=30)
+    assert too_long.status_code == 414
+    assert too_long.headers["Content-Type"] == "application/problem+json"
+    assert too_long.json()["type"].endswith("#uri-too-long") and too_long.json()["status"] == 414
+    headers = {f"X-Filler-{i}": "y" for i in range(200)}
+    too_many = requests.get(f"{live_server.url}/api/v1/proposals", headers=headers, timeout=30)
+    assert too_many.status_code == 431 and too_many.json()["status"] == 431
