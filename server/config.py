@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "SPARQL_TIMEOUT": 10,
     "SPARQL_MAX_ROWS": 10_000,
     "SPARQL_WORKERS": 2,
+    # Queries that may wait for a busy worker (the others get 503 at once: request threads stay
+    # free for everything else), and the memory a query process may take (bytes; 0: no cap).
+    "SPARQL_QUEUE": 2,
+    "SPARQL_MEMORY_LIMIT": 1024**3,
     # Seconds the VoID statistics (aggregates over every public graph) are reused at most.
     "VOID_REFRESH": 300,
     # Behind reverse proxies: how many of them set X-Forwarded-For/-Proto/-Host/-Port/-Prefix

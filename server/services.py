@@ -75,8 +75,13 @@ class Civicfed:
             store = self.store
             with self._lock:
                 if self._sparql is None:
-                    workdir = Path(self.config["DATA_DIR"]) / "snapshots"
-                    self._sparql = open_engine(store, workdir, int(self.config["SPARQL_WORKERS"]))
+                    self._sparql = open_engine(
+                        store,
+                        Path(self.config["DATA_DIR"]) / "snapshots",
+                        workers=int(self.config["SPARQL_WORKERS"]),
+                        queue=int(self.config["SPARQL_QUEUE"]),
+                        memory_limit=int(self.config["SPARQL_MEMORY_LIMIT"]),
+                    )
         return self._sparql
 
     def public_graphs(self) -> list[str]:

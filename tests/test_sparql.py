@@ -11,6 +11,7 @@ import re
 import string
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from SPARQLWrapper import CSV, JSON, JSONLD, N3, RDFXML, TSV, TURTLE, XML, SPARQ
 from server.privacy import pseudonym
 from server.sparql import query as sparql_parse
 
-from .conftest import REMOTE, LiveServer, Territory, drop_state_schema, make_app, put
+from .conftest import REMOTE, LiveServer, Territory, drop_state_schema, make_app, put, running_server
 
 CF = "https://w3id.org/civicfed/ns#"
 PROPOSALS = f"SELECT ?p ?title WHERE {{ ?p a <{CF}Proposal> ; <http://purl.org/dc/terms/title> ?title }} LIMIT 5"
@@ -820,3 +821,53 @@ def test_a_full_disk_is_a_503_not_a_500(tmp_path: Path) -> None:
     assert resp.headers["Retry-After"] == "60"
     app.extensions["civicfed"].close()
     drop_state_schema(app.config["STATE_DB"])
+
+
+@pytest.fixture(scope="module")
+def capped_server(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
+    """The embedded store with one query process of 250 MB at most, one query allowed to wait
+    for it, and a 10 s time limit (memory runs out well before)."""
+    extra = {
+        "CIVICFED_SPARQL_WORKERS": "1",
+        "CIVICFED_SPARQL_QUEUE": "1",
+        "CIVICFED_SPARQL_MEMORY_LIMIT": str(250 * 1024**2),
+        "CIVICFED_SPARQL_TIMEOUT": "10",
+    }
+    with running_server(tmp_path_factory.mktemp("capped"), None, extra_env=extra) as server:
+        yield server
+
+
+def test_a_query_past_its_memory_cap_is_stopped(capped_server: LiveServer) -> None:
+    """A cartesian product with ORDER BY reached 1 GB in 10 s: the query process has a memory cap
+    (SPARQL_MEMORY_LIMIT), the query ends with a 503, and the next query runs in a new process."""
+    explosive = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c ?f ?i"
+    started = time.monotonic()
+    resp = requests.post(capped_server.url + "/sparql", data={"query": explosive}, timeout=90)
+    # Memory, not the 10 s time limit, stopped it (that would say "ran for more than 10 s").
+    assert resp.status_code == 503 and "process failed" in resp.text
+    assert time.monotonic() - started < 9
+    after = requests.get(
+        capped_server.url + "/sparql", params={"query": "ASK { ?s ?p ?o }", "format": "json"}, timeout=30
+    )
+    assert after.json()["boolean"] is True
+
+
+def test_queries_past_the_queue_are_refused_at_once(capped_server: LiveServer) -> None:
+    """One process busy, one query waiting: the others get 503 with Retry-After at once, so public
+    queries never take every request thread, and the JSON API keeps answering."""
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    url = capped_server.url
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        running = [pool.submit(requests.post, url + "/sparql", data={"query": slow}, timeout=90) for _ in range(2)]
+        time.sleep(1.0)  # one runs, one waits
+        started = time.monotonic()
+        refused = [requests.post(url + "/sparql", data={"query": slow}, timeout=30) for _ in range(3)]
+        refused_in = time.monotonic() - started
+        quick_start = time.monotonic()
+        api = requests.get(url + "/api/v1/territories/lyon/proposals?limit=5", timeout=30)
+        api_time = time.monotonic() - quick_start
+        for future in running:
+            future.cancel()
+    assert all(r.status_code == 503 and r.headers["Retry-After"] == "5" for r in refused)
+    assert "queue is full" in refused[0].text and refused_in < 3.0
+    assert api.status_code == 200 and api_time < 2.0

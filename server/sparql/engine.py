@@ -73,21 +73,23 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def open_engine(store: Store, workdir: Path, workers: int) -> Engine:
+def open_engine(store: Store, workdir: Path, *, workers: int = 2, queue: int = 2, memory_limit: int = 0) -> Engine:
     """Query processes over snapshots where the store takes them (they can be stopped at the
-    time limit), else the store's own server with the limit."""
+    time limit), else the store's own server with the limit; ``workers`` processes at most,
+    ``queue`` jobs waiting for one at most, ``memory_limit`` bytes per process (0: no cap)."""
+    pool = _Pool(workers, queue, memory_limit)
     if store.snapshots:
-        return SnapshotEngine(store, workdir, workers)
-    return RemoteEngine(store, workers)
+        return SnapshotEngine(store, workdir, pool)
+    return RemoteEngine(store, pool)
 
 
 class _Process:
     """A ``python -m server.sparql.worker`` process and our end of its connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_limit: int) -> None:
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.sparql.worker", str(theirs.fileno())],
+            [sys.executable, "-m", "server.sparql.worker", str(theirs.fileno()), str(memory_limit)],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
         )
@@ -101,26 +103,40 @@ class _Process:
 
 
 class _Pool:
-    """At most ``size`` worker processes, started on demand; a job waits for one until its time
-    limit. A job past its limit ends its process (the only way to stop pyoxigraph or rdflib)."""
+    """At most ``size`` worker processes, started on demand. A job waits for a busy one until its
+    time limit, but only ``waiting`` jobs at a time: the others are refused at once (503), so that
+    public queries never hold more request threads than ``size + waiting``. A job past its limit
+    ends its process (the only way to stop pyoxigraph or rdflib)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, size: int, waiting: int = 2, memory_limit: int = 0) -> None:
+        self.size, self.waiting, self.memory_limit = size, waiting, memory_limit
         self._idle: queue.Queue[_Process] = queue.Queue()
         self._started = 0
+        self._waiters = 0
         self._lock = threading.Lock()
 
     def _take(self, wait: float) -> _Process:
         with self._lock:
-            if self._idle.empty() and self._started < self.size:
+            if not self._idle.empty():
+                return self._idle.get_nowait()
+            if self._started < self.size:
                 self._started += 1
-                return _Process()
+                return _Process(self.memory_limit)
+            if self._waiters >= self.waiting:
+                raise ServiceUnavailable(
+                    "every SPARQL worker is busy and the queue is full; try again shortly",
+                    headers={"Retry-After": "5"},
+                )
+            self._waiters += 1
         try:
             return self._idle.get(timeout=wait)
         except queue.Empty:
             raise ServiceUnavailable(
                 "every SPARQL worker is busy; try again shortly", headers={"Retry-After": "5"}
             ) from None
+        finally:
+            with self._lock:
+                self._waiters -= 1
 
     def _discard(self, worker: _Process) -> None:
         worker.kill()
@@ -197,10 +213,10 @@ class SnapshotEngine:
     it closes, at the latest when its process exits.
     """
 
-    def __init__(self, store: Store, workdir: Path, workers: int = 2) -> None:
+    def __init__(self, store: Store, workdir: Path, pool: _Pool) -> None:
         self.store = store
         self.workdir = workdir
-        self.pool = _Pool(workers)
+        self.pool = pool
         self.parse = _Reader(self.pool).parse
         self._lock = threading.Lock()
         self._snapshot: tuple[int, Path] | None = None
@@ -267,9 +283,9 @@ class RemoteEngine:
     """Queries forwarded to the remote SPARQL server, restricted to the public dataset; read by
     worker processes first, like every public query."""
 
-    def __init__(self, store: Store, workers: int = 2) -> None:
+    def __init__(self, store: Store, pool: _Pool) -> None:
         self.store = store
-        self.pool = _Pool(workers)
+        self.pool = pool
         self.parse = _Reader(self.pool).parse
 
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:

@@ -61,8 +61,18 @@ def serve(conn: Connection) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}", "", False))
 
 
+def cap_memory(limit: int) -> None:
+    """Refuse allocations past ``limit`` bytes (RLIMIT_DATA: heap and private mappings): a query
+    that would take more ends this process, which the parent answers with a 503."""
+    if limit > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 if __name__ == "__main__":
     from server.cpu import restore
 
     restore()  # started from a request thread, which `serve --pin-cpu` keeps on one CPU
+    cap_memory(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     serve(Connection(int(sys.argv[1])))
