@@ -871,3 +871,42 @@ def test_queries_past_the_queue_are_refused_at_once(capped_server: LiveServer) -
     assert all(r.status_code == 503 and r.headers["Retry-After"] == "5" for r in refused)
     assert "queue is full" in refused[0].text and refused_in < 3.0
     assert api.status_code == 200 and api_time < 2.0
+
+
+def test_the_gate_admits_some_queues_a_few_and_refuses_the_rest() -> None:
+    """The bound every public query goes through, query processes or a remote store alike."""
+    import threading
+
+    from server.errors import ServiceUnavailable
+    from server.sparql.engine import _Gate
+
+    gate = _Gate(size=1, waiting=1)
+    hold, held = threading.Event(), threading.Event()
+
+    def occupy() -> None:
+        with gate.admit(5):
+            held.set()
+            hold.wait(10)
+
+    first = threading.Thread(target=occupy)
+    first.start()
+    assert held.wait(5)
+    outcomes: list[str] = []
+
+    def wait_then_run() -> None:
+        with gate.admit(5):
+            outcomes.append("ran after waiting")
+
+    second = threading.Thread(target=wait_then_run)
+    second.start()
+    time.sleep(0.2)  # the second waits for the place
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match="queue is full"), gate.admit(5):
+        pass
+    assert time.monotonic() - started < 0.5  # refused at once
+    hold.set()
+    first.join(5)
+    second.join(5)
+    assert outcomes == ["ran after waiting"]
+    with pytest.raises(ServiceUnavailable, match="busy"), gate.admit(5), gate.admit(0.1):
+        pass

@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,6 +103,40 @@ class _Process:
         self.conn.close()
 
 
+class _Gate:
+    """``size`` jobs at a time; ``waiting`` more may wait for a place until their time limit, the
+    next ones are refused at once (503 with Retry-After)."""
+
+    def __init__(self, size: int, waiting: int) -> None:
+        self._free = threading.BoundedSemaphore(size)
+        self.waiting = waiting
+        self._waiters = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def admit(self, wait: float) -> Iterator[None]:
+        if not self._free.acquire(blocking=False):
+            with self._lock:
+                if self._waiters >= self.waiting:
+                    raise ServiceUnavailable(
+                        "every SPARQL worker is busy and the queue is full; try again shortly",
+                        headers={"Retry-After": "5"},
+                    )
+                self._waiters += 1
+            try:
+                if not self._free.acquire(timeout=wait):
+                    raise ServiceUnavailable(
+                        "every SPARQL worker is busy; try again shortly", headers={"Retry-After": "5"}
+                    )
+            finally:
+                with self._lock:
+                    self._waiters -= 1
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
 class _Pool:
     """At most ``size`` worker processes, started on demand. A job waits for a busy one until its
     time limit, but only ``waiting`` jobs at a time: the others are refused at once (503), so that
@@ -109,34 +144,19 @@ class _Pool:
     ends its process (the only way to stop pyoxigraph or rdflib)."""
 
     def __init__(self, size: int, waiting: int = 2, memory_limit: int = 0) -> None:
-        self.size, self.waiting, self.memory_limit = size, waiting, memory_limit
+        self.size, self.memory_limit = size, memory_limit
+        self.gate = _Gate(size, waiting)
         self._idle: queue.Queue[_Process] = queue.Queue()
         self._started = 0
-        self._waiters = 0
         self._lock = threading.Lock()
 
-    def _take(self, wait: float) -> _Process:
+    def _take(self) -> _Process:
+        """A worker: the gate admitted the job, so one is idle or may be started."""
         with self._lock:
-            if not self._idle.empty():
-                return self._idle.get_nowait()
-            if self._started < self.size:
+            if self._idle.empty() and self._started < self.size:
                 self._started += 1
                 return _Process(self.memory_limit)
-            if self._waiters >= self.waiting:
-                raise ServiceUnavailable(
-                    "every SPARQL worker is busy and the queue is full; try again shortly",
-                    headers={"Retry-After": "5"},
-                )
-            self._waiters += 1
-        try:
-            return self._idle.get(timeout=wait)
-        except queue.Empty:
-            raise ServiceUnavailable(
-                "every SPARQL worker is busy; try again shortly", headers={"Retry-After": "5"}
-            ) from None
-        finally:
-            with self._lock:
-                self._waiters -= 1
+        return self._idle.get()
 
     def _discard(self, worker: _Process) -> None:
         worker.kill()
@@ -147,18 +167,19 @@ class _Pool:
         """Send ``job`` to a worker and return its answer, or stop it after ``timeout`` seconds
         (QueryTimeout saying ``overdue``)."""
         start = time.monotonic()
-        worker = self._take(wait=timeout)
-        try:
-            worker.conn.send(job)
-            if not worker.conn.poll(max(0.05, timeout - (time.monotonic() - start))):
+        with self.gate.admit(timeout):
+            worker = self._take()
+            try:
+                worker.conn.send(job)
+                if not worker.conn.poll(max(0.05, timeout - (time.monotonic() - start))):
+                    self._discard(worker)
+                    raise QueryTimeout(overdue)
+                answer = worker.conn.recv()
+            except (EOFError, OSError) as exc:  # the process died (out of memory…)
                 self._discard(worker)
-                raise QueryTimeout(overdue)
-            answer = worker.conn.recv()
-        except (EOFError, OSError) as exc:  # the process died (out of memory…)
-            self._discard(worker)
-            raise ServiceUnavailable("the query process failed; the query may be too large") from exc
-        self._idle.put(worker)
-        return answer
+                raise ServiceUnavailable("the query process failed; the query may be too large") from exc
+            self._idle.put(worker)
+            return answer
 
     def close(self) -> None:
         while not self._idle.empty():
@@ -289,6 +310,10 @@ class RemoteEngine:
         self.parse = _Reader(self.pool).parse
 
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
+        with self.pool.gate.admit(timeout):  # the same bound as query processes: threads stay free
+            return self._run(sparql, dataset, fmt, row_cap, timeout)
+
+    def _run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
         try:
             result = self.store.query(
                 sparql,
