@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import configure, data_dir_from_env
 from .services import Civicfed
-from .web import SURFACES
+from .web import SURFACES, limits
 from .web.errors import register_error_handlers
 
 
@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )  # type: ignore[method-assign]
     for surface in SURFACES:
         surface.init_app(app)
+    limits.init_app(app)
     # After the surfaces: flask-smorest's Api registers an HTTPException handler of its own.
     register_error_handlers(app)
     return app

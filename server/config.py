@@ -52,6 +52,15 @@ DEFAULTS: dict[str, Any] = {
     "SPARQL_MEMORY_LIMIT": 1024**3,
     # Seconds the VoID statistics (aggregates over every public graph) are reused at most.
     "VOID_REFRESH": 300,
+    # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
+    # public reads per client address, with their own budgets for SPARQL and dumps; writes and
+    # ingests per API key. RATELIMIT_STORAGE_URI shares the counts between processes (redis://…).
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_READS": "1200 per minute",
+    "RATELIMIT_SPARQL": "60 per minute",
+    "RATELIMIT_DUMPS": "60 per minute",
+    "RATELIMIT_WRITES": "1200 per minute",
     # Behind reverse proxies: how many of them set X-Forwarded-For/-Proto/-Host/-Port/-Prefix
     # (werkzeug's ProxyFix), so that links clients follow use the address they reached. 0: none
     # (the headers are ignored: a client could otherwise send them).

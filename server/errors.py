@@ -107,6 +107,10 @@ class ValidationFailed(CivicfedError):
     status, slug, title = 422, "validation", "Invalid data"
 
 
+class TooManyRequests(CivicfedError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
 class ServiceUnavailable(CivicfedError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 

@@ -237,6 +237,8 @@ def make_app(tmp_path: Path, store_url: str | None, **config: Any) -> Flask:
         "BASE_URI": BASE,
         "TESTING": True,
         "STATE_DB": state_db_url(tmp_path),
+        # Tests send requests by the hundred; the rate-limit tests switch limits on.
+        "RATELIMIT_ENABLED": False,
     }
     if store_url:
         settings["STORE"] = store_url
@@ -249,13 +251,14 @@ def make_app(tmp_path: Path, store_url: str | None, **config: Any) -> Flask:
 
 def reopen_app(app: Flask) -> Flask:
     """The same instance restarted: same data directory, state database and store, data kept."""
-    keys = ("DATA_DIR", "BASE_URI", "TESTING", "STATE_DB", "STORE")
+    keys = ("DATA_DIR", "BASE_URI", "TESTING", "STATE_DB", "STORE", "RATELIMIT_ENABLED")
     return create_app({k: app.config[k] for k in keys if k in app.config})
 
 
 def subprocess_env(data_dir: Path, base: str, store_url: str | None) -> dict[str, str]:
     """Environment of a `civicfed` command run by a test, on the backend under test."""
     env = {**os.environ, "CIVICFED_DATA_DIR": str(data_dir), "CIVICFED_BASE_URI": base}
+    env.setdefault("CIVICFED_RATELIMIT_ENABLED", "false")  # tests send requests by the hundred
     env.pop("CIVICFED_STORE", None)
     if store_url:
         env["CIVICFED_STORE"] = store_url

@@ -23,6 +23,7 @@ from ..errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    TooManyRequests,
     UnsupportedMediaType,
     flatten_messages,
 )
@@ -37,6 +38,7 @@ _HTTP_EXCEPTIONS: dict[int, type[CivicfedError]] = {
     406: NotAcceptable,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    429: TooManyRequests,
 }
 
 
