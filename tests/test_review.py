@@ -226,3 +226,42 @@ def test_csv_cells_never_start_a_formula(client: FlaskClient, seeded: Territory)
     rows = list(csv.DictReader(io.StringIO(client.get("/dumps/lyon/proposals.csv").get_data(as_text=True))))
     row = next(r for r in rows if r["id"] == "f1")
     assert row["title"] == "'" + title and row["location_lat"] == "-21.1"
+
+
+def test_a_territory_s_large_write_does_not_hold_up_another_territory(
+    client: FlaskClient, lyon: Territory, grenoble: Territory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The changeset of a write is built under its territory's lock only; the instance-wide lock
+    covers the record times and the store write. A one-record PUT in Grenoble waited 28 s behind a
+    bulk ingest in Lyon when the whole build was under the instance lock."""
+    mapping = KINDS["organization"].mapping
+    real = mapping.to_ntriples
+
+    def slow_in_lyon(iri: str, data: dict[str, Any], ctx: Any) -> list[str]:
+        if ctx.territory == "lyon":
+            time.sleep(0.3)  # mapping thousands of records, in miniature
+        return real(iri, data, ctx)
+
+    monkeypatch.setattr(mapping, "to_ntriples", slow_in_lyon)
+    bulk = b"\n".join(
+        json.dumps({"kind": "organization", **RECORDS["organization"], "id": f"org-{i}"}).encode() for i in range(8)
+    )
+    results: dict[str, Any] = {}
+
+    def ingest() -> None:
+        started = time.monotonic()
+        results["lyon"] = client.post(
+            "/api/v1/territories/lyon/ingest", data=bulk, content_type="application/x-ndjson", headers=lyon.auth()
+        )
+        results["lyon_time"] = time.monotonic() - started
+
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    time.sleep(0.5)  # Lyon's batch is being built
+    started = time.monotonic()
+    other = put(client, grenoble, "organization", {**RECORDS["organization"], "id": "g1"})
+    grenoble_time = time.monotonic() - started
+    worker.join(30)
+    assert other.status_code == 201 and results["lyon"].status_code == 200
+    assert results["lyon_time"] > 2.0
+    assert grenoble_time < 1.0, f"Grenoble's PUT waited {grenoble_time:.1f} s behind Lyon's ingest"

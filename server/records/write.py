@@ -8,6 +8,7 @@ an import. docs/architecture.md ("Write path") walks through it step by step.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
@@ -64,6 +65,26 @@ def prepare(kind: Kind, data: Any, *, local_id: str | None = None, partial: bool
     return loaded
 
 
+@dataclass
+class Stamp:
+    """What a record's new time goes into, given at commit: its index entry, and the time of its
+    tombstone for a deletion."""
+
+    kind: Kind
+    iri: str
+    existed: bool
+    deleted: bool = False
+    reported: dict[str, int] | None = None
+    tombstone_graph: str | None = None
+
+    def emit(self, cs: Changeset, writer: Writer, territory: str, now: dt.datetime) -> None:
+        if self.tombstone_graph is not None:
+            cs.add(self.tombstone_graph, [f"<{self.iri}> <{AS.deleted}> {typed(format_datetime(now), XSD.dateTime)}"])
+        writer._index(
+            cs, territory, self.kind, self.iri, now, existed=self.existed, deleted=self.deleted, reported=self.reported
+        )
+
+
 class Writer:
     """Writes of one instance: its reader (for what is stored), state database and record clock."""
 
@@ -118,14 +139,18 @@ class Writer:
             accepted = [o for o in accepted if o.status != "rejected"]
             if dry_run or (len(accepted) < len(live_ops) and not partial):
                 return WriteReport(territory, outcomes, written=False)
+            # The changeset is built here, under this territory's lock only: a large ingest does
+            # not hold up the writes of other territories while it maps thousands of records.
+            changeset, stamps = self._changeset(territory, accepted, batch, tallies)
+            if extra is not None:
+                changeset.merge(extra)
             # Record times are taken and committed under one instance-wide lock, so that they
             # grow in commit order across territories (and processes): a consumer paging by
             # record_modified, or syncing with modified_since, never misses a later commit.
             with self.state.commit_lock():
                 self._sync_clock()
-                changeset = self._changeset(territory, accepted, batch, tallies)
-                if extra is not None:
-                    changeset.merge(extra)
+                for stamp in stamps:
+                    stamp.emit(changeset, self, territory, self.clock.next())
                 if self.shared_clock:  # before the write: a write that times out may still land
                     self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
                 self.store.apply(changeset)
@@ -266,8 +291,13 @@ class Writer:
         return out
 
     # -- changeset ---------------------------------------------------------------------------
-    def _changeset(self, territory: str, accepted: list[Outcome], batch: Batch, tallies: Tallies) -> Changeset:
+    def _changeset(
+        self, territory: str, accepted: list[Outcome], batch: Batch, tallies: Tallies
+    ) -> tuple[Changeset, list[Stamp]]:
+        """The batch's changeset, without what depends on the record times (the stamps, in the
+        order the times are to be given: the commit adds them)."""
         cs = Changeset()
+        stamps: list[Stamp] = []
         counts = tallies.counts()
         # batch.final holds each changed record's final state; write them in batch order.
         written: set[str] = set()
@@ -275,7 +305,7 @@ class Writer:
             iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
             if iri in batch.final and iri not in written:
                 written.add(iri)
-                if not self._emit_record(cs, territory, o.op.kind, iri, batch.final[iri], batch, counts):
+                if not self._emit_record(cs, stamps, territory, o.op.kind, iri, batch.final[iri], batch, counts):
                     o.status = "unchanged"
         # Counted records whose counts changed but that the batch did not rewrite.
         graph, ctx = self.urls.territory_graph(territory), Ctx(self.urls, territory)
@@ -300,14 +330,13 @@ class Writer:
                     cs.add(graph, statements)
                     changed = True
                 if changed:  # the published record changed: sync consumers must see it
-                    self._index(
-                        cs, territory, kind, p, self.clock.next(), existed=True, reported=batch.index[p].reported
-                    )
-        return cs
+                    stamps.append(Stamp(kind, p, existed=True, reported=batch.index[p].reported))
+        return cs, stamps
 
     def _emit_record(
         self,
         cs: Changeset,
+        stamps: list[Stamp],
         territory: str,
         kind: Kind,
         iri: str,
@@ -333,16 +362,15 @@ class Writer:
         for s in subjects(iri, batch.old_desc):
             cs.drop(graph, s)
         existed = iri in batch.index
-        now = self.clock.next()
         if data is None:
             # Private kinds (votes) keep their tombstone in the private graph: filtered syncs of
             # votes see deletions too, and nothing of them is published.
-            cs.add(graph, self._tombstone_triples(territory, kind, iri, batch, now))
-            self._index(cs, territory, kind, iri, now, existed=existed, deleted=True)
+            cs.add(graph, self._tombstone_triples(territory, kind, iri, batch))
+            stamps.append(Stamp(kind, iri, existed=existed, deleted=True, tombstone_graph=graph))
             return True
         ctx = Ctx(self.urls, territory, data.get("language"))
         cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
-        self._index(cs, territory, kind, iri, now, existed=existed, reported=reported)
+        stamps.append(Stamp(kind, iri, existed=existed, reported=reported))
         return True
 
     def _index(
@@ -359,12 +387,11 @@ class Writer:
     ) -> None:
         emit_index(cs, self.urls, territory, kind, iri, now, deleted=deleted, existed=existed, reported=reported)
 
-    def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: Batch, now: dt.datetime) -> list[str]:
-        when = typed(format_datetime(now), XSD.dateTime)
+    def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: Batch) -> list[str]:
+        """A deleted record's tombstone, but its time (``as:deleted``: the stamp adds it)."""
         out = [
             f"<{iri}> <{RDF.type}> <{AS.Tombstone}>",
             f"<{iri}> <{AS.formerType}> <{kind.mapping.types[0]}>",
-            f"<{iri}> <{AS.deleted}> {when}",
             f"<{iri}> <{DCT.identifier}> {literal(iri.rsplit('/', 1)[-1])}",
             f"<{iri}> <{CF.territory}> <{self.urls.territory(territory)}>",
         ]
