@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from server.errors import CivicfedError, ValidationFailed
+from server.errors import CivicfedError, PayloadTooLarge, ValidationFailed
 from server.ingest import Deletion, Importer, Item, Record, Rejected
 from server.model.kinds import RECORD_KINDS, kind_named
 from server.model.schemas import parse_json
@@ -21,6 +21,10 @@ KIND_NAMES = ", ".join(k.name for k in RECORD_KINDS)
 MEDIA_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 
 
+#: Longest line read (bytes): a record is a few kilobytes; a longer line is refused, not parsed.
+MAX_LINE = 1024 * 1024
+
+
 @dataclass
 class NdjsonSource:
     """The lines of an NDJSON body or file."""
@@ -28,9 +32,13 @@ class NdjsonSource:
     lines: Iterable[bytes]
     id: str = "ndjson"
     name: str = "NDJSON"
+    max_line: int = MAX_LINE
 
     def items(self) -> Iterator[Item]:
         for number, line in enumerate(self.lines, start=1):
+            if len(line) > self.max_line:
+                yield Rejected(PayloadTooLarge(f"the line is longer than {self.max_line} bytes"), number)
+                continue
             if not line.strip():
                 continue
             obj: Any = None
@@ -65,10 +73,13 @@ def item(number: int, obj: Any) -> Item:
     return Record(kind, obj, number)
 
 
-def read(data: bytes | Iterable[bytes] | IO[bytes], *, name: str = "NDJSON") -> NdjsonSource:
-    """An NDJSON source over a body (bytes) or any iterable of lines (an open file)."""
+def read(
+    data: bytes | Iterable[bytes] | IO[bytes], *, name: str = "NDJSON", max_line: int | str = MAX_LINE
+) -> NdjsonSource:
+    """An NDJSON source over a body (bytes) or any iterable of lines (an open file); lines longer
+    than ``max_line`` bytes are refused."""
     lines = data.split(b"\n") if isinstance(data, bytes) else data
-    return NdjsonSource(lines, name=name)
+    return NdjsonSource(lines, name=name, max_line=int(max_line))
 
 
 def _str(value: Any) -> str | None:
@@ -80,4 +91,5 @@ IMPORTER = Importer(
     "NDJSON records of mixed kinds, one per line (the bulk ingest format)",
     read,
     media_types=MEDIA_TYPES,
+    options={"max_line": "Longest line read, in bytes (INGEST_MAX_LINE)."},
 )

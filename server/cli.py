@@ -251,6 +251,8 @@ def import_command(
         if name not in importer.options:
             _fail(f"{format_name} takes no option {name!r}; its options: {', '.join(importer.options) or 'none'}")
         extra[name] = value
+    if "max_line" in importer.options:
+        extra.setdefault("max_line", services().config["INGEST_MAX_LINE"])
     records = services().records
     records.require_territory(territory)
     settings = {"partial": partial, "dry_run": dry_run, "max_errors": int(services().config["INGEST_MAX_ERRORS"])}

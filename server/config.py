@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "STATE_DB": None,
     # Largest request body accepted (bytes); bigger requests get 413.
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    # Longest NDJSON line an ingest reads (bytes); a longer one is refused, not parsed.
+    "INGEST_MAX_LINE": 1024 * 1024,
     # Rejected lines an ingest or import report lists; the others are counted (errors_omitted).
     "INGEST_MAX_ERRORS": 1_000,
     # Default and largest page sizes of JSON API lists.

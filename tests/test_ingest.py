@@ -257,3 +257,14 @@ def test_a_report_lists_the_first_errors_and_counts_the_others(client: FlaskClie
     assert report["rejected"] == 5_000 and report["errors_omitted"] == 4_990 and report["accepted"] == 1
     assert "the first 10 of them" in report["detail"]
     assert len(resp.data) < 20_000
+
+
+def test_a_line_longer_than_the_limit_is_refused_unread(client: FlaskClient, seeded: Territory) -> None:
+    client.application.config["INGEST_MAX_LINE"] = 2_000
+    long_line = json.dumps({"kind": "organization", **RECORDS["organization"], "id": "big", "name": "x" * 5_000})
+    body = ndjson({"kind": "organization", **RECORDS["organization"], "id": "small"}) + long_line.encode() + b"\n"
+    report = post(client, seeded, body, "?partial=true").get_json()
+    assert report["written"] and report["created"] == 1
+    assert report["errors"] == [
+        {"line": 2, "status": 413, "title": "Request body too large", "detail": "the line is longer than 2000 bytes"}
+    ]

@@ -60,7 +60,8 @@ def ingest(args: dict[str, Any], territory: str) -> Response:
         raise UnsupportedMediaType(
             f"send the body as {' or '.join(upload_types())} (application/x-ndjson: one JSON record per line)"
         )
-    source = open_source(importer, request.get_data(cache=False))
+    limits = {"max_line": current_app.config["INGEST_MAX_LINE"]} if "max_line" in importer.options else {}
+    source = open_source(importer, request.get_data(cache=False), **limits)
     report = load(
         services().records,
         territory,
