@@ -15,6 +15,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -136,6 +137,42 @@ class BareServer:
         self.log.close()
 
 
+HEAVY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def _api_under_sparql_load(url: str, paths: list[str], clients: int = 10, seconds: float = 10.0) -> dict[str, Any]:
+    """JSON API GET one record, p95, idle and while ``clients`` clients send heavy SPARQL queries
+    without pause (each runs until the time limit, or is refused when the queue is full)."""
+
+    def p95_of(n: int) -> float:
+        samples = []
+        with requests.Session() as http:
+            for path in (paths * (n // len(paths) + 1))[:n]:
+                started = time.perf_counter()
+                http.get(url + path, timeout=60).raise_for_status()
+                samples.append((time.perf_counter() - started) * 1000)
+        return statistics.quantiles(samples, n=20)[18]
+
+    idle = p95_of(200)
+    stop = time.monotonic() + seconds
+    answers: list[int] = []
+
+    def hammer() -> None:
+        with requests.Session() as http:
+            while time.monotonic() < stop:
+                answers.append(http.post(url + "/sparql", data={"query": HEAVY}, timeout=60).status_code)
+
+    pool = [threading.Thread(target=hammer) for _ in range(clients)]
+    for t in pool:
+        t.start()
+    time.sleep(1.0)  # the queries are running, waiting, or being refused
+    loaded = p95_of(200)
+    for t in pool:
+        t.join(120)
+    refused = sum(1 for a in answers if a == 503)
+    return {"idle_p95_ms": idle, "loaded_p95_ms": loaded, "sparql_answers": len(answers), "sparql_503": refused}
+
+
 def run_linked(
     data_dir: Path,
     start_server: Callable[..., Any],
@@ -151,6 +188,8 @@ def run_linked(
     try:
         results["http"] = _over_http(server.url, plan)
         results["deref"] = _deref_latency(server.url, paths)
+        api_paths = [f"/api/v1/territories/bench-00/proposals/{p}" for p in proposal_ids[:200]]
+        results["isolation"] = _api_under_sparql_load(server.url, api_paths)
         results["throughput"] = {"civicfed, 1 worker": throughput(server.url, paths, accept=TURTLE)}
     finally:
         server.stop()
@@ -184,6 +223,14 @@ def report(results: dict[str, Any]) -> str:
             f"  {name:20} {direct['p50_ms']:>10.2f} {http['p50_ms']:>10.2f} {overhead:>+10.2f} {http['rows']:>6}"
             f"  ≤ {limit:.2f}: {verdict}"
         )
+    iso = results["isolation"]
+    verdict = "PASS" if iso["loaded_p95_ms"] <= 2 * iso["idle_p95_ms"] else "FAIL"
+    lines += [
+        "",
+        "JSON API GET one record while 10 clients send heavy SPARQL queries without pause (p95 ms)",
+        f"  idle {iso['idle_p95_ms']:.2f}, under load {iso['loaded_p95_ms']:.2f}  target ≤ 2 x idle: {verdict}"
+        f"  ({iso['sparql_answers']} SPARQL answers, {iso['sparql_503']} of them 503 at once or at the limit)",
+    ]
     d = results["deref"]
     lines += [
         "",

@@ -282,6 +282,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="Server threads.")
     parser.add_argument("--gets", type=int, default=500, help="GET-one requests per pass.")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the work directory here.")
+    parser.add_argument(
+        "--results", type=Path, default=ROOT / "bench" / "results", help="Where latest.txt and latest.json go."
+    )
     parser.add_argument("--no-backends", action="store_true", help="Skip the backends and workers sections.")
     parser.add_argument("--no-virtuoso", action="store_true", help="Skip Virtuoso in the backends section.")
     parser.add_argument("--no-linked", action="store_true", help="Skip the linked-data section.")
@@ -294,7 +297,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data_dir = work / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir()
+    data_dir.mkdir(mode=0o700)  # serve refuses a data directory others can read
+    data_dir.chmod(0o700)
     print(f"generating ~{args.quads:,} quads of synthetic participation data in {work} …", flush=True)
     files = write(work / "ndjson", args.quads, args.territories)
     keys = setup(data_dir, [record for record, _, _ in files])
@@ -354,8 +358,8 @@ def main() -> None:
         )
         text += "\n" + backends.report(results["backends"])
     print(text)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
+    out = args.results
+    out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     (out / "latest.txt").write_text(text + "\n")
     if not args.keep:

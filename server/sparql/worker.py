@@ -12,6 +12,7 @@ The parent ends the process to stop a job past its time limit.
 
 from __future__ import annotations
 
+import os
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -75,4 +76,6 @@ if __name__ == "__main__":
 
     restore()  # started from a request thread, which `serve --pin-cpu` keeps on one CPU
     cap_memory(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    # Below the server's own threads: a heavy public query takes the CPU the others leave.
+    os.nice(10)
     serve(Connection(int(sys.argv[1])))
