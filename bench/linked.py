@@ -72,6 +72,7 @@ def _over_http(url: str, plan: dict[str, tuple[Callable[[int], str], int]]) -> d
     try:
         for name, (make, runs) in plan.items():
             samples, rows = [], 0
+            parts: dict[str, list[float]] = {}
             for i in range(-2, runs):
                 form = urllib.parse.urlencode({"query": make(i)})
                 start = time.perf_counter()
@@ -84,9 +85,27 @@ def _over_http(url: str, plan: dict[str, tuple[Callable[[int], str], int]]) -> d
                 if i >= 0:
                     samples.append(elapsed)
                     rows = len(json.loads(body)["results"]["bindings"])
-            out[name] = {"p50_ms": statistics.median(samples) * 1000, "rows": rows}
+                    timing = _server_timing(resp.getheader("Server-Timing", ""))
+                    # The rest: HTTP both ways, gunicorn, Flask and the endpoint's own code.
+                    timing["rest"] = elapsed * 1000 - sum(timing.values())
+                    for part, ms in timing.items():
+                        parts.setdefault(part, []).append(ms)
+            out[name] = {
+                "p50_ms": statistics.median(samples) * 1000,
+                "rows": rows,
+                "parts_p50_ms": {part: statistics.median(ms) for part, ms in parts.items()},
+            }
     finally:
         conn.close()
+    return out
+
+
+def _server_timing(field: str) -> dict[str, float]:
+    """``read;dur=0.02, wait;dur=0.01, …`` (W3C Server Timing) as {name: milliseconds}."""
+    out = {}
+    for item in filter(None, (part.strip() for part in field.split(","))):
+        name, _, duration = item.partition(";dur=")
+        out[name] = float(duration or 0)
     return out
 
 
@@ -223,6 +242,12 @@ def report(results: dict[str, Any]) -> str:
             f"  {name:20} {direct['p50_ms']:>10.2f} {http['p50_ms']:>10.2f} {overhead:>+10.2f} {http['rows']:>6}"
             f"  ≤ {limit:.2f}: {verdict}"
         )
+    lines.append("  where the HTTP time goes (Server-Timing medians, ms): read the text, wait for a process,")
+    lines.append("  run (query + result writing, in the process), hand-off (job out, result back), rest (HTTP, Flask)")
+    for name, http in results["http"].items():
+        parts = http.get("parts_p50_ms", {})
+        cells = "  ".join(f"{part} {ms:.2f}" for part, ms in parts.items())
+        lines.append(f"  {name:20} {cells}")
     iso = results["isolation"]
     verdict = "PASS" if iso["loaded_p95_ms"] <= 2 * iso["idle_p95_ms"] else "FAIL"
     lines += [

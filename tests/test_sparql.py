@@ -523,6 +523,24 @@ def test_cors(live_server: LiveServer) -> None:
     assert "POST" in pre.headers["Access-Control-Allow-Methods"]
     got = requests.get(url, params={"query": "ASK {}"}, headers={"Origin": "https://x.example"}, timeout=30)
     assert got.headers["Access-Control-Allow-Origin"] == "*"
+    assert got.headers["Timing-Allow-Origin"] == "*"  # a query editor elsewhere sees Server-Timing
+
+
+def test_server_timing_says_where_a_querys_time_went(live_server: LiveServer) -> None:
+    """Reading the text, waiting for a query process, running, and (with query processes) the
+    hand-off: each in milliseconds, together no more than the whole answer took."""
+    started = time.perf_counter()
+    got = requests.get(live_server.url + "/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 3"}, timeout=60)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    assert got.status_code == 200
+    metrics = {}
+    for item in got.headers["Server-Timing"].split(","):
+        name, _, duration = item.strip().partition(";dur=")
+        metrics[name] = float(duration)
+    expected = {"read", "wait", "run"} | ({"handoff"} if not REMOTE else set())
+    assert set(metrics) == expected
+    assert all(value >= 0 for value in metrics.values())
+    assert sum(metrics.values()) <= elapsed_ms
 
 
 def test_row_cap(sparql_server: LiveServer) -> None:
@@ -765,6 +783,14 @@ def test_quick_reading_agrees_with_the_full_parse() -> None:
         "SELECT * \\u0046ROM <http://b.test/_internal/private/lyon> WHERE { ?s ?p ?o }",
         "SELECT * WHERE { ?s ?p ?o } ; INSERT DATA { <http://x/> <http://x/> <http://x/> }",
         "SELECT (COUNT(*) AS ?n) WHERE { SERVICE <http://elsewhere/> { ?s ?p ?o } }",
+        # Prologues: prefix names as SPARQL spells them, BASE without a space, comments ended by CR.
+        "PREFIX é.x-1: <http://x/> PREFIX : <http://y/>\nSELECT * WHERE { ?s :p é.x-1:o }",
+        "BASE<http://x/> # c\rPREFIX a_b: <y> #\n\tdescribe <z>",
+        "PREFIX a.: <http://x/> SELECT * WHERE { ?s ?p ?o }",
+        "PREFIX 1a: <http://x/> SELECT * WHERE { ?s ?p ?o }",
+        "PREFIX a: <http://x/ y> SELECT * WHERE { ?s ?p ?o }",
+        "PREFIXa: <http://x/> SELECT * WHERE { ?s ?p ?o }",
+        "BASE <http://x/> SELECTED",
     ]
     rng = random.Random(7)
     pieces = [" FROM <http://b.test/g>", " '", ' "', " #", "\n", " <http://x/'>", " }", " {", " \\u0046"]
@@ -910,3 +936,21 @@ def test_the_gate_admits_some_queues_a_few_and_refuses_the_rest() -> None:
     assert outcomes == ["ran after waiting"]
     with pytest.raises(ServiceUnavailable, match="busy"), gate.admit(5), gate.admit(0.1):
         pass
+
+
+def test_a_new_territorys_graph_is_queryable_at_once(client: FlaskClient, lyon: Territory) -> None:
+    """The public graphs are kept between queries while the store has not changed: a write that
+    adds a graph (a new territory) is seen by the very next query."""
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s a <https://w3id.org/civicfed/ns#Territory> }"
+
+    def territories() -> int:
+        resp = client.get("/sparql", query_string={"query": count}, headers={"Accept": "application/json"})
+        return int(resp.get_json()["results"]["bindings"][0]["n"]["value"])
+
+    assert territories() == 1
+    assert territories() == 1  # answered from the kept list
+    from server.services import services
+
+    with client.application.app_context():
+        services().records.create_territory({"id": "grenoble", "name": "Grenoble"})
+    assert territories() == 2

@@ -163,12 +163,16 @@ class _Pool:
         with self._lock:
             self._started -= 1
 
-    def call(self, job: tuple[Any, ...], timeout: float, overdue: str) -> tuple[Any, ...]:
+    def call(
+        self, job: tuple[Any, ...], timeout: float, overdue: str, timings: dict[str, float] | None = None
+    ) -> tuple[Any, ...]:
         """Send ``job`` to a worker and return its answer, or stop it after ``timeout`` seconds
-        (QueryTimeout saying ``overdue``)."""
+        (QueryTimeout saying ``overdue``). ``timings`` receives ``wait`` (for a place and a
+        process) and ``worker`` (from sending the job to having the answer), in seconds."""
         start = time.monotonic()
         with self.gate.admit(timeout):
             worker = self._take()
+            sent = time.monotonic()
             try:
                 worker.conn.send(job)
                 if not worker.conn.poll(max(0.05, timeout - (time.monotonic() - start))):
@@ -179,6 +183,8 @@ class _Pool:
                 self._discard(worker)
                 raise ServiceUnavailable("the query process failed; the query may be too large") from exc
             self._idle.put(worker)
+            if timings is not None:
+                timings["wait"], timings["worker"] = sent - start, time.monotonic() - sent
             return answer
 
     def close(self) -> None:
@@ -250,9 +256,11 @@ class SnapshotEngine:
         with self._lock:
             generation = self.store.generation
             if self._snapshot is None or self._snapshot[0] < generation:
-                self.workdir.mkdir(parents=True, exist_ok=True)
                 path = self.workdir / f"snapshot-{generation}-{uuid.uuid4().hex[:8]}"
                 try:
+                    # Inside the try: on a full disk the first query since the start cannot even
+                    # create the snapshot directory (ENOSPC), and that is a 503 too, not a 500.
+                    self.workdir.mkdir(parents=True, exist_ok=True)
                     self.store.snapshot(path)
                 except OSError as exc:  # a full disk: the query cannot run now, nothing is wrong with it
                     shutil.rmtree(path, ignore_errors=True)
@@ -283,14 +291,18 @@ class SnapshotEngine:
                 f"the query ran for more than {timeout:g} s and was stopped; "
                 "add LIMIT, narrow the patterns, or query the dumps instead"
             )
-            status, body, media_type, truncated = self.pool.call(job, timeout, overdue)
+            timings: dict[str, float] = {}
+            status, body, media_type, truncated, ran = self.pool.call(job, timeout, overdue, timings)
         finally:
             self._release(path)
         if status == "syntax":
             raise QuerySyntaxError(f"malformed query: {body}")
         if status == "error":
             raise BadRequest(f"the query could not be evaluated: {body}")
-        return Written(body, media_type, truncated)
+        # `ran`: the query and the writing of its result, in the process; the rest of the round
+        # trip is the hand-off (sending the job, waking the process, bringing the body back).
+        timings = {"wait": timings["wait"], "run": ran, "handoff": max(0.0, timings["worker"] - ran)}
+        return Written(body, media_type, truncated, timings)
 
     def close(self) -> None:
         self.pool.close()
@@ -310,8 +322,12 @@ class RemoteEngine:
         self.parse = _Reader(self.pool).parse
 
     def run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
+        start = time.monotonic()
         with self.pool.gate.admit(timeout):  # the same bound as query processes: threads stay free
-            return self._run(sparql, dataset, fmt, row_cap, timeout)
+            admitted = time.monotonic()
+            written = self._run(sparql, dataset, fmt, row_cap, timeout)
+        written.timings = {"wait": admitted - start, "run": time.monotonic() - admitted}
+        return written
 
     def _run(self, sparql: str, dataset: Dataset, fmt: str, row_cap: int, timeout: float) -> Written:
         try:

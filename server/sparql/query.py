@@ -99,11 +99,25 @@ _NEEDS_PARSE = (
     "copy",
 )
 QUICK_MAX_LENGTH = 4_096
-_FORM_KEYWORDS = {k: k for k in ("SELECT", "CONSTRUCT", "DESCRIBE", "ASK")}
-_HEAD = (
-    grammar.Prologue + pyparsing.MatchFirst([pyparsing.CaselessKeyword(k) for k in _FORM_KEYWORDS])("form")
-).parse_with_tabs()
-_HEAD.ignore("#" + pyparsing.rest_of_line)
+# The prologue (BASE and PREFIX declarations, white space and comments) then the form's keyword,
+# as SPARQL 1.1 §19.8 writes them. A regular expression, not rdflib's pyparsing grammar: it reads a
+# prologue of ten prefixes in ~10 µs instead of ~600 µs, in the request thread, holding the GIL.
+# It can only be stricter than the grammar (a text it does not match gets the full parse), and
+# what follows the keyword is judged by the store's parser; no dataset clause can hide in a text
+# free of the _NEEDS_PARSE words.
+_WS = r"(?:[ \t\r\n]|#[^\r\n]*(?:\r\n?|\n|$))*"
+_IRIREF = r"<[^<>\"{}|^`\\\x00-\x20]*>"
+_PN_BASE = (
+    "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d\u2070-\u218f"
+    "\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+_PN_CHARS = _PN_BASE + "_0-9\\-\u00b7\u0300-\u036f\u203f-\u2040"
+_PNAME_NS = rf"(?:[{_PN_BASE}](?:[{_PN_CHARS}.]*[{_PN_CHARS}])?)?:"
+_HEAD = re.compile(
+    rf"{_WS}(?:(?:BASE{_WS}{_IRIREF}|PREFIX{_WS}{_PNAME_NS}{_WS}{_IRIREF}){_WS})*"
+    r"(SELECT|CONSTRUCT|DESCRIBE|ASK)(?![A-Za-z0-9_])",
+    re.IGNORECASE,
+)
 
 
 def quick_read(text: str) -> Query | None:
@@ -120,11 +134,10 @@ def quick_read(text: str) -> Query | None:
     lowered = text.lower()  # SPARQL keywords are ASCII, in any case
     if any(word in lowered for word in _NEEDS_PARSE):
         return None
-    try:
-        head = _HEAD.parse_string(_LONE_CR.sub("\n", text))
-    except (pyparsing.ParseBaseException, RecursionError):
+    head = _HEAD.match(text)
+    if head is None:
         return None
-    return Query(str(head["form"]).upper(), text, (), ())
+    return Query(head[1].upper(), text, (), ())
 
 
 def parse_query(text: str) -> Query:

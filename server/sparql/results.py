@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -58,6 +58,8 @@ class Written:
     body: bytes
     media_type: str
     truncated: bool = False
+    #: Where the time went, in seconds (the endpoint's Server-Timing field).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def kind_of(result: Any) -> str:

@@ -55,9 +55,9 @@ class Statistics:
 
     def get(self, refresh: float) -> dict[str, Any]:
         generation = self.store.generation
-        # A store whose generation stays 0 cannot tell when it changed (a remote store, written by
-        # other processes too): its statistics are reused for ``refresh`` seconds only.
-        tracked = generation > 0
+        # A store that cannot tell when it changed (a remote store, written by other processes
+        # too): its statistics are reused for ``refresh`` seconds only.
+        tracked = self.store.tracks_writes
         with self._lock:
             if self._cached is not None:
                 key, at, stats = self._cached

@@ -5,7 +5,8 @@ It reads jobs from the connection on file descriptor FD:
 - ``("parse", text)``: reads a public query (server/sparql/query.py) and answers ``("ok", Query)``
   or the name of the refusal and its message;
 - ``("query", snapshot, text, default, named, format, row_cap)``: opens the store snapshot (read-only,
-  kept open while it is current), runs the query with that dataset and answers the written result.
+  kept open while it is current), runs the query with that dataset and answers the written result
+  and the seconds that took.
 
 The parent ends the process to stop a job past its time limit.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,6 +47,7 @@ def serve(conn: Connection) -> None:
             conn.send(_parse(job[1]))
             continue
         _, path, sparql, default, named, fmt, row_cap = job
+        start = time.perf_counter()
         try:
             if current is None or current[0] != path:
                 current = None
@@ -55,11 +58,12 @@ def serve(conn: Connection) -> None:
                 named_graphs=[NamedNode(g) for g in named],
             )
             written = write_result(result, fmt, row_cap)
-            conn.send(("ok", written.body, written.media_type, written.truncated))
+            answer = ("ok", written.body, written.media_type, written.truncated)
         except SyntaxError as exc:
-            conn.send(("syntax", str(exc), "", False))
+            answer = ("syntax", str(exc), "", False)
         except Exception as exc:  # every failure goes back to the parent as text
-            conn.send(("error", f"{type(exc).__name__}: {exc}", "", False))
+            answer = ("error", f"{type(exc).__name__}: {exc}", "", False)
+        conn.send((*answer, time.perf_counter() - start))
 
 
 def cap_memory(limit: int) -> None:

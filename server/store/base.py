@@ -127,8 +127,11 @@ class Store(abc.ABC):
     shared: bool = False
     #: :meth:`snapshot` is available: a consistent read-only copy a query process can open.
     snapshots: bool = False
-    #: Grows with every write where the backend can tell (0 otherwise).
+    #: Grows with every write where the backend can tell (``tracks_writes``; else stays 0).
     generation: int = 0
+    #: Every write to the store goes through this object (one owning process), so ``generation``
+    #: tells when it changed: what is derived from the store can be kept until then.
+    tracks_writes: bool = False
 
     @abc.abstractmethod
     def query(

@@ -21,6 +21,7 @@ from .base import Changeset, Description, QueryResult, Store, StoreBusyError, St
 class EmbeddedStore(Store):
     backend = "embedded"
     snapshots = True
+    tracks_writes = True
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
