@@ -151,6 +151,27 @@ def ingest(
     }
 
 
+def concurrent_territories(work: Path, quads: int, batch: int, threads: int) -> dict[str, Any]:
+    """Two territories ingesting at once vs one alone (writes of different territories proceed
+    concurrently: each builds its changeset under its own territory's lock). Each case on a fresh
+    store, the same data: ``quads`` per territory."""
+    files = write(work / "pair-ndjson", quads * 2, 2, seed=11)
+    out: dict[str, Any] = {}
+    for case, chosen in (("one", files[:1]), ("two", files)):
+        data_dir = work / f"pair-{case}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(mode=0o700)
+        keys = setup(data_dir, [record for record, _, _ in files])
+        server = Server(data_dir, threads)
+        try:
+            out[case] = ingest(server, keys, chosen, batch, clients=len(chosen))
+        finally:
+            server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    out["speedup"] = out["two"]["quads_per_s"] / out["one"]["quads_per_s"]
+    return out
+
+
 def raw_baselines(data_dir: Path, work: Path) -> dict[str, float]:
     """Load the quads the API wrote into empty stores with raw pyoxigraph."""
     import pyoxigraph
@@ -255,6 +276,15 @@ def report(results: dict[str, Any]) -> str:
         f"{'PASS' if ratio >= 0.25 else 'FAIL'} at {results['store_quads'] / 1e6:.1f}M)",
         f"  ingest / transactional load = {ing['quads_per_s'] / raw['load_quads_per_s']:.0%}",
         "",
+    ]
+    pair = results["concurrent_territories"]
+    one, two = pair["one"], pair["two"]
+    lines += [
+        f"two territories ingesting at once vs one alone (fresh store each, {one['quads']:,} quads per territory)",
+        f"  one: {one['quads_per_s']:,.0f} quads/s; two at once: {two['quads_per_s']:,.0f} quads/s in all = "
+        f"{pair['speedup']:.2f}x  (target ≥ 1.6x on 2 cores: {'PASS' if pair['speedup'] >= 1.6 else 'FAIL'}, "
+        f"{os.cpu_count()} CPUs here)",
+        "",
         f"{'latency over HTTP (keep-alive)':44} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target",
     ]
     targets = {"get_one": 5.0, "list_proposals": 20.0, "list_comments": 20.0, "list_all_territories": 20.0}
@@ -281,6 +311,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="Records per ingest request.")
     parser.add_argument("--threads", type=int, default=8, help="Server threads.")
     parser.add_argument("--gets", type=int, default=500, help="GET-one requests per pass.")
+    parser.add_argument(
+        "--pair-quads", type=int, default=200_000, help="Quads per territory, two territories ingesting at once."
+    )
     parser.add_argument("--keep", type=Path, default=None, help="Keep the work directory here.")
     parser.add_argument(
         "--results", type=Path, default=ROOT / "bench" / "results", help="Where latest.txt and latest.json go."
@@ -320,7 +353,11 @@ def main() -> None:
     finally:
         server.stop()
 
+    print("two territories ingesting concurrently vs one …", flush=True)
+    pair = concurrent_territories(work, args.pair_quads, args.batch, args.threads)
+
     results: dict[str, Any] = {
+        "concurrent_territories": pair,
         "store_quads": raw["quads"],
         "territories": args.territories,
         "clients": args.clients,

@@ -255,7 +255,12 @@ def import_command(
         extra.setdefault("max_line", services().config["INGEST_MAX_LINE"])
     records = services().records
     records.require_territory(territory)
-    settings = {"partial": partial, "dry_run": dry_run, "max_errors": int(services().config["INGEST_MAX_ERRORS"])}
+    settings = {
+        "partial": partial,
+        "dry_run": dry_run,
+        "max_errors": int(services().config["INGEST_MAX_ERRORS"]),
+        "validator": services().validator,
+    }
     if importer.reads_file:
         with click.open_file(source, "rb") as stream:
             read = open_source(importer, stream, name=source, **extra)

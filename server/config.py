@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "INGEST_MAX_LINE": 1024 * 1024,
     # Rejected lines an ingest or import report lists; the others are counted (errors_omitted).
     "INGEST_MAX_ERRORS": 1_000,
+    # Processes that validate the records of a large ingest or import (2,000 records or more), so
+    # that ingests into different territories run side by side; 0 validates in the request thread.
+    "INGEST_WORKERS": min(2, os.cpu_count() or 1),
     # Default and largest page sizes of JSON API lists.
     "PAGE_SIZE": 50,
     "MAX_PAGE_SIZE": 1000,

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from .config import store_options
+from .ingest.validate import Validator
 from .records import Records
 from .sparql.dataset import public_graphs
 from .sparql.engine import Engine, open_engine
@@ -39,6 +40,7 @@ class Civicfed:
         self._sparql: Engine | None = None
         self._statistics: Statistics | None = None
         self._public_graphs: tuple[int, list[str]] | None = None
+        self._validator: Validator | None = None
 
     @property
     def store(self) -> Store:
@@ -85,6 +87,15 @@ class Civicfed:
                     )
         return self._sparql
 
+    @property
+    def validator(self) -> Validator:
+        """Validates the records of large ingests and imports in worker processes."""
+        if self._validator is None:
+            with self._lock:
+                if self._validator is None:
+                    self._validator = Validator(int(self.config["INGEST_WORKERS"]))
+        return self._validator
+
     def public_graphs(self) -> list[str]:
         """The graphs public queries see (server/sparql/dataset.py holds the rule); kept while the
         store has not changed, where it can tell (listing them is a quarter of a small query's
@@ -116,6 +127,9 @@ class Civicfed:
 
     def close(self) -> None:
         with self._lock:
+            if self._validator is not None:
+                self._validator.close()
+                self._validator = None
             if self._sparql is not None:
                 self._sparql.close()
                 self._sparql = None

@@ -16,7 +16,18 @@ pytestmark = pytest.mark.live
 
 
 def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
-    small = ["--quads", "5000", "--territories", "2", "--gets", "20", "--no-backends", "--no-linked"]
+    small = [
+        "--quads",
+        "5000",
+        "--territories",
+        "2",
+        "--gets",
+        "20",
+        "--pair-quads",
+        "3000",
+        "--no-backends",
+        "--no-linked",
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *small, "--results", str(tmp_path)],
         cwd=ROOT,

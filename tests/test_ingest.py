@@ -268,3 +268,63 @@ def test_a_line_longer_than_the_limit_is_refused_unread(client: FlaskClient, see
     assert report["errors"] == [
         {"line": 2, "status": 413, "title": "Request body too large", "detail": "the line is longer than 2000 bytes"}
     ]
+
+
+def organizations(n: int, bad_every: int) -> list[dict[str, Any]]:
+    base = {"kind": "organization", **RECORDS["organization"]}
+    return [{**base, "id": f"o{i}", **({"type": "nonsense"} if i % bad_every == 0 else {})} for i in range(n)]
+
+
+def test_large_sources_are_validated_by_worker_processes_with_the_same_outcome(
+    client: FlaskClient, seeded: Territory, svc: Any
+) -> None:
+    """A source of 2,000 records or more is validated by worker processes, so that ingests into
+    different territories run side by side: the report (each rejection, in line order) and what
+    is written are exactly those of validation in the request thread."""
+    from importers import IMPORTERS
+    from server.ingest import load, open_source
+    from server.ingest.validate import Validator
+
+    body = ndjson(*organizations(2_500, bad_every=7))
+
+    def report(validator: Validator) -> dict[str, Any]:
+        source = open_source(IMPORTERS["ndjson"], body)
+        return load(svc.records, seeded.id, source.items(), None, dry_run=True, validator=validator).to_dict()
+
+    in_thread = report(Validator(0))
+    assert in_thread["rejected"] == 358 and in_thread["errors"][0]["line"] == 1
+    processes = Validator(2)
+    try:
+        assert report(processes) == in_thread
+        started = [p.proc for p in processes.processes]
+        assert len(started) == 2
+        # A process that dies (killed, out of memory) costs nothing but time: validation goes
+        # on in the thread, and the next large source starts a new one.
+        started[0].kill()
+        started[0].wait()
+        assert report(processes) == in_thread
+        assert report(processes) == in_thread and len(processes.processes) == 2
+        started += [p.proc for p in processes.processes]
+    finally:
+        processes.close()
+    assert all(p.poll() is not None for p in started)
+
+    # Through the API, with the server's own processes.
+    resp = post(client, seeded, body, "?partial=true")
+    written = resp.get_json()
+    assert resp.status_code == 200 and written["created"] == 2_500 - 358
+    assert written["errors"] == in_thread["errors"]
+    assert len(svc.validator.processes) == svc.validator.workers >= 1
+
+
+def test_validating_processes_end_with_the_application(tmp_path: Any) -> None:
+    from .conftest import make_app
+
+    app = make_app(tmp_path, None)
+    validator = app.extensions["civicfed"].validator
+    validator.threshold = 1
+    assert len(validator.check([("organization", RECORDS["organization"])] * 4)) == 4
+    processes = list(validator.processes)
+    assert processes and all(p.proc.poll() is None for p in processes)
+    app.extensions["civicfed"].close()
+    assert all(p.proc.poll() is not None for p in processes)

@@ -16,6 +16,9 @@ from ..store import Changeset
 from ..urls import LOCAL_ID_RE
 from .report import Report, error_entry
 from .source import Deletion, Importer, Item, Record, Rejected, Source, Statements
+from .validate import Validator
+
+_IN_THREAD = Validator(0)
 
 
 def load(
@@ -28,11 +31,13 @@ def load(
     partial: bool = False,
     dry_run: bool = False,
     max_errors: int = 1_000,
+    validator: Validator | None = None,
 ) -> Report:
     """Validate every item, then write the valid ones atomically (with ``partial``), or all or
     none; ``dry_run`` writes nothing. ``principal`` is the API key's holder; None is the server's
     operator (command line). Statements go into the graph of ``source_id``, replacing it. The
-    report lists the first ``max_errors`` rejected items and counts the others."""
+    report lists the first ``max_errors`` rejected items and counts the others. ``validator``
+    validates large sources in worker processes (the server's); None validates in this thread."""
     ops: list[Op] = []
     errors: list[dict[str, object]] = []
     omitted = 0
@@ -47,18 +52,21 @@ def load(
         else:
             omitted += 1
 
-    for item in _read(items):
+    read = list(_read(items))
+    # Every record validated at once (in worker processes for a large source), then taken in
+    # source order with the rest: errors are reported in the order of the lines.
+    checked = iter((validator or _IN_THREAD).check([(i.kind.name, i.data) for i in read if isinstance(i, Record)]))
+    for item in read:
         if isinstance(item, Rejected):
             reject(item.line, item.kind, item.local_id, item.error)
         elif isinstance(item, Deletion):
             # Replaying a feed deletes what may never have reached this server: not an error.
             ops.append(Op(item.kind, item.local_id, "delete", missing_ok=True, line=item.line))
         elif isinstance(item, Record):
-            try:
-                data = records.prepare(item.kind, item.data)
-            except CivicfedError as err:
+            data = next(checked)
+            if isinstance(data, CivicfedError):
                 local_id = item.data.get("id")
-                reject(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, err)
+                reject(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, data)
                 continue
             ops.append(Op(item.kind, data["id"], "upsert", data, line=item.line))
         elif isinstance(item, Statements):

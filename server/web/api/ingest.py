@@ -71,6 +71,7 @@ def ingest(args: dict[str, Any], territory: str) -> Response:
         partial=bool(args.get("partial")),
         dry_run=bool(args.get("dry_run")),
         max_errors=int(current_app.config["INGEST_MAX_ERRORS"]),
+        validator=services().validator,
     ).to_dict()
     if report["rejected"] and not report["written"]:
         problem = ValidationFailed(
