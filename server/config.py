@@ -5,6 +5,7 @@ Nothing here is read at import time; :func:`configure` runs inside the applicati
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -107,4 +108,6 @@ def store_options(config: Any) -> dict[str, Any]:
         "timeout": float(config.get("STORE_TIMEOUT") or 60),
         "retries": int(config.get("STORE_RETRIES") or 0),
         "max_update_bytes": int(config.get("STORE_MAX_UPDATE_BYTES") or 4 * 1024 * 1024),
+        # The writers of one instance (one base IRI) find what their killed peers left staged.
+        "staging_scope": hashlib.sha256(str(config.get("BASE_URI") or "").encode()).hexdigest()[:16],
     }

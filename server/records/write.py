@@ -99,6 +99,7 @@ class Writer:
         # writing process seeds its clock past the newest stored time instead.
         self.shared_clock = shared_clock
         self._clock_seeded = False
+        self._swept = False
 
     def write(
         self,
@@ -148,6 +149,9 @@ class Writer:
             # grow in commit order across territories (and processes): a consumer paging by
             # record_modified, or syncing with modified_since, never misses a later commit.
             with self.state.commit_lock():
+                if not self._swept:  # once per process, before its first write
+                    self.store.discard_leftovers()
+                    self._swept = True
                 self._sync_clock()
                 for stamp in stamps:
                     stamp.emit(changeset, self, territory, self.clock.next())

@@ -185,6 +185,11 @@ class Store(abc.ABC):
     def apply(self, changeset: Changeset) -> None:
         """Apply a changeset atomically: readers see all of it or none of it."""
 
+    def discard_leftovers(self) -> list[str]:
+        """Remove what writers stopped mid-write left in the store (none on a transactional
+        store); the caller holds the instance's commit lock. Returns what was removed."""
+        return []
+
     @abc.abstractmethod
     def replace_graph(self, graph: str, data: bytes | str, media_format: RdfFormat) -> int:
         """Atomically replace a named graph's content with parsed ``data``; return its size."""

@@ -87,6 +87,8 @@ STAGE_CHUNK = 2 * 1024 * 1024  # bytes of N-Triples per GSP request when staging
 STAGING_PREFIX = "urn:civicfed:staging:"
 DROP_FROM = "urn:civicfed:dropFrom"
 MARKER = "urn:civicfed:marker"
+#: In a scope's registry graph, ``<registry> PENDING <staging graph>`` until the swap.
+PENDING = "urn:civicfed:pending"
 
 
 def derive_endpoints(query_url: str) -> tuple[str, str, str]:
@@ -133,8 +135,14 @@ class RemoteStore(Store):
         retries: int = 3,
         max_update_bytes: int = 4 * 1024 * 1024,
         max_update_statements: int | None = None,
+        staging_scope: str = "",
     ) -> None:
         q, u, g = derive_endpoints(query_url)
+        # The writers of one instance share a scope: its staging graphs are named under it, and
+        # listed in its registry graph until swapped in, so that what a killed writer left can be
+        # found and dropped by the next (discard_leftovers) without touching other instances'.
+        self.staging_scope = staging_scope
+        self.staging_registry = f"{STAGING_PREFIX}{staging_scope}:registry"
         self.query_url = q
         self.update_url = update_url or u
         self.graph_store_url = graph_store_url or g
@@ -388,8 +396,12 @@ class RemoteStore(Store):
         nothing.
         """
         token = uuid.uuid4().hex  # staging graph names no other writer can use
-        staging = {g: f"{STAGING_PREFIX}{token}:{i}" for i, g in enumerate(lines)}
-        drops = f"{STAGING_PREFIX}{token}:drop"
+        staging = {g: f"{STAGING_PREFIX}{self.staging_scope}:{token}:{i}" for i, g in enumerate(lines)}
+        drops = f"{STAGING_PREFIX}{self.staging_scope}:{token}:drop"
+        registry = self.staging_registry
+        pending = " ".join(f"<{registry}> <{PENDING}> <{g}> ." for g in (*staging.values(), drops))
+        # Registered before anything is posted: a writer killed from here on leaves names to find.
+        self.update(f"INSERT DATA {{ GRAPH <{registry}> {{ {pending} }} }}")
         try:
             for g, text in lines.items():
                 self._post_chunks(staging[g], text)
@@ -406,10 +418,26 @@ class RemoteStore(Store):
             ]
             ops += [f"ADD SILENT <{s}> TO <{g}>" for g, s in staging.items()]
             ops += [f"DROP SILENT GRAPH <{s}>" for s in (*staging.values(), drops)]
+            ops.append(f"DELETE DATA {{ GRAPH <{registry}> {{ {pending} }} }}")
             self.update(" ;\n".join(ops))
         except StoreError:
-            self._drop_quietly([*staging.values(), drops])
+            self._drop_quietly([*staging.values(), drops], pending)
             raise
+
+    def discard_leftovers(self) -> list[str]:
+        """Drop the staging graphs of this scope that no swap took in (a writer killed while it
+        staged), and return their names. Only safe where no writer of the scope is staging: the
+        caller holds the instance's commit lock, under which every staged write runs."""
+        rows = self.select(f"SELECT ?g WHERE {{ GRAPH <{self.staging_registry}> {{ ?r <{PENDING}> ?g }} }}")
+        graphs = sorted(r["g"].value for r in rows if isinstance(r["g"], NamedNode))
+        if graphs:
+            log.warning("dropping %d staging graph(s) a stopped writer left: %s", len(graphs), graphs)
+            self.update(
+                " ;\n".join(
+                    [*(f"DROP SILENT GRAPH <{g}>" for g in graphs), f"DROP SILENT GRAPH <{self.staging_registry}>"]
+                )
+            )
+        return graphs
 
     def _post_chunks(self, graph: str, lines: list[str]) -> None:
         chunk: list[str] = []
@@ -434,9 +462,10 @@ class RemoteStore(Store):
             headers={"Content-Type": N_TRIPLES},
         )
 
-    def _drop_quietly(self, graphs: Sequence[str]) -> None:
+    def _drop_quietly(self, graphs: Sequence[str], pending: str) -> None:
         try:
-            self.update(" ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in graphs))
+            drops = [f"DROP SILENT GRAPH <{g}>" for g in graphs]
+            self.update(" ;\n".join([*drops, f"DELETE DATA {{ GRAPH <{self.staging_registry}> {{ {pending} }} }}"]))
         except StoreError:
             log.warning("could not drop staging graphs %s", graphs)
 
