@@ -60,9 +60,15 @@ DEFAULTS: dict[str, Any] = {
     "VOID_REFRESH": 300,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
-    # ingests per API key. RATELIMIT_STORAGE_URI shares the counts between processes (redis://…).
+    # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state
+    # database, shared by every process using it), "auto" (memory while one process serves the
+    # instance, i.e. the embedded store; the state database when the store is shared), or a
+    # limits URI (memory:// per process, redis://…). If the storage fails, each process counts in
+    # memory until it is back. The state database counts fixed windows only.
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": "auto",
+    "RATELIMIT_STRATEGY": "fixed-window",
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_READS": "1200 per minute",
     "RATELIMIT_SPARQL": "60 per minute",
     "RATELIMIT_DUMPS": "60 per minute",

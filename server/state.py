@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     LargeBinary,
     MetaData,
@@ -35,6 +37,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
 
 from .urls import TERRITORY_ID_RE
 
@@ -68,6 +72,29 @@ clocks = Table(
     Column("territory", String(64), primary_key=True),
     Column("last_us", BigInteger, nullable=False),
 )
+
+#: Rate-limit counts when the processes serving the instance share them (``server/web/limit_storage.py``):
+#: one row per client and budget, its hits in the current fixed window and when that window ends
+#: (Unix seconds). A row whose window is over counts as zero and is deleted now and then. Written
+#: by every limited request, so UNLOGGED on PostgreSQL: no WAL, no disk flush per request; after a
+#: crash (or on a standby) the table is empty, which only restarts the windows.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    info={"unlogged": True},
+)
+
+
+@compiles(CreateTable, "postgresql")
+def _create_unlogged(create: CreateTable, compiler: Any, **kw: Any) -> str:
+    sql: str = compiler.visit_create_table(create, **kw)
+    if create.element.info.get("unlogged"):
+        sql = sql.replace("CREATE TABLE", "CREATE UNLOGGED TABLE", 1)
+    return sql
+
 
 api_keys = Table(
     "api_keys",
@@ -149,10 +176,19 @@ class State:
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(path, 0o600)
         self.engine: Engine = create_engine(url, **kwargs)
-        metadata.create_all(self.engine)
         self._secrets: dict[str, bytes] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Workers starting together on a new database would race to create the tables ("table
+        # territories already exists"): one creates them, the others then find them.
+        with self._lock("schema"):
+            metadata.create_all(self.engine)
+        if path and path != ":memory:":
+            # Write-ahead logging: readers never wait for a writer, and a commit is one append,
+            # not a rewrite of the journal (rate-limit counts write on every request). Persistent:
+            # it is a property of the database file.
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
 
     # -- instance ----------------------------------------------------------------------------
     def check_base_iri(self, base_iri: str) -> None:

@@ -128,3 +128,31 @@ def test_the_write_lock_holds_across_processes(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert waited > 1.0
+
+
+def test_workers_starting_together_on_a_new_state_database(tmp_path: Path) -> None:
+    """Gunicorn workers boot at the same moment: on a brand-new database they raced to create its
+    tables, and some died with "table territories already exists"."""
+    import subprocess
+    import sys
+
+    for attempt in range(3):
+        data = tmp_path / f"data{attempt}"
+        data.mkdir(mode=0o700)
+        url = f"sqlite:///{data}/state.sqlite3"
+        code = f"from server.state import State; State({url!r})"
+        starting = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
+        failed = [p.communicate(timeout=120)[1].decode()[-300:] for p in starting if p.wait(timeout=120) != 0]
+        assert not failed, failed
+
+
+def test_the_sqlite_state_database_logs_ahead(tmp_path: Path) -> None:
+    """Write-ahead logging: readers do not wait for a writer, and a commit is one append (rate-limit
+    counts in the state database write on every request)."""
+    from server.state import State
+
+    (tmp_path / "data").mkdir(mode=0o700)
+    state = State(f"sqlite:///{tmp_path}/data/state.sqlite3")
+    with state.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert (tmp_path / "data" / "state.sqlite3").stat().st_mode & 0o077 == 0
