@@ -144,4 +144,3 @@ class Validator:
                 process.stop()
             self.processes.clear()
             self._started = 0
-
