@@ -3,7 +3,11 @@ over a real socket)."""
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
+from collections.abc import Iterator
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from server.model.examples import PLURALS, RECORDS, TERRITORY, record
+from server.model.kinds import RECORD_KINDS
 from server.services import services
 
 from .conftest import BASE, Territory, make_app, make_territory, put
@@ -543,6 +548,172 @@ def test_openapi_document_is_valid_openapi_3_1(client: FlaskClient) -> None:
         pytest.fail(f"invalid OpenAPI document: {exc.message} at {'/'.join(map(str, exc.path))}")
     # The servers entry is relative: the API is wherever the client found this document.
     assert spec["servers"] == [{"url": "/"}]
+
+
+# -- links: what a client can do next with an answer ------------------------------------------
+
+BODY_POINTER = re.compile(r"\$response\.body#(/[^}]*)")
+
+
+def resolved(spec: dict[str, Any], obj: Any) -> Any:
+    while isinstance(obj, dict) and "$ref" in obj:
+        obj = reduce(lambda node, key: node[key], obj["$ref"][2:].split("/"), spec)
+    return obj
+
+
+def operations(spec: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any], list[dict[str, Any]]]]:
+    """operationId → (path, method, operation, its parameters and its path's)."""
+    out = {}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method in ("get", "put", "post", "patch", "delete"):
+                assert op["operationId"] not in out, op["operationId"]
+                out[op["operationId"]] = (path, method, op, item.get("parameters", []) + op.get("parameters", []))
+    return out
+
+
+def document_links(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str, dict[str, Any]]]:
+    """(source operationId, source response, link name, link) for every link of the document."""
+    for op_id, (_, _, op, _) in operations(spec).items():
+        for response in op["responses"].values():
+            response = resolved(spec, response)
+            for name, link in response.get("links", {}).items():
+                yield op_id, response, name, resolved(spec, link)
+
+
+def can_hold(spec: dict[str, Any], schema: dict[str, Any], pointer: str) -> bool:
+    """Whether a document valid against ``schema`` may have a value at ``pointer``."""
+    schema = resolved(spec, schema)
+    if not pointer:
+        return True
+    head, _, rest = pointer[1:].partition("/")
+    rest = f"/{rest}" if rest else ""
+    for option in [resolved(spec, s) for s in schema.get("anyOf", [])] or [schema]:
+        if head.isdigit() and "items" in option and can_hold(spec, option["items"], rest):
+            return True
+        if head in option.get("properties", {}) and can_hold(spec, option["properties"][head], rest):
+            return True
+    return False
+
+
+def evaluate(expression: str, body: Any) -> Any:
+    """A link parameter's runtime expression (whole, or embedded in a string) on an answer body."""
+
+    def at(pointer: str) -> Any:
+        return reduce(
+            lambda node, key: node[int(key)] if isinstance(node, list) else node[key], pointer[1:].split("/"), body
+        )
+
+    if expression.startswith("$response.body#"):
+        return at(expression[len("$response.body#") :])
+    return re.sub(r"\{\$response\.body#([^}]*)\}", lambda m: str(at(m.group(1))), expression)
+
+
+def follow(client: FlaskClient, spec: dict[str, Any], link: dict[str, Any], answer: Any, **kwargs: Any) -> Any:
+    path, method, _, parameters = operations(spec)[link["operationId"]]
+    where = {p["name"]: p["in"] for p in parameters}
+    values = {name: evaluate(expression, answer) for name, expression in link["parameters"].items()}
+    target = path.format(**{k: v for k, v in values.items() if where[k] == "path"})
+    query = {k: v for k, v in values.items() if where[k] == "query"}
+    return client.open(target, method=method.upper(), query_string=query, **kwargs)
+
+
+def test_openapi_links_name_real_operations_and_fields(client: FlaskClient) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    ops = operations(spec)
+    links = list(document_links(spec))
+    for source, response, name, link in links:
+        where = f"{source} → {name}"
+        _, _, _, parameters = ops[link["operationId"]]
+        names = {p["name"] for p in parameters}
+        required = {p["name"] for p in parameters if p.get("required")}
+        assert required <= set(link["parameters"]) <= names, where
+        body = response["content"]["application/json"]["schema"]
+        for expression in link["parameters"].values():
+            pointers = BODY_POINTER.findall(expression)
+            assert pointers, where
+            assert all(can_hold(spec, body, pointer) for pointer in pointers), (where, expression)
+    # From every answer holding a record or a page of it, of every kind.
+    sources = {source for source, *_ in links}
+    for kind in RECORD_KINDS:
+        assert {
+            f"{kind.name}_{op}" for op in ("list_all", "list", "create", "get", "put", "patch", "delete")
+        } <= sources
+    assert {"territory_list", "territory_get", "territory_put", "territory_patch"} <= sources
+
+
+def test_links_lead_where_they_say(client: FlaskClient, lyon: Territory) -> None:
+    write_all(client, lyon)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    admin = lyon.auth("admin")
+    links = {(source, name): link for source, _, name, link in document_links(spec)}
+    read_operations = {op_id for op_id, (_, method, _, _) in operations(spec).items() if method == "get"}
+    listed = 0
+    # From each record: the records it names, and the lists naming it.
+    for kind in [k.name for k in RECORD_KINDS] + ["territory"]:
+        source = url(lyon, kind, RECORDS[kind]["id"]) if kind != "territory" else "/api/v1/territories/lyon"
+        answer = client.get(source, headers=admin).get_json()
+        for (op_id, name), link in links.items():
+            if op_id != f"{kind}_get" or link["operationId"] not in read_operations:
+                continue
+            if any(BODY_POINTER.findall(e)[0].split("/")[1] not in answer for e in link["parameters"].values()):
+                continue  # a reference the example leaves out
+            resp = follow(client, spec, link, answer, headers=admin)
+            assert resp.status_code == 200, (kind, name, resp.get_json())
+            got = resp.get_json()
+            if "items" in got:  # a list naming this record
+                listed += len(got["items"])
+                assert all(answer["id"] in json.dumps(item) for item in got["items"]), (kind, name)
+            else:  # the record named
+                assert got["id"] in json.dumps(answer[name]), (kind, name)
+    assert listed >= 10
+    # A page's first item.
+    page = client.get(url(lyon, "proposal")).get_json()
+    assert follow(client, spec, links["proposal_list", "first"], page).get_json() == page["items"][0]
+    # A record made by POST: get it, change it, replace it, delete it, and find it gone.
+    data = {k: v for k, v in RECORDS["organization"].items() if k != "id"}
+    created = client.post(url(lyon, "organization"), json=data, headers=admin).get_json()
+    got = follow(client, spec, links["organization_create", "get"], created)
+    assert got.status_code == 200 and got.get_json() == created
+    changed = follow(client, spec, links["organization_create", "change"], created, json={"name": "X"}, headers=admin)
+    assert changed.status_code == 200 and changed.get_json()["name"] == "X"
+    replaced = follow(
+        client, spec, links["organization_patch", "replace"], changed.get_json(), json=created, headers=admin
+    )
+    assert replaced.status_code == 200 and replaced.get_json()["name"] == created["name"]
+    deleted = follow(client, spec, links["organization_put", "delete"], replaced.get_json(), headers=admin)
+    assert deleted.status_code == 200 and deleted.get_json()["deleted"] is True
+    assert follow(client, spec, links["organization_delete", "get"], deleted.get_json()).status_code == 410
+
+
+def test_openapi_describes_what_the_api_answers(client: FlaskClient, seeded: Territory) -> None:
+    """Found by the fuzz along the links: answers the document described otherwise."""
+    from jsonschema import Draft202012Validator
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    ops = operations(spec)
+
+    def check(op_id: str, status: int, body: Any) -> None:
+        response = resolved(spec, ops[op_id][2]["responses"][str(status)])
+        (content,) = response["content"].values()
+        schema = {**content["schema"], "components": spec["components"]}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(body)]
+        assert not errors, (op_id, status, errors)
+
+    # Problem details carry extension members: a 404's territory, a 410's tombstone.
+    check("proposal_get", 404, client.get("/api/v1/territories/nowhere/proposals/p1").get_json())
+    deleted = client.delete(url(seeded, "proposal", "p1"), headers=seeded.auth())
+    # DELETE answers the tombstone, and lists that include deletions list it.
+    check("proposal_delete", 200, deleted.get_json())
+    check("proposal_get", 410, client.get(url(seeded, "proposal", "p1")).get_json())
+    check("proposal_list", 200, client.get(url(seeded, "proposal") + "?include_deleted=true").get_json())
+    # POST makes the id: its body has none.
+    new = resolved(spec, ops["proposal_create"][2]["requestBody"]["content"]["application/json"]["schema"])
+    assert "id" not in new["properties"] and "process" in new["properties"]
+    # A territory's merge patch has its body documented, and reading votes needs a key.
+    assert "application/merge-patch+json" in ops["territory_patch"][2]["requestBody"]["content"]
+    for op_id in ("vote_get", "vote_list", "vote_list_all"):
+        assert ops[op_id][2]["security"] == [{"bearer": []}]
 
 
 def test_behind_a_proxy_links_use_the_forwarded_address(tmp_path: Path) -> None:

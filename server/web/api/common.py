@@ -16,10 +16,16 @@ from ...model.kinds import Kind
 from ...records import Op, Outcome, WriteReport, etag
 from ...services import services
 from ..http import conditional, json_body, json_response, link, principal, writer
+from .openapi import link_names
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422)
 SECURED = {"security": [{"bearer": []}]}
+PATCH_DOC = {
+    "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
+    "description": "RFC 7396 JSON Merge Patch (null removes a field).",
+    "required": True,
+}
 
 blp = Blueprint(
     "api",
@@ -51,6 +57,12 @@ def errors(*codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return func
 
     return decorate
+
+
+def links(kind: Kind, *names: str, on: tuple[int, ...] = (200,)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document the links a client can follow from the answers with statuses ``on``: the named
+    links of ``kind`` (see ``openapi.LINKS``; ``"related"``: its references and the lists naming it)."""
+    return blp.doc(responses={status: {"links": link_names(kind, *names)} for status in on})
 
 
 def if_match() -> str | None:

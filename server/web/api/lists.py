@@ -17,6 +17,7 @@ from ...model.schemas import Identifier, Moment, Text, Whole
 from ...services import services
 from ...urls import LOCAL_ID_PATTERN
 from ..http import json_response, link
+from .openapi import AnyOf, TombstoneSchema
 
 
 def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
@@ -129,7 +130,8 @@ def page_schema(kind: Kind) -> type[Schema]:
     """The documented shape of a page of ``kind``."""
     return Schema.from_dict(
         {
-            "items": fields.List(fields.Nested(kind.schema), required=True),
+            # Tombstones too, when the list includes deletions.
+            "items": fields.List(AnyOf(kind.schema, TombstoneSchema), required=True),
             "next": fields.String(allow_none=True, metadata={"description": "URL of the next page, null at the end."}),
         },
         name=f"{kind.name.title()}Page",

@@ -1,15 +1,22 @@
 """The OpenAPI 3.1 document of the JSON API (flask-smorest over apispec): errors documented as
-RFC 9457 problem details, bearer keys on writes, and the docs page at ``/api/v1/docs``."""
+RFC 9457 problem details, bearer keys on writes, every operation named by its view (its
+``operationId``), the links a client can follow from an answer, and the docs page at
+``/api/v1/docs``."""
 
 from __future__ import annotations
 
 import http
+from typing import Any
 
+from apispec import BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from flask import Flask, render_template, url_for
 from flask_smorest import Api
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 from ...errors import PROBLEM_JSON
+from ...model.kinds import KINDS, RECORD_KINDS, Kind
+from ...model.rdf import Ref, Target
 
 
 class ErrorItemSchema(Schema):
@@ -20,6 +27,11 @@ class ErrorItemSchema(Schema):
 
 class ProblemSchema(Schema):
     """RFC 9457 problem details, the body of every error."""
+
+    class Meta:
+        # Extension members (RFC 9457 §3.2): a 404's `territory`, a 410's `record` (the tombstone),
+        # a rejected ingest's report counts.
+        unknown = INCLUDE
 
     type = fields.String(metadata={"description": "URI of the kind of problem."})
     title = fields.String()
@@ -49,6 +61,41 @@ class CivicfedApi(Api):
         )
 
 
+class TombstoneSchema(Schema):
+    """What stays of a deleted record: the answer to its DELETE, in a 410 Gone, and in lists that
+    include deletions (``include_deleted``, ``modified_since``)."""
+
+    id = fields.String(required=True)
+    iri = fields.String(required=True)
+    territory = fields.String(required=True)
+    deleted = fields.Boolean(required=True, metadata={"enum": [True]})
+    deleted_at = fields.DateTime(required=True)
+    record_modified = fields.DateTime(required=True, metadata={"description": "When this server deleted it."})
+
+
+class AnyOf(fields.Field):
+    """Documentation only: a value matching one of ``schemas`` (OpenAPI ``anyOf``)."""
+
+    def __init__(self, *schemas: type[Schema], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schemas = schemas
+
+
+def _any_of(converter: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    if not isinstance(field, AnyOf):
+        return {}
+    return {"anyOf": [converter.resolve_nested_schema(schema) for schema in field.schemas]}
+
+
+def schema_name(schema: type[Schema] | Schema) -> str:
+    """Component names: ``Proposal`` for ProposalSchema, ``NewProposal`` for its POST body (the
+    server makes the id, so the body has none)."""
+    name = resolver(schema)
+    if isinstance(schema, Schema) and "id" in schema.exclude:
+        return f"New{name}"
+    return name
+
+
 class IngestReportSchema(Schema):
     territory = fields.String()
     written = fields.Boolean(metadata={"description": "False when nothing was written."})
@@ -64,6 +111,107 @@ class IngestReportSchema(Schema):
         fields.Dict(), metadata={"description": "One entry per rejected line, the first INGEST_MAX_ERRORS of them."}
     )
     errors_omitted = fields.Integer(metadata={"description": "Rejected lines past INGEST_MAX_ERRORS, not listed."})
+
+
+class OperationIds(BasePlugin):
+    """Every operation's ``operationId`` is the endpoint of its view (``proposal_get``): one name
+    per operation, which links use to name their targets."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        rule = kwargs.get("rule")
+        if rule is None or not operations:
+            return
+        endpoint = rule.endpoint.rpartition(".")[2]
+        for method, operation in operations.items():
+            operation.setdefault("operationId", endpoint if len(operations) == 1 else f"{endpoint}_{method}")
+
+
+# -- links: what a client can do next with an answer (OpenAPI Link Objects) ----------------------
+#
+# Made from the data model, registered once in components/links as ``{kind}.{name}`` and named by
+# the responses that hold them (``links(kind, …)``). An answer holding a record gives the
+# ``territory`` and ``id`` of the record to get, replace, change or delete; a page, those of its
+# first item; a record's references (``process``, ``handled_by``, ``proposals``…) lead to the
+# records they name, and the lists that filter on a record (a process's proposals, a proposal's
+# comments) lead to the records naming it.
+
+#: What an answer holding one record lets a client do with it: link name → operation.
+ACTIONS = {"get": "get", "replace": "put", "change": "patch", "delete": "delete"}
+_VERBS = {"get": "Get", "replace": "Replace", "change": "Change some fields of", "delete": "Delete"}
+
+
+def _record_parameters(kind: Kind, at: str = "") -> dict[str, str]:
+    """The path parameters of the record at JSON pointer ``at`` of an answer."""
+    if kind.name == "territory":
+        return {"territory": f"$response.body#{at}/id"}
+    return {"territory": f"$response.body#{at}/territory", "local_id": f"$response.body#{at}/id"}
+
+
+def _kind_links(kind: Kind) -> dict[str, dict[str, Any]]:
+    """The links from an answer holding a record (or a page) of ``kind``, by name."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, operation in ACTIONS.items():
+        if kind.name == "territory" and name == "delete":
+            continue  # territories are created and removed with the command line
+        out[name] = {
+            "operationId": f"{kind.name}_{operation}",
+            "parameters": _record_parameters(kind),
+            "description": f"{_VERBS[name]} this {kind.name}.",
+        }
+    out["first"] = {
+        "operationId": f"{kind.name}_get",
+        "parameters": _record_parameters(kind, "/items/0"),
+        "description": f"Get the first {kind.name} of the page.",
+    }
+    if kind.name == "territory":
+        for other in RECORD_KINDS:
+            out[other.plural] = {
+                "operationId": f"{other.name}_list",
+                "parameters": {"territory": "$response.body#/id"},
+                "description": f"The {other.plural} of this territory.",
+            }
+        return out
+    territory = "$response.body#/territory"
+    # The records it names…
+    for f in kind.mapping.fields:
+        if isinstance(f, Ref):
+            out[f.name] = {
+                "operationId": f"{f.kind}_get",
+                "parameters": {"territory": territory, "local_id": f"$response.body#/{f.name}{'/0' if f.many else ''}"},
+                "description": f"Get the {f.kind} named by `{f.name}`{' (the first)' if f.many else ''}.",
+            }
+    # …and the lists of those naming it.
+    for other in RECORD_KINDS:
+        for param, f in other.filters.items():
+            if isinstance(f, Ref) and f.kind == kind.name:
+                value = "$response.body#/id"
+            elif isinstance(f, Target) and kind.name in f.kinds:
+                value = f"{kind.name}/{{$response.body#/id}}"
+            else:
+                continue
+            name = other.plural if other.plural not in out else f"{other.plural}_by_{param}"
+            out[name] = {
+                "operationId": f"{other.name}_list",
+                "parameters": {"territory": territory, param: value},
+                "description": f"The {other.plural} naming this {kind.name} in `{f.name}`.",
+            }
+    return out
+
+
+LINKS: dict[str, dict[str, dict[str, Any]]] = {kind.name: _kind_links(kind) for kind in KINDS.values()}
+
+
+def link_names(kind: Kind, *names: str) -> dict[str, str]:
+    """The ``links`` of a response: the named links of ``kind`` as references to components/links;
+    ``"related"`` stands for every link to the records it names and to the lists naming it."""
+    related = [n for n in LINKS[kind.name] if n not in ACTIONS and n != "first"]
+    chosen = [n for name in names for n in (related if name == "related" else [name])]
+    unknown = [n for n in chosen if n not in LINKS[kind.name]]
+    if unknown:
+        raise KeyError(f"no link {unknown[0]!r} from a {kind.name}")
+    return {n: f"{kind.name}.{n}" for n in chosen}
 
 
 def register(app: Flask, blueprint: object) -> Api:
@@ -86,12 +234,18 @@ def register(app: Flask, blueprint: object) -> Api:
             # Relative: the API is wherever the client reached this document (a proxy, another
             # port), which the configured base IRI need not be.
             "servers": [{"url": "/"}],
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "extra_plugins": [OperationIds()],
         },
     )
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "An API key made with `civicfed key create`."}
     )
     api.spec.options["security"] = []
+    api.ma_plugin.converter.add_attribute_function(_any_of)
+    for kind_name, kind_links in LINKS.items():
+        for name, link in kind_links.items():
+            api.spec.components.link(f"{kind_name}.{name}", link)
     api.register_blueprint(blueprint)
 
     @app.get("/api/v1/docs")

@@ -16,6 +16,7 @@ from ...records import Op
 from ...services import services
 from ..http import json_body, json_response, principal, territory_or_404, writer
 from .common import (
+    PATCH_DOC,
     SECURED,
     WRITE_ERRORS,
     blp,
@@ -23,18 +24,14 @@ from .common import (
     errors,
     get_record,
     if_match,
+    links,
     patch_record,
     put_record,
     record_response,
     single_outcome,
 )
 from .lists import list_args, list_records, page_schema
-
-PATCH_DOC = {
-    "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
-    "description": "RFC 7396 JSON Merge Patch (null removes a field).",
-    "required": True,
-}
+from .openapi import TombstoneSchema
 
 
 def _register_kind(kind: Kind) -> None:
@@ -44,9 +41,12 @@ def _register_kind(kind: Kind) -> None:
     args_one = list_args(kind, with_territory=False)
     page = page_schema(kind)
     body_doc = {"content": {"application/json": {"schema": kind.schema}}, "required": True}
+    # POST makes the id: its body has none.
+    new_doc = {"content": {"application/json": {"schema": kind.schema(exclude=("id",))}}, "required": True}
     private_note = " Votes are not published: an admin or editor key is required." if kind.private else ""
+    read_security = SECURED if kind.private else {}
     # OpenAPI wants a description to be a string when present: none rather than null.
-    list_doc = {"description": private_note.strip()} if private_note else {}
+    list_doc = {"description": private_note.strip(), **read_security} if private_note else {}
 
     def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return blp.route(rule, methods=[method], endpoint=f"{kind.name}_{name}")
@@ -56,6 +56,7 @@ def _register_kind(kind: Kind) -> None:
     @blp.arguments(args_all, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
     @blp.response(200, page)
     @blp.doc(tags=[tag], summary=f"List {plural} across territories", **list_doc)
+    @links(kind, "first")
     def list_all(args: dict[str, Any]) -> Response:
         svc = services()
         who = principal()
@@ -75,6 +76,7 @@ def _register_kind(kind: Kind) -> None:
     @blp.arguments(args_one, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
     @blp.response(200, page)
     @blp.doc(tags=[tag], summary=f"List the {plural} of a territory", **list_doc)
+    @links(kind, "first")
     def list_one(args: dict[str, Any], territory: str) -> Response:
         territory_or_404(territory)
         can_read_private(kind, [territory])
@@ -83,7 +85,8 @@ def _register_kind(kind: Kind) -> None:
     @route(f"/territories/<territory>/{plural}", "POST", "create")
     @errors(*WRITE_ERRORS)
     @blp.response(201, kind.schema)
-    @blp.doc(tags=[tag], summary=f"Create a {kind.name} with an id made by the server", requestBody=body_doc, **SECURED)
+    @blp.doc(tags=[tag], summary=f"Create a {kind.name} with an id made by the server", requestBody=new_doc, **SECURED)
+    @links(kind, "get", "replace", "change", "delete", "related", on=(201,))
     def create(territory: str) -> Response:
         who = writer(territory)
         data = json_body()
@@ -106,7 +109,9 @@ def _register_kind(kind: Kind) -> None:
         tags=[tag],
         summary=f"Get a {kind.name}",
         description="404 if it never existed, 410 Gone (with the tombstone) if it was deleted." + private_note,
+        **read_security,
     )
+    @links(kind, "replace", "change", "delete", "related")
     def get(territory: str, local_id: str) -> Response:
         territory_or_404(territory)
         can_read_private(kind, [territory])
@@ -123,6 +128,7 @@ def _register_kind(kind: Kind) -> None:
         requestBody=body_doc,
         **SECURED,
     )
+    @links(kind, "get", "change", "delete", "related", on=(200, 201))
     def put(territory: str, local_id: str) -> Response:
         return put_record(territory, kind, local_id)
 
@@ -130,13 +136,15 @@ def _register_kind(kind: Kind) -> None:
     @errors(*WRITE_ERRORS, 410)
     @blp.response(200, kind.schema)
     @blp.doc(tags=[tag], summary=f"Change some fields of a {kind.name}", requestBody=PATCH_DOC, **SECURED)
+    @links(kind, "get", "replace", "delete", "related")
     def patch(territory: str, local_id: str) -> Response:
         return patch_record(territory, kind, local_id)
 
     @route(f"/territories/<territory>/{plural}/<local_id>", "DELETE", "delete")
     @errors(401, 403, 404, 410, 412)
-    @blp.response(200, kind.schema)
+    @blp.response(200, TombstoneSchema, description="Deleted: the tombstone")
     @blp.doc(tags=[tag], summary=f"Delete a {kind.name} (a tombstone is kept for syncing consumers)", **SECURED)
+    @links(kind, "get")
     def delete(territory: str, local_id: str) -> Response:
         who = writer(territory)
         svc = services()

@@ -11,7 +11,7 @@ from marshmallow import RAISE
 from ...model.kinds import KINDS
 from ...services import services
 from ..http import territory_or_404
-from .common import SECURED, WRITE_ERRORS, blp, errors, get_record, patch_record, put_record
+from .common import PATCH_DOC, SECURED, WRITE_ERRORS, blp, errors, get_record, links, patch_record, put_record
 from .lists import list_args, list_records, page_schema
 
 TERRITORY = KINDS["territory"]
@@ -23,6 +23,7 @@ TERRITORY = KINDS["territory"]
 )
 @blp.response(200, page_schema(TERRITORY))
 @blp.doc(tags=["territories"], summary="List the territories this server hosts")
+@links(TERRITORY, "first")
 def list_territories(args: dict[str, Any]) -> Response:
     return list_records(TERRITORY, services().state.territory_ids(), args, "territories")
 
@@ -32,6 +33,7 @@ def list_territories(args: dict[str, Any]) -> Response:
 @blp.alt_response(304, description="Not modified (If-None-Match)")
 @blp.response(200, TERRITORY.schema)
 @blp.doc(tags=["territories"], summary="Get a territory (official codes, population and its source)")
+@links(TERRITORY, "replace", "change", "related")
 def get_territory(territory: str) -> Response:
     territory_or_404(territory)
     return get_record(territory, TERRITORY, territory)
@@ -46,6 +48,7 @@ def get_territory(territory: str) -> Response:
     requestBody={"content": {"application/json": {"schema": TERRITORY.schema}}, "required": True},
     **SECURED,
 )
+@links(TERRITORY, "get", "change", "related")
 def put_territory(territory: str) -> Response:
     return put_record(territory, TERRITORY, territory)
 
@@ -53,6 +56,12 @@ def put_territory(territory: str) -> Response:
 @blp.route("/territories/<territory>", methods=["PATCH"], endpoint="territory_patch")
 @errors(*WRITE_ERRORS)
 @blp.response(200, TERRITORY.schema)
-@blp.doc(tags=["territories"], summary="Change some fields of a territory's record (admin key)", **SECURED)
+@blp.doc(
+    tags=["territories"],
+    summary="Change some fields of a territory's record (admin key)",
+    requestBody=PATCH_DOC,
+    **SECURED,
+)
+@links(TERRITORY, "get", "replace", "related")
 def patch_territory(territory: str) -> Response:
     return patch_record(territory, TERRITORY, territory)
