@@ -7,7 +7,7 @@ PORT ?= 8000
 # Resource IRIs start with the base IRI; by default, where `make run` serves.
 export CIVICFED_BASE_URI ?= http://$(HOST):$(PORT)
 
-.PHONY: run test test-fast bench lint format clean
+.PHONY: run test test-fast bench soak lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(VENV)/.installed-test
 	@command -v wrk >/dev/null || echo "wrk is not installed (to use it: apt-get install wrk);" \
 	  "throughput is measured with a Python client instead (slower, shares the CPU)" >&2
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## make soak: one server under a mixed load for 10 minutes (SOAK_ARGS="--minutes 1" for a short run): errors, latency of the first and last minute, memory; fails on any server error
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 ## make lint: ruff, and the import layers of docs/architecture.md (import-linter contracts in pyproject.toml)
 lint: $(VENV)/.installed-test
