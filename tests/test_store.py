@@ -221,7 +221,7 @@ def test_the_embedded_store_flushes_its_write_buffers_as_writes_add_up(tmp_path:
 
     def write(n: int, start: int) -> None:
         cs = Changeset()
-        cs.add("http://g.test/g", [f"<http://x.test/s{i}> <http://x.test/p> \"{i}\"" for i in range(start, start + n)])
+        cs.add("http://g.test/g", [f'<http://x.test/s{i}> <http://x.test/p> "{i}"' for i in range(start, start + n)])
         store.apply(cs)
 
     def unflushed_log() -> int:
