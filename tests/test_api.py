@@ -588,7 +588,8 @@ def can_hold(spec: dict[str, Any], schema: dict[str, Any], pointer: str) -> bool
         return True
     head, _, rest = pointer[1:].partition("/")
     rest = f"/{rest}" if rest else ""
-    for option in [resolved(spec, s) for s in schema.get("anyOf", [])] or [schema]:
+    # `anyOf` alternatives (a record or a tombstone), or only requirements beside the properties.
+    for option in [schema, *(resolved(spec, s) for s in schema.get("anyOf", []))]:
         if head.isdigit() and "items" in option and can_hold(spec, option["items"], rest):
             return True
         if head in option.get("properties", {}) and can_hold(spec, option["properties"][head], rest):
@@ -747,4 +748,68 @@ def test_reached_under_the_base_host_links_keep_the_base_scheme(tmp_path: Path) 
     assert resp.headers["Location"] == "https://participation.example.org/api/v1/territories/lyon/organizations/o1"
     page = client.get("/api/v1/territories/lyon/organizations?limit=1", headers=public).get_json()
     assert page["next"].startswith("https://participation.example.org/api/v1/territories/lyon/organizations?")
+    app.extensions["civicfed"].close()
+
+
+def test_openapi_states_what_the_server_refuses(client: FlaskClient) -> None:
+    """The document says the rules validation enforces, from the same schemas: clients and
+    generated code learn them, and data valid against it is not refused for them."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    proposal, meeting = schemas["Proposal"]["properties"], schemas["Meeting"]["properties"]
+
+    def valid(schema: dict[str, Any], value: Any) -> bool:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator({**schema, "components": spec["components"]}).is_valid(value)
+
+    # Text: its length (control characters are refused too, said in docs/api.md, not a pattern).
+    for text in (proposal["title"], meeting["place_name"]):
+        assert valid(text, "Deux\tlignes\r\n") and not valid(text, "x" * 501)
+    # Date-times: RFC 3339 as the server reads it, years 1000 to 9000.
+    created = proposal["created"]
+    assert created["format"] == "date-time"
+    assert valid(created, "2024-02-01T10:00:00+01:00") and valid(created, "9000-12-31T23:59:59.5Z")
+    assert not valid(created, "0999-12-31T23:59:59Z") and not valid(created, "9001-01-01T00:00:00Z")
+    # URLs: absolute http(s) URIs (not apispec's "url"), at most 2048 characters.
+    for url_field in (proposal["url"], meeting["online_url"], schemas["Organization"]["properties"]["homepage"]):
+        assert url_field["format"] == "uri" and url_field["maxLength"] == 2048
+        assert valid(url_field, "https://participation.example.org/p/1?x=1#top")
+        assert not valid(url_field, "ftp://example.org/x") and not valid(url_field, "https://example.org/a b")
+    # Money: four decimal places at most, non-negative, below 10^15.
+    amount = schemas["Money"]["properties"]["amount"]
+    assert (amount["multipleOf"], amount["minimum"], amount["exclusiveMaximum"]) == (0.0001, 0, 10**15)
+    # Integers: within xsd:long, or the field's own range.
+    for name in ("vote_count", "comment_count"):
+        assert (proposal[name]["minimum"], proposal[name]["maximum"]) == (0, 2**63 - 1)
+    assert (meeting["capacity"]["minimum"], meeting["capacity"]["maximum"]) == (0, 2**63 - 1)
+    # A language tag; a vote needs its voter; a rule says something; an online meeting has no place.
+    assert valid(proposal["language"], "zh-Hant-TW") and not valid(proposal["language"], "fr_FR")
+    vote = {k: v for k, v in schemas["Vote"].items() if k in ("anyOf", "if", "then")}
+    assert valid(vote, {"proposal": "p1", "voter": "ann"}) and not valid(vote, {"proposal": "p1"})
+    rule = {k: v for k, v in schemas["Rule"].items() if k in ("anyOf", "if", "then")}
+    assert valid(rule, {"process": "x", "title": "t", "min_votes": 0})
+    assert not valid(rule, {"process": "x", "title": "t"})
+    assert not valid(rule, {"process": "x", "title": "t", "allowed_themes": []})
+    online = {k: v for k, v in schemas["Meeting"].items() if k in ("anyOf", "if", "then")}
+    assert not valid(online, {"title": "t", "start": "x", "mode": "online", "address": "1 rue"})
+    assert valid(online, {"title": "t", "start": "x", "mode": "hybrid", "address": "1 rue"})
+    # Lists: the page size's bounds, and filters on a record needing one territory across territories.
+    ops = operations(spec)
+    for op_id in ("proposal_list", "proposal_list_all"):
+        params = {p["name"]: p for p in ops[op_id][3]}
+        assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 1000)
+        single = "Needs a single `territory=`" in params["process"]["description"]
+        assert single == (op_id == "proposal_list_all")
+    assert "Needs a single `territory=`" in {p["name"]: p for p in ops["comment_list_all"][3]}["about"]["description"]
+    # A record's id in the path.
+    local_id = {p["name"]: p for p in ops["proposal_put"][3]}["local_id"]["schema"]
+    assert valid(local_id, "p-1.x~y_z") and not valid(local_id, "a b") and not valid(local_id, "-x")
+
+
+def test_openapi_page_size_follows_the_setting(tmp_path: Path) -> None:
+    app = make_app(tmp_path, None, MAX_PAGE_SIZE=5)
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    (limit,) = [p for p in operations(spec)["territory_list"][3] if p["name"] == "limit"]
+    assert limit["schema"]["maximum"] == 5
     app.extensions["civicfed"].close()

@@ -73,6 +73,8 @@ INVALID = [
     ("organization", {"type": "ngo"}, "#/type"),
     ("organization", {"siren": "12345"}, "#/siren"),
     ("rule", {"min_votes": None, "allowed_themes": None, "max_budget": None, "deadline": None}, "#"),
+    # An empty list says nothing either (and stores nothing: the rule would come back empty).
+    ("rule", {"min_votes": None, "allowed_themes": [], "max_budget": None, "deadline": None}, "#"),
     ("budget", {"amount": None}, "#/amount"),
     (
         "process",
@@ -80,6 +82,12 @@ INVALID = [
         "#/phases/0/end_date",
     ),
 ]
+
+
+def test_an_integral_number_is_an_integer(svc: Any) -> None:
+    """As JSON Schema's "integer" has it: 12.0 is the integer 12 (generated clients send it)."""
+    loaded = prepare(svc, "proposal", record("proposal", vote_count=12.0))
+    assert loaded["vote_count"] == 12 and isinstance(loaded["vote_count"], int)
 
 
 @pytest.mark.parametrize(("kind", "changes", "where"), INVALID, ids=[f"{k}:{w}" for k, _, w in INVALID])

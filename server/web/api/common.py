@@ -15,12 +15,20 @@ from ...errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from ...model.kinds import Kind
 from ...records import Op, Outcome, WriteReport, etag
 from ...services import services
+from ...urls import LOCAL_ID_PATTERN
 from ..http import conditional, json_body, json_response, link, principal, writer
 from .openapi import link_names
 
 PATCH_TYPES = ("application/merge-patch+json", "application/json")
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422)
 SECURED = {"security": [{"bearer": []}]}
+#: The record id in a path: what a PUT refuses otherwise (422), documented.
+LOCAL_ID_PARAMETER = {
+    "in": "path",
+    "name": "local_id",
+    "description": "The territory's own identifier of the record.",
+    "schema": {"type": "string", "pattern": f"^{LOCAL_ID_PATTERN}$"},
+}
 PATCH_DOC = {
     "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
     "description": "RFC 7396 JSON Merge Patch (null removes a field).",

@@ -17,14 +17,14 @@ from ...model.schemas import Identifier, Moment, Text, Whole
 from ...services import services
 from ...urls import LOCAL_ID_PATTERN
 from ..http import json_response, link
-from .openapi import AnyOf, TombstoneSchema
+from .openapi import AnyOf, PageSize, TombstoneSchema
 
 
 def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
     """Query parameters of a kind's list, as a schema (validation + OpenAPI parameters)."""
     attrs: dict[str, Any] = {
-        "limit": fields.Integer(
-            validate=validate.Range(min=1), metadata={"description": "Page size (default 50, at most MAX_PAGE_SIZE)."}
+        "limit": PageSize(
+            metadata={"description": "Page size; default: the PAGE_SIZE setting (50 unless configured)."}
         ),
         "cursor": fields.String(metadata={"description": "Opaque cursor: the `next` link carries it."}),
         "modified_since": Moment(
@@ -47,6 +47,8 @@ def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
         attrs["bbox"] = fields.String(
             metadata={"description": "min_lon,min_lat,max_lon,max_lat (WGS84)", "example": "4.80,45.73,4.88,45.79"}
         )
+    # A record belongs to one territory: across territories, filtering on one needs `territory=`.
+    single = " Needs a single `territory=` (400 otherwise)." if with_territory else ""
     for param, f in kind.filters.items():
         if isinstance(f, Concept):
             codes = list(f.iris) if f.iris else None
@@ -55,7 +57,7 @@ def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
                 metadata={"description": f"Filter on `{f.name}`."},
             )
         elif isinstance(f, Ref):
-            attrs[param] = Identifier(metadata={"description": f"Filter on `{f.name}` (a {f.kind} id)."})
+            attrs[param] = Identifier(metadata={"description": f"Filter on `{f.name}` (a {f.kind} id).{single}"})
         elif isinstance(f, Target):
             # Only the kinds the field may name: `about=vote/x` can match nothing, and says so.
             kinds = "|".join(f.kinds)
@@ -64,7 +66,9 @@ def list_args(kind: Kind, with_territory: bool) -> type[Schema]:
                     rf"^(?:{kinds})/{LOCAL_ID_PATTERN}$",
                     error=f"Must be kind/id with a kind among {', '.join(f.kinds)}.",
                 ),
-                metadata={"description": f"`kind/id` of the record ({', '.join(f.kinds)}), e.g. `proposal/p12`."},
+                metadata={
+                    "description": f"`kind/id` of the record ({', '.join(f.kinds)}), e.g. `proposal/p12`.{single}"
+                },
             )
     name = f"{kind.name.title()}{'All' if with_territory else ''}ListArgs"
     return Schema.from_dict(attrs, name=name)

@@ -1,7 +1,13 @@
 """The OpenAPI 3.1 document of the JSON API (flask-smorest over apispec): errors documented as
 RFC 9457 problem details, bearer keys on writes, every operation named by its view (its
 ``operationId``), the links a client can follow from an answer, and the docs page at
-``/api/v1/docs``."""
+``/api/v1/docs``.
+
+The schemas say what the server refuses, from the marshmallow schemas themselves: a field's
+``JSON_SCHEMA`` (``model.schemas.Documented``: text without control characters, date-times of the
+years 1000-9000, http(s) URLs, amounts to 4 decimal places) reaches its metadata, a schema's
+``JSON_SCHEMA`` (a vote's voter, a rule's content) its component, and the page size its maximum
+from the application's MAX_PAGE_SIZE."""
 
 from __future__ import annotations
 
@@ -9,10 +15,10 @@ import http
 from typing import Any
 
 from apispec import BasePlugin
-from apispec.ext.marshmallow import MarshmallowPlugin, resolver
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter, resolver
 from flask import Flask, render_template, url_for
 from flask_smorest import Api
-from marshmallow import INCLUDE, Schema, fields
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from ...errors import PROBLEM_JSON
 from ...model.kinds import KINDS, RECORD_KINDS, Kind
@@ -85,6 +91,26 @@ def _any_of(converter: Any, field: fields.Field, ret: dict[str, Any], **kwargs: 
     if not isinstance(field, AnyOf):
         return {}
     return {"anyOf": [converter.resolve_nested_schema(schema) for schema in field.schemas]}
+
+
+class PageSize(fields.Integer):
+    """The ``limit`` of a list: from 1 to the application's MAX_PAGE_SIZE, which ``register``
+    writes into the document (the list refuses more with a 400)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=1), **kwargs)
+
+
+class Converter(OpenAPIConverter):
+    """apispec's converter, adding a schema's own ``JSON_SCHEMA`` (what its schema-level
+    validation requires: ``anyOf`` required fields…) to its JSON Schema."""
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        return {**super().schema2jsonschema(schema), **getattr(schema, "JSON_SCHEMA", {})}
+
+
+class CivicfedMarshmallowPlugin(MarshmallowPlugin):
+    Converter = Converter
 
 
 def schema_name(schema: type[Schema] | Schema) -> str:
@@ -234,7 +260,7 @@ def register(app: Flask, blueprint: object) -> Api:
             # Relative: the API is wherever the client reached this document (a proxy, another
             # port), which the configured base IRI need not be.
             "servers": [{"url": "/"}],
-            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "marshmallow_plugin": CivicfedMarshmallowPlugin(schema_name_resolver=schema_name),
             "extra_plugins": [OperationIds()],
         },
     )
@@ -243,6 +269,12 @@ def register(app: Flask, blueprint: object) -> Api:
     )
     api.spec.options["security"] = []
     api.ma_plugin.converter.add_attribute_function(_any_of)
+    max_page_size = app.config["MAX_PAGE_SIZE"]
+
+    def _page_size(converter: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {"maximum": max_page_size} if isinstance(field, PageSize) else {}
+
+    api.ma_plugin.converter.add_attribute_function(_page_size)
     for kind_name, kind_links in LINKS.items():
         for name, link in kind_links.items():
             api.spec.components.link(f"{kind_name}.{name}", link)

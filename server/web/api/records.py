@@ -16,6 +16,7 @@ from ...records import Op
 from ...services import services
 from ..http import json_body, json_response, principal, territory_or_404, writer
 from .common import (
+    LOCAL_ID_PARAMETER,
     PATCH_DOC,
     SECURED,
     WRITE_ERRORS,
@@ -49,7 +50,8 @@ def _register_kind(kind: Kind) -> None:
     list_doc = {"description": private_note.strip(), **read_security} if private_note else {}
 
     def route(rule: str, method: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return blp.route(rule, methods=[method], endpoint=f"{kind.name}_{name}")
+        parameters = [LOCAL_ID_PARAMETER] if "<local_id>" in rule else None
+        return blp.route(rule, methods=[method], endpoint=f"{kind.name}_{name}", parameters=parameters)
 
     @route(f"/{plural}", "GET", "list_all")
     @errors(400, 401, 403, 404)
@@ -124,7 +126,10 @@ def _register_kind(kind: Kind) -> None:
     @blp.doc(
         tags=[tag],
         summary=f"Create or replace a {kind.name} with your own id",
-        description="201 when created, 200 when replaced. `If-Match` makes it conditional.",
+        description=(
+            "201 when created, 200 when replaced. `If-Match` makes it conditional. The body's `id`, if "
+            "given, is the one of the path (422 otherwise)."
+        ),
         requestBody=body_doc,
         **SECURED,
     )
