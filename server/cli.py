@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from .app import create_app
@@ -42,8 +43,19 @@ def _cli_errors(func: Any) -> Any:
     return wrapper
 
 
+def _command_app() -> Flask:
+    """The application of one command, closed when the command ends, however it ends: the
+    embedded store is flushed (else its next owner, the server, replays the command's write-ahead
+    log at start) and the state database closed."""
+    app = create_app()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().call_on_close(app.extensions["civicfed"].close)
+    return app
+
+
 cli = FlaskGroup(
-    create_app=lambda: create_app(),
+    create_app=_command_app,
     add_default_commands=False,
     help="civicfed: federated open data for citizen participation.",
 )

@@ -191,3 +191,15 @@ def test_the_data_directory_is_private(env: dict[str, str], tmp_path: Path) -> N
     refused = civicfed(env, "serve", "--port", "1", check=False)
     assert refused.returncode != 0 and "can be read by other users (mode 755)" in refused.stderr
     assert f"chmod 700 {data}" in refused.stderr
+
+
+def test_a_command_leaves_the_embedded_store_flushed(tmp_path: Path) -> None:
+    # On the embedded store whatever backend the suite runs on: the flush is the embedded store's.
+    # A command that wrote and left its data in the write-ahead log only would make the server
+    # that opens the store next replay it at start (hundreds of MB after a large import).
+    env = subprocess_env(tmp_path / "data", unique_base("cli-flush"), None)
+    civicfed(env, "demo", "load")
+    store = tmp_path / "data" / "oxigraph"
+    tables = sum(p.stat().st_size for p in store.glob("*.sst"))
+    logs = {p.name: p.stat().st_size for p in store.glob("*.log")}
+    assert tables > 1_000_000, f"the demo's quads are still only in the write-ahead log {logs}"
