@@ -92,6 +92,15 @@ class Server:
         self.log.close()
 
 
+def fresh_data_dir(data_dir: Path) -> Path:
+    """An empty data directory at ``data_dir``, only its owner's (serve refuses one others can
+    read, as PostgreSQL does)."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(mode=0o700, parents=True)
+    data_dir.chmod(0o700)  # whatever the umask
+    return data_dir
+
+
 def setup(data_dir: Path, territories: list[dict[str, Any]]) -> dict[str, str]:
     """Create the territories and one editor key each (what an operator does with the CLI)."""
     from server.app import create_app
@@ -158,9 +167,7 @@ def concurrent_territories(work: Path, quads: int, batch: int, threads: int) -> 
     files = write(work / "pair-ndjson", quads * 2, 2, seed=11)
     out: dict[str, Any] = {}
     for case, chosen in (("one", files[:1]), ("two", files)):
-        data_dir = work / f"pair-{case}"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(mode=0o700)
+        data_dir = fresh_data_dir(work / f"pair-{case}")
         keys = setup(data_dir, [record for record, _, _ in files])
         server = Server(data_dir, threads)
         try:
@@ -328,10 +335,7 @@ def main() -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    data_dir = work / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(mode=0o700)  # serve refuses a data directory others can read
-    data_dir.chmod(0o700)
+    data_dir = fresh_data_dir(work / "data")
     print(f"generating ~{args.quads:,} quads of synthetic participation data in {work} …", flush=True)
     files = write(work / "ndjson", args.quads, args.territories)
     keys = setup(data_dir, [record for record, _, _ in files])

@@ -63,7 +63,7 @@ from . import queries
 from .backends import wait_for_workers
 from .generate import write
 from .linked import HEAVY
-from .run import free_port, ingest, setup
+from .run import free_port, fresh_data_dir, ingest, setup
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://bench.example"
@@ -1023,10 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
         env["CIVICFED_SPARQL_TIMEOUT"] = json.dumps(args.sparql_timeout)
     work = args.keep or Path(tempfile.mkdtemp(prefix="civicfed-soak-"))
     work.mkdir(parents=True, exist_ok=True)
-    data_dir = work / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(mode=0o700)  # serve refuses a data directory others can read
-    data_dir.chmod(0o700)
+    data_dir = fresh_data_dir(work / "data")
     out = args.results
     out.mkdir(parents=True, exist_ok=True)
     try:

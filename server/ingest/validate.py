@@ -72,7 +72,6 @@ class Validator:
     def __init__(self, workers: int, *, threshold: int = 2_000) -> None:
         self.workers, self.threshold = workers, threshold
         self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
-        self._started = 0
         self._lock = threading.Lock()
         self._closed = False
         #: Every process started and not yet stopped (a closing server stops them all).
@@ -113,11 +112,10 @@ class Validator:
                     taken.append(self._idle.get_nowait())
                 except queue.Empty:
                     break
-            while not self._closed and self._started < self.workers:
+            while not self._closed and len(self.processes) < self.workers:
                 process = _Process()
                 self.processes.add(process)
                 taken.append(process)
-                self._started += 1
         try:
             yield taken
         finally:
@@ -128,7 +126,6 @@ class Validator:
     def _forget(self, process: _Process) -> None:
         process.stop()
         with self._lock:
-            self._started -= 1
             self.processes.discard(process)
 
     def close(self) -> None:
@@ -143,4 +140,3 @@ class Validator:
             for process in self.processes:
                 process.stop()
             self.processes.clear()
-            self._started = 0
