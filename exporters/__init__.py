@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from server.catalog import RECORD_FORMATS, TERRITORY_FORMATS
+
 from . import dumps, ndjson
 
 
@@ -43,10 +45,10 @@ EXPORTERS: dict[str, Exporter] = {
             unit="records",
             options=("include_deleted", "include_private"),
         ),
-        *(_dump_format(fmt, f"One kind of records as {fmt} (the /dumps file)", True) for fmt in dumps.RECORD_FORMATS),
+        *(_dump_format(fmt, f"One kind of records as {fmt} (the /dumps file)", True) for fmt in RECORD_FORMATS),
         *(
             _dump_format(fmt, f"Everything the territory publishes as {fmt} (the /dumps file)", False)
-            for fmt in dumps.TERRITORY_FORMATS
+            for fmt in TERRITORY_FORMATS
         ),
     )
 }

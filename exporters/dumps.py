@@ -18,24 +18,13 @@ from typing import IO, Any
 from marshmallow import fields
 from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 
-from server.model.kinds import BY_PLURAL, RECORD_KINDS, Kind
+from server.catalog import DUMPED_KINDS, TERRITORY_FORMATS
+from server.model.kinds import BY_PLURAL, Kind
 from server.rdf.jsonld import compact, context
 from server.records import Records
-from server.urls import Urls
 from vocabularies import PREFIXES
 
 PAGE = 500
-RECORD_FORMATS = {
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-    "geojson": "application/geo+json",
-    "ttl": "text/turtle; charset=utf-8",
-    "jsonld": "application/ld+json",
-    "nt": "application/n-triples",
-}
-TERRITORY_FORMATS = {"nq": "application/n-quads", "trig": "application/trig"}
-#: Kinds dumped one file per format: every published kind, the territory itself included (one record).
-DUMPED_KINDS: tuple[Kind, ...] = tuple(k for k in (BY_PLURAL["territories"], *RECORD_KINDS) if not k.private)
 SKIP_COLUMNS = ("author", "author_email", "voter", "iri", "territory", "record_modified", "deleted", "deleted_at")
 
 
@@ -180,17 +169,6 @@ def stream_territory(records: Records, territory: str, fmt: str) -> Iterator[byt
         tail = f" <{graph}> .\n".encode()
         for line in spool:
             yield line[:-3] + tail if line.endswith(b" .\n") else line
-
-
-def dump_urls(urls: Urls, territory: str) -> dict[str, str]:
-    """Every dump of a territory, by file name (for the catalog, VoID and the home page)."""
-    out = {f"{territory}.{fmt}": urls.dump(f"{territory}.{fmt}") for fmt in TERRITORY_FORMATS}
-    for kind in DUMPED_KINDS:
-        for fmt in RECORD_FORMATS:
-            if fmt == "geojson" and not kind.geolocated:
-                continue
-            out[f"{kind.plural}.{fmt}"] = urls.dump(f"{territory}/{kind.plural}.{fmt}")
-    return out
 
 
 def dump(records: Records, territory: str, output: IO[bytes], *, fmt: str, kind: str | None = None) -> int:

@@ -58,6 +58,16 @@ DEFAULTS: dict[str, Any] = {
     "SPARQL_MEMORY_LIMIT": 1024**3,
     # Seconds the VoID statistics (aggregates over every public graph) are reused at most.
     "VOID_REFRESH": 300,
+    # The catalog (/catalog, DCAT-AP; the CKAN API): who publishes it (the catalog's publisher and
+    # contact; each territory's datasets name the territory and its record's contact_email), the
+    # licence of what is not a territory's (its own datasets use its record's `license`), the
+    # page size of /catalog and its maximum. On a store that cannot say when it changed (a remote
+    # one), the dataset list is rebuilt every VOID_REFRESH seconds at most.
+    "CATALOG_PUBLISHER": "civicfed",
+    "CATALOG_CONTACT_EMAIL": None,
+    "CATALOG_LICENSE": "etalab-2.0",
+    "CATALOG_PAGE_SIZE": 100,
+    "CATALOG_MAX_PAGE_SIZE": 1000,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
     # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state

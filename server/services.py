@@ -7,11 +7,13 @@ command), never by opening a backend itself.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
+from .catalog import Catalog, build_catalog
 from .config import store_options
 from .ingest.validate import Validator
 from .records import Records
@@ -41,6 +43,8 @@ class Civicfed:
         self._statistics: Statistics | None = None
         self._public_graphs: tuple[int, list[str]] | None = None
         self._validator: Validator | None = None
+        self._catalog: tuple[object, Catalog] | None = None
+        self._catalog_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
@@ -119,6 +123,25 @@ class Civicfed:
                     self._statistics = Statistics(store, self.urls)
         return self._statistics.get(float(self.config["VOID_REFRESH"]))
 
+    def catalog(self) -> Catalog:
+        """Every dataset the instance publishes, rebuilt when the store has changed (and every
+        ``VOID_REFRESH`` seconds at most when it cannot tell): a few aggregate queries per
+        territory, not something to run per request."""
+        store = self.store
+        if store.tracks_writes:
+            key: object = store.generation
+        else:
+            key = int(time.monotonic() // max(1.0, float(self.config["VOID_REFRESH"])))
+        cached = self._catalog
+        if cached is None or cached[0] != key:
+            with self._catalog_lock:  # one build at a time; the others wait for it
+                cached = self._catalog
+                if cached is None or cached[0] != key:
+                    if store.tracks_writes:
+                        key = store.generation  # read before the build: a write during it makes it stale
+                    cached = self._catalog = (key, build_catalog(self.records, self.state.territory_ids()))
+        return cached[1]
+
     def open(self) -> None:
         """Open the store and the state database now, and check they belong to this instance;
         prepare the SPARQL engine (which removes what a stopped server left of its snapshots)."""
@@ -142,6 +165,7 @@ class Civicfed:
             self._records = None
             self._statistics = None
             self._public_graphs = None
+            self._catalog = None
 
 
 def services() -> Civicfed:

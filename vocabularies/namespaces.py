@@ -69,6 +69,21 @@ AS = Namespace("https://www.w3.org/ns/activitystreams#")
 SH = Namespace("http://www.w3.org/ns/shacl#")
 VANN = Namespace("http://purl.org/vocab/vann/")
 EU_THEME = Namespace("http://publications.europa.eu/resource/authority/data-theme/")
+# What a DCAT-AP catalog speaks besides: contact points, paging, and the EU authority tables
+# (Named Authority Lists) that DCAT-AP 3 expects its values from.
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+DCATAP = Namespace("http://data.europa.eu/r5r/")
+EU_FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-type/")
+EU_FREQUENCY = Namespace("http://publications.europa.eu/resource/authority/frequency/")
+EU_LANGUAGE = Namespace("http://publications.europa.eu/resource/authority/language/")
+EU_ACCESS_RIGHT = Namespace("http://publications.europa.eu/resource/authority/access-right/")
+EU_COUNTRY = Namespace("http://publications.europa.eu/resource/authority/country/")
+EU_LICENCE = Namespace("http://publications.europa.eu/resource/authority/licence/")
+EU_AVAILABILITY = Namespace("http://publications.europa.eu/resource/authority/planned-availability/")
+IANA_MEDIA = Namespace("https://www.iana.org/assignments/media-types/")
+ADMS_PUBLISHER_TYPE = Namespace("http://purl.org/adms/publishertype/")
+ADMS_LICENCE_TYPE = Namespace("http://purl.org/adms/licencetype/")
 # Self-description of the endpoint and the dataset (VoID, SPARQL Service Description, W3C formats).
 VOID = Namespace("http://rdfs.org/ns/void#")
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
@@ -115,6 +130,16 @@ PREFIXES: dict[str, str] = {
 #: Prefixes of the namespaces that describe the service rather than the data (VoID, service
 #: description): used in those documents, not declared in the data's JSON-LD context.
 SERVICE_PREFIXES: dict[str, str] = {"void": str(VOID), "sd": str(SD), "formats": str(FORMATS)}
+#: Prefixes of a DCAT-AP catalog's Turtle (with those of PREFIXES it uses).
+CATALOG_PREFIXES: dict[str, str] = {
+    "vcard": str(VCARD),
+    "hydra": str(HYDRA),
+    "dcatap": str(DCATAP),
+    "filetype": str(EU_FILE_TYPE),
+    "frequency": str(EU_FREQUENCY),
+    "language": str(EU_LANGUAGE),
+    "datatheme": str(EU_THEME),
+}
 
 _BY_NAMESPACE = {ns: prefix for prefix, ns in PREFIXES.items()}
 _NS_END = re.compile(r"[/#]")

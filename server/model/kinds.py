@@ -32,6 +32,7 @@ from vocabularies import (
     SKOS,
     WIKIDATA,
 )
+from vocabularies.licences import LICENCES
 
 from . import schemas as s
 from .rdf import (
@@ -230,6 +231,8 @@ TERRITORY = Kind(
             _population_node(),
             Point(),
             _language(),
+            Concept("license", DCT.license, "licences", iris={code: lic.iri for code, lic in LICENCES.items()}),
+            Value("contact_email", SDO.email),
         ),
         extras=_territory_extras,
     ),

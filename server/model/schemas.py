@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from vocabularies import concept_codes
+from vocabularies.licences import DEFAULT_LICENCE, LICENCES
 
 from ..urls import LOCAL_ID_PATTERN, TERRITORY_ID_PATTERN
 
@@ -407,6 +408,18 @@ class TerritorySchema(RecordSchema):
     population = fields.Nested(PopulationSchema)
     location = fields.Nested(PointSchema, metadata={"description": "A representative point (town hall)."})
     language = Language()
+    license = fields.String(
+        validate=validate.OneOf(sorted(LICENCES)),
+        metadata={
+            "enum": sorted(LICENCES),
+            "description": f"The licence the territory's data is published under (default {DEFAULT_LICENCE}): "
+            "the catalog's and the CKAN API's.",
+        },
+    )
+    contact_email = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "Where users of the open data write to (a service's address, not a person's)."},
+    )
 
 
 class ProcessSchema(RecordSchema):

@@ -82,6 +82,11 @@ class Records:
         """How many records of these kinds (tombstones included), and when the last changed."""
         return self.reader.last_change(territory, kinds)
 
+    def select(self, sparql: str) -> list[Any]:
+        """An internal SELECT over every graph (the catalog's aggregates): the caller names the
+        graphs it reads, so private ones stay out of what it publishes."""
+        return self.reader.store.select(sparql)
+
     def dump_graph(self, territory: str, output: IO[bytes]) -> None:
         """Everything the territory publishes, as N-Triples."""
         self.reader.dump_graph(territory, output)

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, request
 
-from exporters.dumps import DUMPED_KINDS, RECORD_FORMATS, TERRITORY_FORMATS, stream_records, stream_territory
+from exporters.dumps import stream_records, stream_territory
 
+from ..catalog import DUMPED_KINDS, RECORD_FORMATS, TERRITORY_FORMATS
 from ..errors import NotFound
 from ..model.kinds import BY_PLURAL, Kind
 from ..records import Records

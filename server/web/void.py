@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response
 
-from exporters.dumps import dump_urls
 from vocabularies import CF_IRI, namespace_of, prefix_declarations
 
+from ..catalog import dump_urls
 from ..rdf.negotiation import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, alternates, negotiate
 from ..services import services
 

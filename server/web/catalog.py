@@ -1,0 +1,247 @@
+"""``/catalog`` and ``/dataset/{name}``: the DCAT-AP 3 catalog portals harvest, and its pages
+for people.
+
+Turtle, JSON-LD, RDF/XML and N-Triples by content negotiation or suffix (``/catalog.ttl``), HTML
+for browsers. The catalog is paged (``page``, ``page_size`` up to CATALOG_MAX_PAGE_SIZE) in name
+order, filtered by ``modified_since`` and ``q``; every page link is absolute and keeps the
+format's suffix and the filters, so a harvester walks the same representation to the end with no
+redirect. Answers carry ETag and Last-Modified (304 on a match) and answer HEAD.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, render_template, request
+from pyoxigraph import Literal, RdfFormat, Triple, parse, serialize
+
+from vocabularies import CATALOG_PREFIXES, PREFIXES, RDF, SDO, SERVICE_PREFIXES
+from vocabularies.licences import DEFAULT_LICENCE, LICENCES
+
+from ..catalog import Catalog, Dataset
+from ..catalog.dcat import PageLinks, Site, catalog_document, dataset_document
+from ..errors import BadRequest, CivicfedError, NotFound
+from ..rdf.jsonld import compact
+from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, alternates, negotiate
+from ..services import services
+from .errors import RENDERERS, render_html, render_problem
+from .http import conditional
+
+bp = Blueprint("catalog", __name__)
+OFFERED = (TURTLE, JSON_LD, RDF_XML, N_TRIPLES, HTML)
+#: What a browser gets when it asks for HTML first; machines asking for nothing get Turtle.
+MACHINE_FIRST = (TURTLE, HTML, JSON_LD, RDF_XML, N_TRIPLES)
+_TURTLE_PREFIXES = {**PREFIXES, **SERVICE_PREFIXES, **CATALOG_PREFIXES}
+RDF_TYPE = RDF.type
+
+
+def site() -> Site:
+    config = services().config
+    licence = LICENCES.get(config["CATALOG_LICENSE"] or DEFAULT_LICENCE, LICENCES[DEFAULT_LICENCE])
+    return Site(
+        title_en="Citizen participation open data",
+        title_fr="Données ouvertes de la participation citoyenne",
+        publisher_name=config["CATALOG_PUBLISHER"],
+        contact_email=config["CATALOG_CONTACT_EMAIL"],
+        licence=licence,
+    )
+
+
+def _suffix(name: str) -> tuple[str, str | None]:
+    stem, dot, suffix = name.rpartition(".")
+    if dot and suffix in FORMATS:
+        return stem, suffix
+    return name, None
+
+
+def _format(suffix: str | None) -> Format:
+    return negotiate(OFFERED if suffix or request.accept_mimetypes else MACHINE_FIRST, suffix)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    values = request.args.getlist(name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise BadRequest(f"{name} given {len(values)} times", errors=[{"parameter": name, "detail": "Give it once."}])
+    try:
+        value = int(values[0])
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise BadRequest(
+            f"{name} must be an integer from {low} to {high}", errors=[{"parameter": name, "detail": f"{low}..{high}"}]
+        )
+    return value
+
+
+def _since() -> dt.datetime | None:
+    raw = request.args.get("modified_since")
+    if not raw:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None:
+        raise BadRequest(
+            "modified_since must be an ISO 8601 date or date-time",
+            errors=[{"parameter": "modified_since", "detail": "e.g. 2026-01-31 or 2026-01-31T10:00:00Z"}],
+        )
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def select(catalog: Catalog, since: dt.datetime | None, q: str | None) -> list[Dataset]:
+    """The live datasets matching the filters, in the catalog's (name) order."""
+    words = (q or "").lower().split()
+    return [
+        d
+        for d in catalog.live()
+        if (since is None or (d.modified is not None and d.modified >= since))
+        and all(w in d.search_text for w in words)
+    ]
+
+
+def _render(lines: list[str], fmt: Format, main: str | None = None) -> bytes:
+    text = "\n".join(lines) + "\n"
+    if fmt is N_TRIPLES:
+        return text.encode()
+    triples = [(q.subject, q.predicate, q.object) for q in parse(text, format=RdfFormat.N_TRIPLES)]
+    if fmt is JSON_LD:
+        return json.dumps(compact(triples, main), ensure_ascii=False, indent=1).encode()
+
+    # Grouped by subject (the serialisers group consecutive triples only), the main node first.
+    def order(t: Triple) -> tuple[bool, str, str]:
+        return (t.subject.value != main, str(t.subject), str(t.predicate))
+
+    objs = sorted((Triple(*t) for t in triples), key=order)
+    if fmt is TURTLE:
+        used = {str(t.predicate) for t in objs} | {str(t.object) for t in objs if t.predicate.value == RDF_TYPE}
+        used |= {f"<{t.object.datatype.value}>" for t in objs if isinstance(t.object, Literal)}
+        prefixes = {p: ns for p, ns in _TURTLE_PREFIXES.items() if any(iri.startswith("<" + ns) for iri in used)}
+        return serialize(objs, format=RdfFormat.TURTLE, prefixes=prefixes)
+    return serialize(objs, format=RdfFormat.RDF_XML)
+
+
+def _answer(body_of: Any, fmt: Format, tag_key: str, modified: dt.datetime | None, base_url: str) -> Response:
+    tag = '"' + hashlib.sha256(f"{tag_key}|{fmt.suffix}".encode()).hexdigest()[:24] + '"'
+
+    def send() -> Response:
+        resp = Response(body_of(), mimetype=fmt.media_type)
+        if fmt is HTML:
+            resp.headers["Content-Type"] = "text/html; charset=utf-8"
+        return resp
+
+    resp = conditional(tag, modified, send, {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"})
+    return alternates(resp, base_url, [f for f in OFFERED if f is not HTML] + [HTML])
+
+
+@bp.route("/catalog", methods=["GET"])
+@bp.route("/catalog.<suffix>", methods=["GET"])
+def catalog_page(suffix: str | None = None) -> Response:
+    if suffix is not None and suffix not in FORMATS:
+        raise NotFound(f"no catalog format {suffix!r}: use one of {', '.join(f.suffix for f in OFFERED)}")
+    fmt = _format(suffix)
+    svc = services()
+    config = svc.config
+    page = _int_arg("page", 1, 1, 10**9)
+    size = _int_arg("page_size", int(config["CATALOG_PAGE_SIZE"]), 1, int(config["CATALOG_MAX_PAGE_SIZE"]))
+    since, q = _since(), request.args.get("q") or None
+    catalog = svc.catalog()
+    matching = select(catalog, since, q)
+    last = max(1, math.ceil(len(matching) / size))
+    shown = matching[(page - 1) * size : page * size]
+    base = f"{svc.urls.base}/catalog"
+
+    def url(n: int) -> str:
+        params = {"page": n, "page_size": size, "modified_since": request.args.get("modified_since"), "q": q}
+        return f"{base}.{fmt.suffix}?" + urlencode([(k, v) for k, v in params.items() if v is not None])
+
+    links = PageLinks(
+        current=url(page),
+        first=url(1),
+        last=url(last),
+        next=url(page + 1) if page < last else None,
+        previous=url(page - 1) if 1 < page <= last + 1 else None,
+        total=len(matching),
+        per_page=size,
+    )
+
+    def body() -> bytes:
+        if fmt is HTML:
+            return render_template(
+                "catalog.html", datasets=shown, links=links, page=page, last=last, q=q or "", base=svc.urls.base
+            ).encode()
+        return _render(catalog_document(svc.urls, site(), shown, links, catalog.live()), fmt, base)
+
+    key = f"{catalog.version}|{request.query_string.decode()}|{svc.urls.base}"
+    return _answer(body, fmt, key, catalog.modified, base)
+
+
+@bp.route("/dataset/<name>", methods=["GET"])
+def dataset_page(name: str) -> Response:
+    stem, suffix = _suffix(name)
+    fmt = _format(suffix)
+    svc = services()
+    catalog = svc.catalog()
+    d = catalog.by_name.get(stem)
+    if d is None or d.deleted:
+        raise NotFound(f"no dataset {stem!r} in this catalog: see {svc.urls.base}/catalog")
+
+    def body() -> bytes:
+        if fmt is HTML:
+            return render_template(
+                "dataset.html", d=d, base=svc.urls.base, schema_org=json.dumps(schema_org(d), ensure_ascii=False)
+            ).encode()
+        return _render(dataset_document(svc.urls, site(), d), fmt, d.iri)
+
+    key = f"{d.name}|{d.count}|{d.modified}|{svc.urls.base}"
+    return _answer(body, fmt, key, d.modified, d.iri)
+
+
+def schema_org(d: Dataset) -> dict[str, Any]:
+    """The dataset as schema.org ``Dataset`` JSON-LD, for general dataset search engines."""
+    out: dict[str, Any] = {
+        "@context": str(SDO),
+        "@type": "Dataset",
+        "@id": d.iri,
+        "name": d.title_en,
+        "alternateName": d.title_fr,
+        "description": d.description_en,
+        "identifier": d.iri,
+        "url": d.iri + ".html",
+        "keywords": list(d.keywords),
+        "license": d.territory.licence.iri,
+        "isAccessibleForFree": True,
+        "creator": {"@type": "GovernmentOrganization", "name": d.territory.name},
+        "spatialCoverage": {"@type": "Place", "name": d.territory.name},
+        "distribution": [
+            {"@type": "DataDownload", "encodingFormat": r.media_type, "contentUrl": r.url, "name": r.title_en}
+            for r in d.distributions
+        ],
+    }
+    if d.start and d.end:
+        out["temporalCoverage"] = f"{d.start.isoformat()}/{d.end.isoformat()}"
+    if d.modified:
+        out["dateModified"] = d.modified.isoformat()
+    if d.bbox:
+        w, s, e, n = d.bbox
+        out["spatialCoverage"]["geo"] = {"@type": "GeoShape", "box": f"{s} {w} {n} {e}"}
+    return out
+
+
+def _error(err: CivicfedError) -> Response:
+    """Problem details for harvesters (which may ask for Turtle and still read a JSON error), a
+    page for a browser that prefers HTML."""
+    asks_html = any(value == "text/html" and q > 0 for value, q in request.accept_mimetypes)
+    return render_html(err) if asks_html else render_problem(err)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    RENDERERS["/catalog"] = RENDERERS["/dataset"] = _error
