@@ -170,6 +170,8 @@ class Catalog:
     by_name: dict[str, Dataset] = field(init=False)
     version: str = field(init=False)
     modified: dt.datetime | None = field(init=False)
+    #: What surfaces derive from this version of the list (CKAN dicts…), kept with it.
+    derived: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.datasets.sort(key=lambda d: d.name)

@@ -28,7 +28,7 @@ from limits.errors import ConfigurationError
 from sqlalchemy.engine import make_url
 
 from ..errors import TooManyRequests
-from . import api, dumps, linked_data, ns, pages, sparql, void
+from . import api, catalog, ckan, dumps, linked_data, ns, pages, sparql, void
 from .http import principal
 from .limit_storage import DIALECTS
 
@@ -92,8 +92,10 @@ def init_app(app: Flask) -> Limiter:
     uri, options = storage(app) if app.config.get("RATELIMIT_ENABLED", True) else (None, {})
     limiter = Limiter(key_func=client_address, app=app, storage_uri=uri, storage_options=options)
     reads = _setting("RATELIMIT_READS")
-    for module in (linked_data, void, ns, pages):
+    for module in (linked_data, void, ns, pages, catalog):
         limiter.shared_limit(reads, scope="reads", methods=list(READS))(module.bp)
+    # CKAN clients read with POST (ckanapi does): every action is a read here.
+    limiter.shared_limit(reads, scope="reads", methods=["GET", "HEAD", "POST"])(ckan.bp)
     limiter.shared_limit(reads, scope="reads", methods=list(READS))(api.blp)
     limiter.limit(_setting("RATELIMIT_WRITES"), key_func=key_or_address, methods=list(WRITES), scope="writes")(api.blp)
     limiter.limit(_setting("RATELIMIT_SPARQL"), scope="sparql", methods=["GET", "POST"])(sparql.bp)
