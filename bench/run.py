@@ -328,6 +328,8 @@ def main() -> None:
     parser.add_argument("--no-backends", action="store_true", help="Skip the backends and workers sections.")
     parser.add_argument("--no-virtuoso", action="store_true", help="Skip Virtuoso in the backends section.")
     parser.add_argument("--no-linked", action="store_true", help="Skip the linked-data section.")
+    parser.add_argument("--no-catalog", action="store_true", help="Skip the portal surfaces (catalog, CKAN API).")
+    parser.add_argument("--catalog-datasets", type=int, default=10_000, help="Datasets of the portal-surfaces section.")
     parser.add_argument(
         "--pin-cpu", action="store_true", help="Ingest and latency sections: serve with `civicfed serve --pin-cpu`."
     )
@@ -385,6 +387,13 @@ def main() -> None:
         results["linked"] = linked.run_linked(data_dir, start, ids, free_port, args.threads)
         text += "\n" + linked.report(results["linked"])
         print(linked.report(results["linked"]), flush=True)
+    if not args.no_catalog:
+        from . import catalog
+
+        print(f"portal surfaces at {args.catalog_datasets:,} datasets …", flush=True)
+        results["catalog"] = catalog.run_catalog(work, args.threads, args.catalog_datasets)
+        text += "\n" + catalog.report(results["catalog"])
+        print(catalog.report(results["catalog"]), flush=True)
     if not args.no_backends:
         from . import backends
 

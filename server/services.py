@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class Civicfed:
         self._validator: Validator | None = None
         self._catalog: tuple[object, Catalog] | None = None
         self._catalog_lock = threading.Lock()
+        #: Called with each new version of the catalog (the surfaces prepare what they serve).
+        self.catalog_listeners: list[Callable[[Catalog], None]] = []
 
     @property
     def store(self) -> Store:
@@ -124,23 +127,37 @@ class Civicfed:
         return self._statistics.get(float(self.config["VOID_REFRESH"]))
 
     def catalog(self) -> Catalog:
-        """Every dataset the instance publishes, rebuilt when the store has changed (and every
-        ``VOID_REFRESH`` seconds at most when it cannot tell): a few aggregate queries per
-        territory, not something to run per request."""
+        """Every dataset the instance publishes. Kept while the store has not changed, and
+        rebuilt for the territories this process wrote to since (the others' datasets are kept);
+        on a store other processes write to, rebuilt whole every ``VOID_REFRESH`` seconds at most."""
         store = self.store
+        records = self.records
         if store.tracks_writes:
             key: object = store.generation
         else:
             key = int(time.monotonic() // max(1.0, float(self.config["VOID_REFRESH"])))
         cached = self._catalog
-        if cached is None or cached[0] != key:
-            with self._catalog_lock:  # one build at a time; the others wait for it
-                cached = self._catalog
-                if cached is None or cached[0] != key:
-                    if store.tracks_writes:
-                        key = store.generation  # read before the build: a write during it makes it stale
-                    cached = self._catalog = (key, build_catalog(self.records, self.state.territory_ids()))
-        return cached[1]
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._catalog_lock:  # one build at a time; the others wait for it
+            cached = self._catalog
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            # Read before the build: a write during it makes the result stale, not wrong.
+            changes = dict(records.changes)
+            key = store.generation if store.tracks_writes else key
+            territories = self.state.territory_ids()
+            if cached is not None and store.tracks_writes:
+                seen: dict[str, int] = cached[1].derived.get("changes", {})
+                changed = {t for t, n in changes.items() if seen.get(t) != n}
+                catalog = build_catalog(records, territories, cached[1], changed)
+            else:
+                catalog = build_catalog(records, territories)
+            catalog.derived["changes"] = changes
+            self._catalog = (key, catalog)
+        for listener in self.catalog_listeners:
+            listener(catalog)
+        return catalog
 
     def open(self) -> None:
         """Open the store and the state database now, and check they belong to this instance;

@@ -264,3 +264,37 @@ def test_a_dataset_whose_records_are_all_deleted_leaves_the_catalog(live_server:
     for rule in rules:  # as they were, for the other tests of the session
         body = {k: v for k, v in rule.items() if k not in READ_ONLY}
         assert requests.put(f"{api}/{rule['id']}", json=body, headers=live_server.auth("admin"), timeout=30).ok
+
+
+def test_the_catalog_is_rebuilt_for_the_territories_written_to(tmp_path: Path, remote_store_url: str | None) -> None:
+    """After a write, the catalog equals one built from scratch; on a store that tracks its
+    writes, the other territories' datasets are kept as they were, not read again."""
+    from dataclasses import asdict
+
+    from importers.demo import load_demo
+    from server.catalog import build_catalog
+    from server.model.kinds import KINDS
+    from server.records import Op
+    from server.services import services
+
+    from .conftest import make_app, unique_base
+
+    app = make_app(tmp_path, remote_store_url, BASE_URI=unique_base("catalog-rebuild"))
+    with app.app_context():
+        svc = services()
+        load_demo(svc.records, scale=0.2)
+        before = svc.catalog()
+        territory = KINDS["territory"]
+        record = svc.records.get("lyon", territory, "lyon")
+        changed = {k: v for k, v in record.items() if k not in READ_ONLY} | {"license": "odbl-1.0"}
+        ops = [Op(territory, "lyon", "upsert", svc.records.prepare(territory, changed))]
+        assert svc.records.write_internal("lyon", ops).written
+        after = svc.catalog()
+        assert after is not before
+        scratch = build_catalog(svc.records, svc.state.territory_ids())
+        assert [asdict(d) for d in after.datasets] == [asdict(d) for d in scratch.datasets]
+        assert {d.territory.licence.code for d in after.datasets if d.territory.id == "lyon"} == {"odbl-1.0"}
+        if svc.store.tracks_writes:
+            kept = {d.name: d for d in before.datasets if d.territory.id != "lyon"}
+            assert all(kept[d.name] is d for d in after.datasets if d.territory.id != "lyon")
+    app.extensions["civicfed"].close()

@@ -9,7 +9,9 @@ them (microseconds only when they are not zero). Names and tags follow CKAN's va
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import json
 import re
 from typing import Any
@@ -170,10 +172,19 @@ def resource_dict(d: Dataset, r: Distribution, position: int) -> dict[str, Any]:
 
 
 def package_dict(d: Dataset, catalog: Catalog | None = None) -> dict[str, Any]:
-    """One dataset as CKAN's ``package_show`` gives it."""
+    """One dataset as CKAN's ``package_show`` gives it (``catalog``: where its territory's other
+    datasets are, for its organization's creation time)."""
+    siblings = [x for x in catalog.datasets if x.territory.id == d.territory.id] if catalog else [d]
+    # A copy: the kept dict is shared by every request that shows the dataset.
+    return copy.deepcopy(package_of(d, min((x.issued for x in siblings if x.issued), default=None)))
+
+
+@functools.lru_cache(maxsize=50_000)
+def package_of(d: Dataset, org_created: dt.datetime | None) -> dict[str, Any]:
+    """``package_dict`` once the organization's creation time is known; kept while the dataset
+    is unchanged (a search over 10,000 datasets reuses them). Shared: never change it."""
     t, lic = d.territory, d.territory.licence
     tags = sorted({n for n in (tag_name(k) for k in d.keywords) if n})
-    territory_datasets = [x for x in catalog.datasets if x.territory.id == t.id] if catalog else [d]
     extras = [
         {"key": "uri", "value": d.iri},
         {"key": "identifier", "value": d.iri},
@@ -224,7 +235,7 @@ def package_dict(d: Dataset, catalog: Catalog | None = None) -> dict[str, Any]:
         "num_tags": len(tags),
         "organization": {
             k: v
-            for k, v in organization_dict(t, territory_datasets).items()
+            for k, v in {**organization_dict(t, [d]), "created": ckan_time(org_created)}.items()
             if k not in ("display_name", "image_display_url", "num_followers", "package_count")
         },
         "owner_org": stable_uuid(t.iri),

@@ -18,7 +18,7 @@ import functools
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vocabularies import DCT, EU_THEME, GEO, SCHEMES_FILE, SDO, SKOS
@@ -167,6 +167,8 @@ class Catalog:
     """Every dataset, in name order (a stable order for paging), with their overall version."""
 
     datasets: list[Dataset]
+    #: The territories it covers (those with no dataset too).
+    territories: list[str] = field(default_factory=list)
     by_name: dict[str, Dataset] = field(init=False)
     version: str = field(init=False)
     modified: dt.datetime | None = field(init=False)
@@ -192,9 +194,9 @@ class Catalog:
         return None
 
 
-#: A provider lists the datasets of one territory (kinds today; indicator cubes and imported
+#: A provider lists the datasets of some territories (kinds today; indicator cubes and imported
 #: sources later).
-Provider = Callable[[Records, Territory], Iterator[Dataset]]
+Provider = Callable[[Records, list[Territory]], Iterator[Dataset]]
 
 
 def stable_uuid(iri: str) -> str:
@@ -218,14 +220,6 @@ def territory_info(records: Records, territory: str) -> Territory:
     data = records.get(territory, BY_PLURAL["territories"], territory)
     licence = LICENCES.get(data.get("license") or DEFAULT_LICENCE, LICENCES[DEFAULT_LICENCE])
     point = data.get("location")
-    graph = records.urls.territory_graph(territory)
-    rows = records.select(
-        "SELECT (MIN(?lon) AS ?w) (MIN(?lat) AS ?s) (MAX(?lon) AS ?e) (MAX(?lat) AS ?n) WHERE { "
-        f"GRAPH <{graph}> {{ ?r <{GEO.hasGeometry}> ?g . ?g <{SDO.latitude}> ?lat ; <{SDO.longitude}> ?lon }} }}"
-    )
-    bbox = None
-    if rows and rows[0]["w"] is not None:
-        bbox = tuple(float(rows[0][k].value) for k in ("w", "s", "e", "n"))
     return Territory(
         id=territory,
         iri=records.urls.territory(territory),
@@ -236,7 +230,6 @@ def territory_info(records: Records, territory: str) -> Territory:
         country=data.get("country"),
         location=(point["lon"], point["lat"]) if point else None,
         url=data.get("url"),
-        bbox=bbox,  # type: ignore[arg-type]
     )
 
 
@@ -244,65 +237,97 @@ def _when(term: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(canonical_datetime(term.value)) if term is not None else None
 
 
-def kind_datasets(records: Records, territory: Territory) -> Iterator[Dataset]:
-    """One dataset per kind of public record the territory holds or held."""
+#: Territories per aggregate query (the query names their graphs).
+CHUNK = 200
+
+
+def _by_graph(rows: list[Any], *keys: str) -> dict[tuple[str, ...], Any]:
+    return {tuple(r[k].value for k in keys): r for r in rows}
+
+
+def kind_datasets(records: Records, territories: list[Territory]) -> Iterator[Dataset]:
+    """One dataset per kind of public record each territory holds or held: four aggregate
+    queries per chunk of territories, whatever their number of kinds and records."""
     urls: Urls = records.urls
-    graph = urls.territory_graph(territory.id)
-    for kind in DUMPED_KINDS:
-        if kind.plural not in KIND_TEXTS:
-            continue
-        index = urls.index_graph(territory.id, kind.name)
-        rows = records.select(
-            f"SELECT ?p (COUNT(?s) AS ?n) (MIN(?m) AS ?first) (MAX(?m) AS ?last) WHERE {{ VALUES ?p "
-            f"{{ <{RECORD_MODIFIED}> <{RECORD_DELETED}> }} GRAPH <{index}> {{ ?s ?p ?m }} }} GROUP BY ?p"
+    kinds = [k for k in DUMPED_KINDS if k.plural in KIND_TEXTS]
+    by_type = {k.mapping.types[0]: k for k in kinds}
+    types = " ".join(f"<{t}>" for t in by_type)
+    for start in range(0, len(territories), CHUNK):
+        chunk = territories[start : start + CHUNK]
+        index_of = {urls.index_graph(t.id, k.name): (t, k) for t in chunk for k in kinds}
+        graph_of = {urls.territory_graph(t.id): t for t in chunk}
+        indexes = " ".join(f"<{g}>" for g in index_of)
+        graphs = " ".join(f"<{g}>" for g in graph_of)
+        stamps = records.select(
+            f"SELECT ?g ?p (COUNT(?s) AS ?n) (MIN(?m) AS ?first) (MAX(?m) AS ?last) WHERE {{ VALUES ?g {{ {indexes} }} "
+            f"VALUES ?p {{ <{RECORD_MODIFIED}> <{RECORD_DELETED}> }} GRAPH ?g {{ ?s ?p ?m }} }} GROUP BY ?g ?p"
         )
-        counts = {r["p"].value: r for r in rows if r["p"] is not None}
-        live = counts.get(RECORD_MODIFIED)
-        gone = counts.get(RECORD_DELETED)
-        if live is None and gone is None:
-            continue
-        count = int(live["n"].value) if live is not None else 0
-        stamps = [_when(r[k]) for r in (live, gone) if r is not None for k in ("first", "last")]
-        known = [s for s in stamps if s is not None]
-        yield _dataset(records, territory, kind, graph, index, count, min(known), max(known))
+        data = f"VALUES ?g {{ {graphs} }} VALUES ?type {{ {types} }} GRAPH ?g {{ ?s a ?type"
+        spans = _by_graph(
+            records.select(
+                f"SELECT ?g ?type (MIN(?c) AS ?start) (MAX(?c) AS ?end) WHERE {{ {data} ; <{DCT.created}> ?c }} }} "
+                "GROUP BY ?g ?type"
+            ),
+            "g",
+            "type",
+        )
+        themes: dict[tuple[str, str], set[str]] = {}
+        mapping = eu_themes()
+        for row in records.select(f"SELECT DISTINCT ?g ?type ?t WHERE {{ {data} ; <{DCT.subject}> ?t }} }}"):
+            if row["t"].value in mapping:
+                themes.setdefault((row["g"].value, row["type"].value), set()).add(mapping[row["t"].value])
+        boxes = _by_graph(
+            records.select(
+                "SELECT ?g ?type (MIN(?lon) AS ?w) (MIN(?lat) AS ?s2) (MAX(?lon) AS ?e) (MAX(?lat) AS ?n) WHERE { "
+                f"{data} ; <{GEO.hasGeometry}> ?x . ?x <{SDO.latitude}> ?lat ; <{SDO.longitude}> ?lon }} }} "
+                "GROUP BY ?g ?type"
+            ),
+            "g",
+            "type",
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for row in stamps:
+            found.setdefault(row["g"].value, {})[row["p"].value] = row
+        for index, (territory, kind) in index_of.items():
+            counts = found.get(index)
+            if not counts:
+                continue
+            live, gone = counts.get(RECORD_MODIFIED), counts.get(RECORD_DELETED)
+            count = int(live["n"].value) if live is not None else 0
+            known = [w for r in (live, gone) if r is not None for k in ("first", "last") if (w := _when(r[k]))]
+            key = (urls.territory_graph(territory.id), kind.mapping.types[0])
+            span = spans.get(key)
+            box = boxes.get(key)
+            yield _dataset(
+                urls,
+                territory,
+                kind,
+                count,
+                (min(known), max(known)),
+                (_when(span["start"]), _when(span["end"])) if span is not None else (None, None),
+                themes.get(key, set()),
+                tuple(float(box[k].value) for k in ("w", "s2", "e", "n")) if box is not None else None,  # type: ignore[arg-type]
+            )
 
 
 def _dataset(
-    records: Records,
+    urls: Urls,
     territory: Territory,
     kind: Kind,
-    graph: str,
-    index: str,
     count: int,
-    first: dt.datetime,
-    last: dt.datetime,
+    changed: tuple[dt.datetime, dt.datetime],
+    created: tuple[dt.datetime | None, dt.datetime | None],
+    eu_codes: set[str],
+    bbox: tuple[float, float, float, float] | None,
 ) -> Dataset:
-    urls = records.urls
     name = f"{territory.id}-{kind.plural}"
     iri = f"{urls.base}/dataset/{name}"
-    live = f"GRAPH <{index}> {{ ?s <{RECORD_MODIFIED}> ?m }} GRAPH <{graph}>"
-    span = records.select(
-        f"SELECT (MIN(?c) AS ?start) (MAX(?c) AS ?end) WHERE {{ {live} {{ ?s <{DCT.created}> ?c }} }}"
-    )
+    first, last = changed
     # What the records are about when they say (their creation dates), else when they were
     # published here.
-    start = (_when(span[0]["start"]) if span else None) or first
-    end = (_when(span[0]["end"]) if span else None) or last
-    themes = {BASE_THEME}
-    if "themes" in kind.mapping.by_name:
-        mapping = eu_themes()
-        for row in records.select(f"SELECT DISTINCT ?t WHERE {{ {live} {{ ?s <{DCT.subject}> ?t }} }}"):
-            if row["t"].value in mapping:
-                themes.add(mapping[row["t"].value])
-    bbox = None
-    if kind.geolocated:
-        rows = records.select(
-            "SELECT (MIN(?lon) AS ?w) (MIN(?lat) AS ?s2) (MAX(?lon) AS ?e) (MAX(?lat) AS ?n) WHERE { "
-            f"{live} {{ ?s <{GEO.hasGeometry}> ?g . ?g <{SDO.latitude}> ?lat ; <{SDO.longitude}> ?lon }} }}"
-        )
-        if rows and rows[0]["w"] is not None:
-            r = rows[0]
-            bbox = (float(r["w"].value), float(r["s2"].value), float(r["e"].value), float(r["n"].value))
+    start = created[0] or first
+    end = created[1] or last
+    themes = {BASE_THEME, *eu_codes}
     title_en, title_fr, description_en, description_fr = (
         t.format(name=territory.name) for t in KIND_TEXTS[kind.plural]
     )
@@ -347,11 +372,42 @@ def _dataset(
 PROVIDERS: list[Provider] = [kind_datasets]
 
 
-def build_catalog(records: Records, territories: list[str]) -> Catalog:
-    """Every dataset of these territories, from every provider."""
-    datasets: list[Dataset] = []
-    for territory in territories:
-        info = territory_info(records, territory)
-        for provider in PROVIDERS:
-            datasets.extend(provider(records, info))
-    return Catalog(datasets)
+def build_catalog(
+    records: Records, territories: list[str], previous: Catalog | None = None, changed: set[str] | None = None
+) -> Catalog:
+    """Every dataset of these territories, from every provider. With ``previous`` and
+    ``changed``, only the territories in ``changed`` (or new since) are read again: a write to
+    one territory costs that territory's queries, not the whole instance's."""
+    keep: dict[str, list[Dataset]] = {}
+    if previous is not None and changed is not None:
+        for d in previous.datasets:
+            if d.territory.id not in changed:
+                keep.setdefault(d.territory.id, []).append(d)
+    known = set(previous.territories) if previous is not None and changed is not None else set()
+    again = [t for t in territories if t not in known or t in (changed or set())]
+    infos = [territory_info(records, t) for t in again]
+    datasets = [d for t in territories if t not in again for d in keep.get(t, [])]
+    fresh: list[Dataset] = []
+    for provider in PROVIDERS:
+        fresh.extend(provider(records, infos))
+    return Catalog(datasets + _with_territory_boxes(fresh), territories=list(territories))
+
+
+def _with_territory_boxes(datasets: list[Dataset]) -> list[Dataset]:
+    """Each territory's bounding box: that of all its located records (its spatial coverage)."""
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for d in datasets:
+        if d.bbox is not None:
+            w, s, e, n = d.bbox
+            old = boxes.get(d.territory.id)
+            boxes[d.territory.id] = (w, s, e, n) if old is None else (
+                min(old[0], w), min(old[1], s), max(old[2], e), max(old[3], n)
+            )  # fmt: skip
+    territories: dict[str, Territory] = {}
+    out = []
+    for d in datasets:
+        t = d.territory
+        if t.id in boxes:
+            t = territories.setdefault(t.id, replace(t, bbox=boxes[t.id]))
+        out.append(replace(d, territory=t) if t is not d.territory else d)
+    return out

@@ -380,7 +380,12 @@ class PageLinks:
 
 
 def catalog_triples(
-    w: Writer, site: Site, page: Sequence[Dataset], links: PageLinks, everything: Sequence[Dataset]
+    w: Writer,
+    site: Site,
+    page: Sequence[Dataset],
+    links: PageLinks,
+    everything: Sequence[Dataset],
+    with_datasets: bool = True,
 ) -> None:
     """The catalog node, the datasets of this page, the services, and the paging block."""
     c = f"<{catalog_iri(w.urls)}>"
@@ -405,7 +410,9 @@ def catalog_triples(
         w.add(c, DCT.issued, _datetime(min(issued)))
     if modified:
         w.add(c, DCT.modified, _datetime(max(modified)))
-    for t in sorted({d.territory for d in everything}, key=lambda t: t.id):
+    # The places of this page's datasets (each page is a partial view of the catalog, as its
+    # dcat:dataset list is; naming every territory on every page would not scale).
+    for t in sorted({d.territory for d in page}, key=lambda t: t.id):
         if (place := w.place(t)) is not None:
             w.add(c, DCT.spatial, place)
     sparql, api = service_iris(w.urls)
@@ -413,7 +420,8 @@ def catalog_triples(
     w.add(c, DCAT.service, f"<{api}>")
     for d in page:
         w.add(c, DCAT.dataset, f"<{d.iri}>")
-        dataset_triples(w, d, site)
+        if with_datasets:
+            dataset_triples(w, d, site)
     services_triples(w, site, page)
     # Paging: both Hydra styles on one node (HARVESTERS.md §6.4).
     view = f"<{links.current}>"
@@ -446,11 +454,28 @@ def dataset_document(urls: Urls, site: Site, d: Dataset) -> list[str]:
 
 
 def catalog_document(
-    urls: Urls, site: Site, page: Sequence[Dataset], links: PageLinks, everything: Sequence[Dataset]
+    urls: Urls,
+    site: Site,
+    page: Sequence[Dataset],
+    links: PageLinks,
+    everything: Sequence[Dataset],
+    with_datasets: bool = True,
 ) -> list[str]:
+    """A catalog page; without ``with_datasets``, only the catalog, services and paging (the
+    datasets' own descriptions are then added by the caller, see ``dataset_lines``)."""
     w = Writer(urls)
-    catalog_triples(w, site, page, links, everything)
+    catalog_triples(w, site, page, links, everything, with_datasets)
     return w.lines
 
 
-__all__ = ["LICENCES", "PageLinks", "Site", "catalog_document", "dataset_document"]
+def dataset_lines(urls: Urls, site: Site, d: Dataset) -> tuple[list[str], list[str]]:
+    """A dataset's description: the lines about the dataset itself (and its distributions and
+    period), and those describing what it refers to (its publisher, place, vocabulary terms),
+    which the datasets of a page share."""
+    w = Writer(urls)
+    dataset_triples(w, d, site)
+    own = (f"<{d.iri}>", f"<{d.iri}#", "_:period-")
+    return [x for x in w.lines if x.startswith(own)], [x for x in w.lines if not x.startswith(own)]
+
+
+__all__ = ["LICENCES", "PageLinks", "Site", "catalog_document", "dataset_document", "dataset_lines"]

@@ -126,7 +126,8 @@ def _match_value(field: str, value: str) -> Predicate:
         words = value.lower().split()
         return lambda doc: all(w in doc["text"][0] for w in words)
     wanted = value.lower()
-    return lambda doc: any(str(v).lower() == wanted for v in doc.get(field, ()))
+    folded = "~" + field  # the field's values lower-cased, as a set (see ``fold``)
+    return lambda doc: wanted in doc.get(folded, ())
 
 
 class _Parser:
@@ -162,6 +163,8 @@ class _Parser:
         groups = [g for g in alternatives if g]
         if not groups:
             raise QueryError("empty query")
+        if len(groups) == 1 and len(groups[0]) == 1:
+            return groups[0][0]  # one clause: no wrapper to call per dataset
         return lambda doc: any(all(p(doc) for p in g) for g in groups)
 
     def clause(self) -> Predicate:
@@ -212,11 +215,18 @@ class _Parser:
         return _match_value(field, value)
 
 
-def compile_query(text: str | None, fields: set[str]) -> Predicate:
-    """A predicate over docs for a ``q`` or ``fq`` text (empty: everything)."""
-    if text is None or not text.strip():
-        return lambda doc: True
+def compile_query(text: str | None, fields: set[str]) -> Predicate | None:
+    """A predicate over docs for a ``q`` or ``fq`` text (None: everything)."""
+    if text is None or not text.strip() or text.strip() == "*:*":
+        return None
     return _Parser(_tokens(text), fields).parse()
+
+
+def fold(doc: Doc) -> Doc:
+    """Add each text field's values lower-cased, as a set under ``~field``: an equality test is
+    then one set look-up per dataset."""
+    extra = {f"~{k}": {str(v).lower() for v in values} for k, values in doc.items() if k not in DATE_FIELDS}
+    return {**doc, **extra}  # type: ignore[dict-item]
 
 
 @dataclass(frozen=True)

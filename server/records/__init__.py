@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from ..errors import NotFound
@@ -43,6 +43,11 @@ class Records:
         self.cache = RecordCache(cache_size)
         self.reader = Reader(store, urls, self.cache)
         self.writer = Writer(self.reader, state, self.clock, shared_clock=store.shared)
+
+    @property
+    def changes(self) -> Mapping[str, int]:
+        """How many writes this process committed per territory (see ``Writer.changes``)."""
+        return self.writer.changes
 
     # -- territories -------------------------------------------------------------------------
     def require_territory(self, territory: str) -> None:

@@ -8,6 +8,7 @@ an import. docs/architecture.md ("Write path") walks through it step by step.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,9 @@ class Writer:
         self.shared_clock = shared_clock
         self._clock_seeded = False
         self._swept = False
+        #: Writes committed by this process, per territory: what derives from a territory's records
+        #: (the catalog's datasets) is rebuilt for the territories whose count moved.
+        self.changes: Counter[str] = Counter()
 
     def write(
         self,
@@ -158,6 +162,7 @@ class Writer:
                 if self.shared_clock:  # before the write: a write that times out may still land
                     self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
                 self.store.apply(changeset)
+                self.changes[territory] += 1
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
 
     def _sync_clock(self) -> None:

@@ -11,24 +11,29 @@ redirect. Answers carry ETag and Last-Modified (304 on a match) and answer HEAD.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, render_template, request
-from pyoxigraph import Literal, RdfFormat, Triple, parse, serialize
+from pyoxigraph import Literal, RdfFormat, parse, serialize
 
 from vocabularies import CATALOG_PREFIXES, PREFIXES, RDF, SDO, SERVICE_PREFIXES
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES
 
 from ..catalog import Catalog, Dataset
-from ..catalog.dcat import PageLinks, Site, catalog_document, dataset_document
+from ..catalog.dcat import PageLinks, Site, catalog_document, dataset_document, dataset_lines
 from ..errors import BadRequest, CivicfedError, NotFound
 from ..rdf.jsonld import compact
 from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, alternates, negotiate
 from ..services import services
+from ..urls import Urls
 from .errors import RENDERERS, render_html, render_problem
 from .http import conditional
 
@@ -108,24 +113,61 @@ def select(catalog: Catalog, since: dt.datetime | None, q: str | None) -> list[D
 
 
 def _render(lines: list[str], fmt: Format, main: str | None = None) -> bytes:
+    # Grouped by subject, the main node first: the serialisers group consecutive triples only,
+    # and N-Triples lines sort by subject then predicate as they are.
+    head = f"<{main}> "
+    lines = sorted(lines, key=lambda line: (not line.startswith(head), line))
     text = "\n".join(lines) + "\n"
     if fmt is N_TRIPLES:
         return text.encode()
-    triples = [(q.subject, q.predicate, q.object) for q in parse(text, format=RdfFormat.N_TRIPLES)]
+    triples = list(parse(text, format=RdfFormat.N_TRIPLES))
     if fmt is JSON_LD:
-        return json.dumps(compact(triples, main), ensure_ascii=False, indent=1).encode()
-
-    # Grouped by subject (the serialisers group consecutive triples only), the main node first.
-    def order(t: Triple) -> tuple[bool, str, str]:
-        return (t.subject.value != main, str(t.subject), str(t.predicate))
-
-    objs = sorted((Triple(*t) for t in triples), key=order)
+        return json.dumps(
+            compact(((t.subject, t.predicate, t.object) for t in triples), main), ensure_ascii=False, indent=1
+        ).encode()
     if fmt is TURTLE:
-        used = {str(t.predicate) for t in objs} | {str(t.object) for t in objs if t.predicate.value == RDF_TYPE}
-        used |= {f"<{t.object.datatype.value}>" for t in objs if isinstance(t.object, Literal)}
+        used = {line.split(" ", 2)[1] for line in lines}
+        used |= {line.rsplit(" ", 2)[-2] for line in lines if f" <{RDF_TYPE}> " in line}
+        used |= {f"<{t.object.datatype.value}>" for t in triples if isinstance(t.object, Literal)}
         prefixes = {p: ns for p, ns in _TURTLE_PREFIXES.items() if any(iri.startswith("<" + ns) for iri in used)}
-        return serialize(objs, format=RdfFormat.TURTLE, prefixes=prefixes)
-    return serialize(objs, format=RdfFormat.RDF_XML)
+        return serialize(triples, format=RdfFormat.TURTLE, prefixes=prefixes)
+    return serialize(triples, format=RdfFormat.RDF_XML)
+
+
+#: The prefixes of a catalog page in Turtle: fixed, so that each dataset's Turtle can be written
+#: once and pages assembled from it.
+CATALOG_TURTLE = {
+    p: ns
+    for p, ns in _TURTLE_PREFIXES.items()
+    if p in ("rdf", "xsd", "dcat", "dct", "foaf", "skos", "geo", "vcard", "hydra", "dcatap", "filetype",
+             "frequency", "language", "datatheme")
+}  # fmt: skip
+
+
+def _turtle_body(lines: list[str]) -> bytes:
+    """Turtle without its prefix declarations (the page declares CATALOG_TURTLE once)."""
+    triples = list(parse("\n".join(sorted(lines)) + "\n", format=RdfFormat.N_TRIPLES))
+    text = serialize(triples, format=RdfFormat.TURTLE, prefixes=CATALOG_TURTLE)
+    return b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(b"@prefix"))
+
+
+@functools.lru_cache(maxsize=50_000)
+def _dataset_turtle(base: str, site_: Site, d: Dataset) -> tuple[bytes, frozenset[str]]:
+    """A dataset's own description in Turtle, kept while the dataset is unchanged (a harvest walks
+    the same pages again), and the lines of what it refers to."""
+    own, shared = dataset_lines(Urls(base), site_, d)
+    return _turtle_body(own), frozenset(shared)
+
+
+def _turtle_page(urls: Urls, site_: Site, page: list[Dataset], links: PageLinks, everything: list[Dataset]) -> bytes:
+    head = catalog_document(urls, site_, page, links, everything, with_datasets=False)
+    chunks, shared = [], set(head)
+    for d in page:
+        chunk, refs = _dataset_turtle(urls.base, site_, d)
+        chunks.append(chunk)
+        shared |= refs
+    prefixes = "".join(f"@prefix {p}: <{ns}> .\n" for p, ns in CATALOG_TURTLE.items()).encode()
+    return prefixes + _turtle_body(list(shared)) + b"".join(chunks)
 
 
 def _answer(body_of: Any, fmt: Format, tag_key: str, modified: dt.datetime | None, base_url: str) -> Response:
@@ -177,6 +219,8 @@ def catalog_page(suffix: str | None = None) -> Response:
             return render_template(
                 "catalog.html", datasets=shown, links=links, page=page, last=last, q=q or "", base=svc.urls.base
             ).encode()
+        if fmt is TURTLE:
+            return _turtle_page(svc.urls, site(), shown, links, catalog.live())
         return _render(catalog_document(svc.urls, site(), shown, links, catalog.live()), fmt, base)
 
     key = f"{catalog.version}|{request.query_string.decode()}|{svc.urls.base}"
@@ -242,6 +286,26 @@ def _error(err: CivicfedError) -> Response:
     return render_html(err) if asks_html else render_problem(err)
 
 
+def _warm(base: str, site_: Site) -> Callable[[Catalog], None]:
+    """Write each new or changed dataset's Turtle in the background when the catalog changes, so
+    that a harvest finds its pages ready (after a write, that is the datasets of the territory
+    written to; at start, every dataset)."""
+    lock = threading.Lock()
+
+    def warm(catalog: Catalog) -> None:
+        def run() -> None:
+            with lock:  # one warmer at a time; a later catalog's finds the earlier's work done
+                for d in catalog.live():
+                    _dataset_turtle(base, site_, d)
+                    time.sleep(0)  # let request threads have the GIL between datasets
+
+        threading.Thread(target=run, name="catalog-warmer", daemon=True).start()
+
+    return warm
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    with app.app_context():
+        app.extensions["civicfed"].catalog_listeners.append(_warm(services().urls.base, site()))
     RENDERERS["/catalog"] = RENDERERS["/dataset"] = _error

@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, Response, request
 from ..catalog import Catalog, Dataset
 from ..catalog import ckan as ck
 from ..catalog.dcat import EU_THEME_LABELS
-from ..catalog.search import QueryError, compile_query, parse_sort, sort_docs
+from ..catalog.search import QueryError, compile_query, fold, parse_sort, sort_docs
 from ..errors import CivicfedError
 from ..services import services
 from .errors import RENDERERS
@@ -140,11 +140,27 @@ def _find(catalog: Catalog, ident: Any) -> Dataset:
 
 
 def _packages(catalog: Catalog) -> dict[str, dict[str, Any]]:
-    """Every dataset's dict, built once per catalog version."""
+    """Every dataset's dict, for this version of the catalog (each one is kept while its dataset
+    is unchanged: ``ck.package_of``)."""
     cache = catalog.derived.get("ckan")
     if cache is None:
-        cache = catalog.derived["ckan"] = {d.name: ck.package_dict(d, catalog) for d in catalog.datasets}
+        created: dict[str, Any] = {}
+        for d in catalog.datasets:
+            if d.issued and (d.territory.id not in created or d.issued < created[d.territory.id]):
+                created[d.territory.id] = d.issued
+        cache = catalog.derived["ckan"] = {
+            d.name: ck.package_of(d, created.get(d.territory.id)) for d in catalog.datasets
+        }
     return cache
+
+
+def _docs(catalog: Catalog) -> list[tuple[Dataset, dict[str, list[Any]]]]:
+    """What package_search filters: one doc per dataset, for this version of the catalog."""
+    docs = catalog.derived.get("ckan-docs")
+    if docs is None:
+        packages = _packages(catalog)
+        docs = catalog.derived["ckan-docs"] = [(d, fold(_doc(d, packages[d.name]))) for d in catalog.datasets]
+    return docs
 
 
 def _doc(d: Dataset, pkg: dict[str, Any]) -> dict[str, list[Any]]:
@@ -174,7 +190,7 @@ def _doc(d: Dataset, pkg: dict[str, Any]) -> dict[str, list[Any]]:
         "maintainer": [pkg["maintainer"]],
         "extras_uri": [extras.get("uri", "")],
         "extras_spatial_uri": [extras.get("spatial_uri", "")],
-        "site_id": [services().urls.base],
+        "site_id": [pkg["url"].split("/dataset/", 1)[0]],
         "text": [d.search_text + " " + " ".join(t["name"] for t in pkg["tags"]).lower()],
     }
 
@@ -260,18 +276,12 @@ def package_search(data: dict[str, Any]) -> Any:
             fq_list = [fq_list]
     try:
         texts = [str(data.get("q") or ""), str(data.get("fq") or ""), *map(str, fq_list)]
-        filters = [compile_query(text, SEARCH_FIELDS) for text in texts]
+        filters = [f for text in texts if (f := compile_query(text, SEARCH_FIELDS)) is not None]
         keys = parse_sort(data.get("sort"))
     except QueryError as exc:
         raise CkanError(400, "Search Query Error", f"Search Query is invalid: {exc}") from None
     include_deleted = _bool(data.get("include_deleted", False))
-    docs = []
-    for d in catalog.datasets:
-        if d.deleted and not include_deleted:
-            continue
-        doc = _doc(d, packages[d.name])
-        if all(f(doc) for f in filters):
-            docs.append(doc)
+    docs = [doc for d, doc in _docs(catalog) if (include_deleted or not d.deleted) and all(f(doc) for f in filters)]
     docs = sort_docs(docs, keys)
     rows = min(_int(data, "rows", 10) or 0, ROWS_MAX)
     start = _int(data, "start", 0) or 0
