@@ -95,7 +95,8 @@ def run_catalog(work: Path, threads: int, datasets: int = 10_000, samples: int =
             out["first_request_s"] = first
             total = int(re.search(rb"hydra:totalItems (\d+)", resp.content).group(1))  # type: ignore[union-attr]
             out["datasets"] = total
-            pages = list(range(2, total // 100 + 2))
+            last = max(1, -(-total // 100))
+            pages = list(range(2, last + 1)) or [1]  # page 1 was the first request's
             rng.shuffle(pages)
             visited = pages[:samples]
             out["catalog_page"] = _p([_get(http, f"{base}/catalog.ttl?page={n}&page_size=100")[0] for n in visited])

@@ -28,6 +28,8 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "3000",
         "--no-backends",
         "--no-linked",
+        "--catalog-datasets",
+        "40",
     ]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *small, "--results", str(tmp_path)],
@@ -40,6 +42,7 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
     report = (tmp_path / "latest.txt").read_text()
     assert "ingest through POST /api/v1/territories/{t}/ingest" in report
     assert "get_one_warm" in report and "Store.bulk_load" in report
+    assert "package_search fq, rows=100" in report and "the catalog walked end to end" in report
 
 
 @pytest.mark.slow  # about 40 s
