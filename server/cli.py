@@ -287,40 +287,113 @@ def import_command(
 
 def _export_help() -> str:
     from exporters import EXPORTERS
+    from exporters.ckan import SUMMARY as CKAN_SUMMARY
 
-    return "Write data out of the store. FORMAT is one of:\n\n" + "\n\n".join(
-        f"{name}: {e.summary}" for name, e in EXPORTERS.items()
+    return (
+        "Write data out of the store. FORMAT is one of:\n\n"
+        + "\n\n".join(f"{name}: {e.summary}" for name, e in EXPORTERS.items())
+        + f"\n\nckan: {CKAN_SUMMARY}"
     )
+
+
+#: The options of ``export ckan`` (a portal, not a file) and those of the file formats.
+CKAN_OPTIONS = ("url", "token", "org")
+FILE_OPTIONS = ("kind", "output", "include_deleted", "include_private")
 
 
 @cli.command("export", help=_export_help())
 @click.argument("format_name", metavar="FORMAT")
-@click.option("--territory", required=True)
+@click.option("--territory", default=None, help="The territory (required, except for ckan: every territory).")
 @click.option("--kind", default=None, help="The kind to dump (plural: proposals…), for the formats of one kind.")
 @click.option("--output", "-o", type=click.File("wb"), default="-")
 @click.option("--include-deleted", is_flag=True, help="ndjson: also write tombstones (`deleted: true`).")
 @click.option("--include-private", is_flag=True, help="ndjson: also write votes (pseudonymous; never publish them).")
+@click.option("--url", default=None, help="ckan: the portal's address (https://data.example.org).")
+@click.option(
+    "--token",
+    default=None,
+    envvar="CIVICFED_CKAN_TOKEN",
+    help="ckan: an API token of a portal user who may create datasets (or CIVICFED_CKAN_TOKEN).",
+)
+@click.option("--org", default=None, help="ckan: the portal organization to publish in (default: one per territory).")
+@click.pass_context
 @with_appcontext
 @_cli_errors
 def export_command(
-    format_name: str, territory: str, kind: str | None, output: Any, include_deleted: bool, include_private: bool
+    ctx: click.Context,
+    format_name: str,
+    territory: str | None,
+    kind: str | None,
+    output: Any,
+    include_deleted: bool,
+    include_private: bool,
+    url: str | None,
+    token: str | None,
+    org: str | None,
 ) -> None:
-    """Write a territory's data in FORMAT."""
+    """Write a territory's data in FORMAT, or push the catalog to a CKAN portal."""
     from exporters import EXPORTERS
 
+    given = {name: ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE for name in ctx.params}
+    if format_name == "ckan":
+        for name in FILE_OPTIONS:
+            if given[name]:
+                _fail(f"ckan takes no --{name.replace('_', '-')}")
+        _export_ckan(url, token, org, territory)
+        return
     exporter = EXPORTERS.get(format_name)
     if exporter is None:
-        _fail(f"unknown format {format_name!r}: use one of {', '.join(EXPORTERS)}")
-    given = {"kind": kind, "include_deleted": include_deleted, "include_private": include_private}
-    for name, value in given.items():
+        _fail(f"unknown format {format_name!r}: use one of {', '.join([*EXPORTERS, 'ckan'])}")
+    for name in CKAN_OPTIONS:
+        if given[name]:
+            _fail(f"{format_name} takes no --{name}")
+    if territory is None:
+        raise click.MissingParameter(ctx=ctx, param_hint="'--territory'", param_type="option")
+    options = {"kind": kind, "include_deleted": include_deleted, "include_private": include_private}
+    for name, value in options.items():
         if value and name not in exporter.options:
             _fail(f"{format_name} takes no --{name.replace('_', '-')}")
-    options = {name: value for name, value in given.items() if name in exporter.options}
+    options = {name: value for name, value in options.items() if name in exporter.options}
     try:
         n = exporter.dump(services().records, territory, output, **options)
     except ValueError as exc:
         _fail(str(exc))
     click.echo(f"{n} {exporter.unit}", err=True)
+
+
+def _export_ckan(url: str | None, token: str | None, org: str | None, territory: str | None) -> None:
+    """``civicfed export ckan``: the same push as any other caller (exporters.ckan.push)."""
+    from exporters.ckan import connect, push
+
+    if not url:
+        _fail("ckan needs --url: the portal's address")
+    if not token:
+        _fail("ckan needs --token (or CIVICFED_CKAN_TOKEN): an API token of the portal")
+    svc = services()
+    if territory is not None:
+        svc.records.require_territory(territory)
+    catalog = svc.catalog()
+    territories = [territory] if territory is not None else None
+    total = sum(1 for d in catalog.datasets if territory is None or d.territory.id == territory)
+    with connect(url, token) as ckan:
+        if sys.stdout.isatty():
+            # A bar on a terminal only: in a log or a pipe it would be noise.
+            with click.progressbar(length=total, label="ckan", show_pos=True) as bar:
+                summary = push(
+                    catalog,
+                    ckan,
+                    base=svc.urls.base,
+                    org=org,
+                    territories=territories,
+                    progress=lambda _: bar.update(1),
+                )
+        else:
+            summary = push(catalog, ckan, base=svc.urls.base, org=org, territories=territories)
+    for failure in summary.failed:
+        click.echo(f"ckan: {failure.name}: {failure.message}", err=True)
+    click.echo(f"ckan: {summary.line()}")
+    if summary.failed:
+        _fail(f"{len(summary.failed)} of the datasets failed (see above)")
 
 
 # -- store ------------------------------------------------------------------------------------
