@@ -31,6 +31,19 @@ RESOURCE_KEYS = {
     "metadata_modified", "mimetype", "mimetype_inner", "name", "package_id", "position", "resource_type",
     "size", "state", "url", "url_type",
 }  # fmt: skip
+#: What udata's CKAN harvester requires (voluptuous required=True; HARVESTERS.md §4.4).
+UDATA_PACKAGE = {
+    "id", "name", "title", "notes", "license_id", "license_title", "tags", "metadata_created", "metadata_modified",
+    "organization", "resources", "private", "type", "author", "author_email", "maintainer", "maintainer_email", "state",
+}  # fmt: skip
+UDATA_ORGANIZATION = {
+    "id", "description", "created", "title", "name", "revision_timestamp", "is_organization", "state", "image_url",
+    "revision_id", "type", "approval_status",
+}  # fmt: skip
+UDATA_RESOURCE = {
+    "id", "position", "name", "description", "format", "mimetype", "size", "hash", "created", "last_modified",
+    "url", "resource_type",
+}  # fmt: skip
 CKAN_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$"
 
 
@@ -41,6 +54,8 @@ def ckan(live_server: LiveServer) -> ckanapi.RemoteCKAN:
 
 def test_envelope_and_version(live_server: LiveServer) -> None:
     assert requests.get(f"{live_server.url}/api/3", timeout=30).json() == {"version": 3}
+    status = requests.get(f"{live_server.url}/api/util/status", timeout=30)  # udata asks it first
+    assert status.headers["Content-Type"].startswith("application/json") and "ckan_version" in status.json()
     for prefix in ("/api/3/action", "/api/action"):
         resp = requests.get(f"{live_server.url}{prefix}/status_show", timeout=30)
         body = resp.json()

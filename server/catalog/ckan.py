@@ -189,6 +189,9 @@ def package_of(d: Dataset, org_created: dt.datetime | None) -> dict[str, Any]:
         {"key": "uri", "value": d.iri},
         {"key": "identifier", "value": d.iri},
         {"key": "spatial_uri", "value": t.iri},
+        # udata's CKAN harvester reads these spellings.
+        {"key": "spatial-uri", "value": t.iri},
+        {"key": "spatial-text", "value": t.name},
         {"key": "frequency", "value": EU_FREQUENCY[FREQUENCY]},
         {"key": "record_count", "value": str(d.count)},
         {"key": "theme", "value": json.dumps([_group_iri(c) for c in d.themes])},
@@ -234,9 +237,14 @@ def package_of(d: Dataset, org_created: dt.datetime | None) -> dict[str, Any]:
         "num_resources": len(d.distributions),
         "num_tags": len(tags),
         "organization": {
-            k: v
-            for k, v in {**organization_dict(t, [d]), "created": ckan_time(org_created)}.items()
-            if k not in ("display_name", "image_display_url", "num_followers", "package_count")
+            **{
+                k: v
+                for k, v in {**organization_dict(t, [d]), "created": ckan_time(org_created)}.items()
+                if k not in ("display_name", "image_display_url", "num_followers", "package_count")
+            },
+            # CKAN 2.8 and earlier had them, and udata's CKAN harvester still requires them.
+            "revision_id": stable_uuid(f"{t.iri}#revision"),
+            "revision_timestamp": ckan_time(org_created),
         },
         "owner_org": stable_uuid(t.iri),
         "private": False,

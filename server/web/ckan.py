@@ -427,6 +427,12 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+@bp.route("/api/util/status", methods=["GET"])
+def util_status() -> Response:
+    """CKAN's older status page, which udata's CKAN harvester reads first."""
+    return Response(json.dumps(status_show({})), content_type="application/json;charset=utf-8")
+
+
 @bp.route("/api/3", methods=["GET"])
 def api_version() -> Response:
     return Response('{"version": 3}', content_type="application/json;charset=utf-8")
