@@ -44,7 +44,7 @@ class Civicfed:
         self._statistics: Statistics | None = None
         self._public_graphs: tuple[int, list[str]] | None = None
         self._validator: Validator | None = None
-        self._catalog: tuple[object, Catalog] | None = None
+        self._catalog: tuple[tuple[object, int], Catalog] | None = None
         self._catalog_lock = threading.Lock()
         #: Called with each new version of the catalog (the surfaces prepare what they serve).
         self.catalog_listeners: list[Callable[[Catalog], None]] = []
@@ -127,15 +127,17 @@ class Civicfed:
         return self._statistics.get(float(self.config["VOID_REFRESH"]))
 
     def catalog(self) -> Catalog:
-        """Every dataset the instance publishes. Kept while the store has not changed, and
-        rebuilt for the territories this process wrote to since (the others' datasets are kept);
-        on a store other processes write to, rebuilt whole every ``VOID_REFRESH`` seconds at most."""
+        """Every dataset the instance publishes, rebuilt for the territories this process wrote
+        to since the last build (the others' datasets are kept). A store other processes may
+        write to (a remote one) is also read again whole every ``VOID_REFRESH`` seconds at most,
+        for their writes."""
         store = self.store
         records = self.records
         if store.tracks_writes:
-            key: object = store.generation
+            epoch: object = store.generation
         else:
-            key = int(time.monotonic() // max(1.0, float(self.config["VOID_REFRESH"])))
+            epoch = int(time.monotonic() // max(1.0, float(self.config["VOID_REFRESH"])))
+        key = (epoch, sum(records.changes.values()))
         cached = self._catalog
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -145,16 +147,16 @@ class Civicfed:
                 return cached[1]
             # Read before the build: a write during it makes the result stale, not wrong.
             changes = dict(records.changes)
-            key = store.generation if store.tracks_writes else key
             territories = self.state.territory_ids()
-            if cached is not None and store.tracks_writes:
+            if cached is not None and (store.tracks_writes or cached[0][0] == epoch):  # type: ignore[index]
                 seen: dict[str, int] = cached[1].derived.get("changes", {})
                 changed = {t for t, n in changes.items() if seen.get(t) != n}
                 catalog = build_catalog(records, territories, cached[1], changed)
             else:
                 catalog = build_catalog(records, territories)
             catalog.derived["changes"] = changes
-            self._catalog = (key, catalog)
+            # Keyed by what was read before the build: a write during it only makes a rebuild come.
+            self._catalog = ((epoch, sum(changes.values())), catalog)
         for listener in self.catalog_listeners:
             listener(catalog)
         return catalog
