@@ -93,7 +93,7 @@ def run_catalog(work: Path, threads: int, datasets: int = 10_000, samples: int =
             base = server.url
             first, resp = _get(http, f"{base}/catalog.ttl?page_size=100")
             out["first_request_s"] = first
-            total = int(re.search(rb"hydra:totalItems (\d+)", resp.content).group(1))  # type: ignore[union-attr]
+            total = int(re.search(rb"hydra:totalItems \"?(\d+)", resp.content).group(1))  # type: ignore[union-attr]
             out["datasets"] = total
             last = max(1, -(-total // 100))
             pages = list(range(2, last + 1)) or [1]  # page 1 was the first request's

@@ -158,6 +158,11 @@ def test_formats_by_accept_and_by_suffix_agree(live_server: LiveServer) -> None:
         assert "Accept" in by_accept.headers["Vary"]
         assert isomorphic(graph_of(by_accept, suffix), reference), suffix
         assert isomorphic(graph_of(requests.get(f"{url}.{suffix}", timeout=30), suffix), reference)
+    # A catalog page's Turtle (assembled from each dataset's kept Turtle) says what its N-Triples
+    # says, the page links (which keep their format's suffix) aside.
+    turtle = graph_of(requests.get(f"{live_server.url}/catalog.ttl?page_size=9&page=2", timeout=30))
+    nt = requests.get(f"{live_server.url}/catalog.nt?page_size=9&page=2", timeout=30)
+    assert isomorphic(turtle, Graph().parse(data=nt.text.replace("/catalog.nt?", "/catalog.ttl?"), format="nt"))
     page = requests.get(f"{live_server.url}/catalog", headers={"Accept": "text/html"}, timeout=30)
     assert page.headers["Content-Type"].startswith("text/html")
     assert requests.get(f"{live_server.url}/catalog", timeout=30).headers["Content-Type"].startswith("text/turtle")

@@ -180,6 +180,12 @@ def package_dict(d: Dataset, catalog: Catalog | None = None) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=50_000)
+def package_text(d: Dataset, org_created: dt.datetime | None) -> str:
+    """``package_of`` as JSON, kept with it: a search answer is assembled from these."""
+    return json.dumps(package_of(d, org_created), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=50_000)
 def package_of(d: Dataset, org_created: dt.datetime | None) -> dict[str, Any]:
     """``package_dict`` once the organization's creation time is known; kept while the dataset
     is unchanged (a search over 10,000 datasets reuses them). Shared: never change it."""

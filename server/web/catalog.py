@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -144,11 +145,54 @@ CATALOG_TURTLE = {
 }  # fmt: skip
 
 
+_LOCAL = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_BY_NAMESPACE = sorted(((ns, p) for p, ns in CATALOG_TURTLE.items()), key=lambda x: -len(x[0]))
+
+
+#: Where the vocabulary IRIs a page repeats begin (the data's own IRIs are left whole).
+_VOCABULARY = tuple(sorted({"<" + ns[: ns.index("/", 8) + 1] for ns in CATALOG_TURTLE.values()}))
+
+
+@functools.lru_cache(maxsize=4096)
+def _term(term: str) -> str:
+    """A vocabulary IRI as a prefixed name when its local part allows it (the same few hundred
+    recur on every page: kept)."""
+    iri = term[1:-1]
+    for ns, prefix in _BY_NAMESPACE:
+        if iri.startswith(ns) and _LOCAL.fullmatch(iri[len(ns) :]):
+            return f"{prefix}:{iri[len(ns) :]}"
+    return term
+
+
 def _turtle_body(lines: list[str]) -> bytes:
-    """Turtle without its prefix declarations (the page declares CATALOG_TURTLE once)."""
-    triples = list(parse("\n".join(sorted(lines)) + "\n", format=RdfFormat.N_TRIPLES))
-    text = serialize(triples, format=RdfFormat.TURTLE, prefixes=CATALOG_TURTLE)
-    return b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(b"@prefix"))
+    """N-Triples lines as Turtle grouped by subject and predicate, with the prefixes of
+    CATALOG_TURTLE (declared once by the page). Every N-Triples term is a Turtle term: only
+    subjects are grouped and IRIs shortened, which needs no parser (a page is written from
+    each dataset's kept Turtle, and first writes of datasets are on the harvester's clock)."""
+    out: list[str] = []
+    subject = predicate = None
+    for line in sorted(set(lines)):
+        s, p, rest = line.split(" ", 2)
+        o = rest[: -len(" .")] if rest.endswith(" .") else rest
+        if "^^<" in o:
+            value, _, datatype = o.rpartition("^^")
+            o = f"{value}^^{_term(datatype)}"
+        elif o.startswith(_VOCABULARY):
+            o = _term(o)
+        p = "a" if p == f"<{RDF_TYPE}>" else _term(p)
+        if s != subject:
+            if subject is not None:
+                out.append(" .\n")
+            out.append(f"{s} {p} {o}")
+            subject, predicate = s, p
+        elif p != predicate:
+            out.append(f" ;\n    {p} {o}")
+            predicate = p
+        else:
+            out.append(f" , {o}")
+    if subject is not None:
+        out.append(" .\n")
+    return "".join(out).encode()
 
 
 @functools.lru_cache(maxsize=50_000)

@@ -59,9 +59,12 @@ def _help(name: str) -> str:
 
 
 def _envelope(name: str, body: dict[str, Any], status: int = 200) -> Response:
-    payload = {"help": _help(name), **body}
+    result = body.get("result")
+    if isinstance(result, Raw):
+        text = f'{{"help": {json.dumps(_help(name))}, "success": true, "result": {result}}}'
+    else:
+        text = json.dumps({"help": _help(name), **body}, ensure_ascii=False)
     callback = request.args.get("callback")
-    text = json.dumps(payload, ensure_ascii=False)
     if callback and request.method == "GET" and status == 200 and re.fullmatch(r"[A-Za-z_$][\w$.]*", callback):
         return Response(f"{callback}({text});", status=status, mimetype="application/javascript")
     resp = Response(text, status=status, content_type="application/json;charset=utf-8")
@@ -139,19 +142,42 @@ def _find(catalog: Catalog, ident: Any) -> Dataset:
     return d
 
 
+def _org_created(catalog: Catalog) -> dict[str, Any]:
+    """Each territory's organization's creation time: its earliest dataset's."""
+    created = catalog.derived.get("ckan-created")
+    if created is None:
+        created = catalog.derived["ckan-created"] = {}
+        for d in catalog.datasets:
+            if d.issued and (d.territory.id not in created or d.issued < created[d.territory.id]):
+                created[d.territory.id] = d.issued
+    return created
+
+
 def _packages(catalog: Catalog) -> dict[str, dict[str, Any]]:
     """Every dataset's dict, for this version of the catalog (each one is kept while its dataset
     is unchanged: ``ck.package_of``)."""
     cache = catalog.derived.get("ckan")
     if cache is None:
-        created: dict[str, Any] = {}
-        for d in catalog.datasets:
-            if d.issued and (d.territory.id not in created or d.issued < created[d.territory.id]):
-                created[d.territory.id] = d.issued
+        created = _org_created(catalog)
         cache = catalog.derived["ckan"] = {
             d.name: ck.package_of(d, created.get(d.territory.id)) for d in catalog.datasets
         }
     return cache
+
+
+class Raw(str):
+    """A result already written as JSON (assembled from each dataset's kept JSON)."""
+
+
+def _texts(catalog: Catalog) -> dict[str, str]:
+    """Every dataset's dict as JSON, for this version of the catalog."""
+    texts = catalog.derived.get("ckan-json")
+    if texts is None:
+        created = _org_created(catalog)
+        texts = catalog.derived["ckan-json"] = {
+            d.name: ck.package_text(d, created.get(d.territory.id)) for d in catalog.datasets
+        }
+    return texts
 
 
 def _docs(catalog: Catalog) -> list[tuple[Dataset, dict[str, list[Any]]]]:
@@ -248,7 +274,7 @@ def package_list(data: dict[str, Any]) -> Any:
 
 def package_show(data: dict[str, Any]) -> Any:
     catalog = _catalog()
-    return _packages(catalog)[_find(catalog, data.get("id") or data.get("name_or_id")).name]
+    return Raw(_texts(catalog)[_find(catalog, data.get("id") or data.get("name_or_id")).name])
 
 
 def resource_show(data: dict[str, Any]) -> Any:
@@ -267,7 +293,6 @@ def package_search(data: dict[str, Any]) -> Any:
     if unknown:
         raise CkanError(400, "Search Query Error", f'Search Query is invalid: "Invalid search parameters: {unknown}"')
     catalog = _catalog()
-    packages = _packages(catalog)
     fq_list = data.get("fq_list") or []
     if isinstance(fq_list, str):
         try:
@@ -299,13 +324,13 @@ def package_search(data: dict[str, Any]) -> Any:
         shown = [{"count": n, "display_name": _display(field, v, catalog), "name": v} for v, n in items]
         shown.sort(key=lambda i: i["display_name"], reverse=True)
         search_facets[field] = {"title": field, "items": shown}
-    return {
-        "count": len(docs),
-        "facets": facets,
-        "results": [packages[doc["name"][0]] for doc in page],
-        "search_facets": search_facets,
-        "sort": data.get("sort") or "score desc, metadata_modified desc",
-    }
+    texts = _texts(catalog)
+    results = ", ".join(texts[doc["name"][0]] for doc in page)
+    sort = json.dumps(data.get("sort") or "score desc, metadata_modified desc")
+    return Raw(
+        f'{{"count": {len(docs)}, "facets": {json.dumps(facets, ensure_ascii=False)}, "results": [{results}], '
+        f'"search_facets": {json.dumps(search_facets, ensure_ascii=False)}, "sort": {sort}}}'
+    )
 
 
 def current_package_list_with_resources(data: dict[str, Any]) -> Any:
