@@ -127,7 +127,13 @@ def _match_value(field: str, value: str) -> Predicate:
         return lambda doc: all(w in doc["text"][0] for w in words)
     wanted = value.lower()
     folded = "~" + field  # the field's values lower-cased, as a set (see ``fold``)
-    return lambda doc: wanted in doc.get(folded, ())
+
+    def equal(doc: Doc) -> bool:
+        return wanted in doc.get(folded, ())
+
+    # What an index can answer (see ``Postings``): a query of one such term is looked up.
+    equal.equality = (field, wanted)  # type: ignore[attr-defined]
+    return equal
 
 
 class _Parser:
@@ -262,3 +268,27 @@ def sort_docs(docs: list[Doc], keys: Sequence[SortKey]) -> list[Doc]:
         present.sort(key=lambda d: d[field][0], reverse=key.descending)
         out = present + missing
     return out
+
+
+class Postings:
+    """For each field and lower-cased value, the positions of the docs holding it: a query that
+    is one ``field:value`` term (what harvesters send: ``organization:lyon``) is looked up
+    instead of tested on every dataset."""
+
+    def __init__(self, docs: Sequence[Doc]) -> None:
+        self.positions: dict[tuple[str, str], list[int]] = {}
+        for i, doc in enumerate(docs):
+            for key, values in doc.items():
+                if key.startswith("~"):
+                    for value in values:
+                        self.positions.setdefault((key[1:], value), []).append(i)
+
+    def candidates(self, filters: Sequence[Predicate], size: int) -> Iterable[int]:
+        """Positions that may match every filter (all of them when no filter is a lookup)."""
+        chosen: set[int] | None = None
+        for f in filters:
+            term = getattr(f, "equality", None)
+            if term is not None:
+                found = set(self.positions.get(term, ()))
+                chosen = found if chosen is None else chosen & found
+        return range(size) if chosen is None else sorted(chosen)

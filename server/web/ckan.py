@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, Response, request
 from ..catalog import Catalog, Dataset
 from ..catalog import ckan as ck
 from ..catalog.dcat import EU_THEME_LABELS
-from ..catalog.search import QueryError, compile_query, fold, parse_sort, sort_docs
+from ..catalog.search import Postings, QueryError, compile_query, fold, parse_sort, sort_docs
 from ..errors import CivicfedError
 from ..services import services
 from .errors import RENDERERS
@@ -306,7 +306,15 @@ def package_search(data: dict[str, Any]) -> Any:
     except QueryError as exc:
         raise CkanError(400, "Search Query Error", f"Search Query is invalid: {exc}") from None
     include_deleted = _bool(data.get("include_deleted", False))
-    docs = [doc for d, doc in _docs(catalog) if (include_deleted or not d.deleted) and all(f(doc) for f in filters)]
+    every = _docs(catalog)
+    postings = catalog.derived.get("ckan-postings")
+    if postings is None:
+        postings = catalog.derived["ckan-postings"] = Postings([doc for _, doc in every])
+    docs = []
+    for i in postings.candidates(filters, len(every)):
+        d, doc = every[i]
+        if (include_deleted or not d.deleted) and all(f(doc) for f in filters):
+            docs.append(doc)
     docs = sort_docs(docs, keys)
     rows = min(_int(data, "rows", 10) or 0, ROWS_MAX)
     start = _int(data, "start", 0) or 0
