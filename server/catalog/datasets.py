@@ -187,11 +187,11 @@ class Catalog:
         return [d for d in self.datasets if not d.deleted]
 
     def resource(self, resource_id: str) -> tuple[Dataset, Distribution] | None:
-        for d in self.datasets:
-            for r in d.distributions:
-                if r.resource_id == resource_id:
-                    return d, r
-        return None
+        """The dataset and file of a resource id (looked up in a table made on first use)."""
+        table = self.derived.get("resources")
+        if table is None:
+            table = self.derived["resources"] = {r.resource_id: (d, r) for d in self.datasets for r in d.distributions}
+        return table.get(resource_id)
 
 
 #: A provider lists the datasets of some territories (kinds today; indicator cubes and imported

@@ -236,9 +236,12 @@ def _facet_fields(data: dict[str, Any]) -> list[str]:
 
 def _display(field: str, value: str, catalog: Catalog) -> str:
     if field == "organization":
-        for d in catalog.datasets:
-            if ck.org_name(d.territory.id) == value:
-                return d.territory.name
+        titles = catalog.derived.get("ckan-org-titles")
+        if titles is None:  # once per catalog version, not once per facet item
+            titles = catalog.derived["ckan-org-titles"] = {
+                ck.org_name(d.territory.id): d.territory.name for d in catalog.datasets
+            }
+        return titles.get(value, value)
     if field == "groups":
         return EU_THEME_LABELS.get(value.upper(), (value, value))[0]
     if field == "license_id":
