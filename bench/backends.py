@@ -150,16 +150,24 @@ def api_reads(url: str, proposal_urls: list[str], n: int) -> dict[str, float]:
     return {"get_p50_ms": statistics.median(gets) * 1000, "list_p50_ms": statistics.median(lists) * 1000}
 
 
-def wait_for_workers(log: Path, offset: int, workers: int, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+def wait_for_workers(
+    log: Path,
+    offset: int,
+    workers: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 300,
+    pattern: bytes = rb"worker (\d+) ready",
+) -> None:
     """Return once every worker of a server started by ``server/serve.py`` logged that it is ready
     (the log read from ``offset``): with SO_REUSEPORT the kernel also hands connections to the
-    socket of a worker still loading, and a run started early measures fewer workers."""
+    socket of a worker still loading, and a run started early measures fewer workers. With
+    another ``pattern``: once each logged that (it prepared its catalog…)."""
     deadline = time.monotonic() + timeout
     ready: set[bytes] = set()
     while time.monotonic() < deadline:
         with log.open("rb") as f:
             f.seek(offset)
-            ready = set(re.findall(rb"worker (\d+) ready", f.read()))
+            ready = set(re.findall(pattern, f.read()))
         if len(ready) >= workers:
             return
         if proc.poll() is not None:

@@ -4,8 +4,10 @@ Synthetic territories (``--datasets`` / 8 of them, one example record of each ki
 publishes its 8 datasets) are written in process, then ``civicfed serve`` answers over loopback
 to one keep-alive client:
 
-- the first catalog request (the dataset list built from the store);
-- a catalog page of 100 in Turtle, every page once (distinct pages, so no answer is served twice);
+- the catalog prepared by the server at start, in the background (the dataset list built from the
+  store, each dataset's Turtle and CKAN dict written): measured once the server says it is done;
+- a catalog page of 100 in Turtle, every page once (distinct pages, so no answer is served twice),
+  then the same pages again;
 - ``package_search`` with an ``fq`` (one organization or one format) and ``rows=100``;
 - ``package_show`` of random datasets;
 - the catalog walked end to end by its ``hydra:next`` links.
@@ -91,6 +93,10 @@ def run_catalog(work: Path, threads: int, datasets: int = 10_000, samples: int =
     try:
         with requests.Session() as http:
             base = server.url
+            prepared = re.findall(
+                rb"prepared its catalog: \d+ datasets in ([\d.]+) s", (data_dir / "server.log").read_bytes()
+            )
+            out["prepared_s"] = float(prepared[-1])
             first, resp = _get(http, f"{base}/catalog.ttl?page_size=100")
             out["first_request_s"] = first
             total = int(re.search(rb"hydra:totalItems \"?(\d+)", resp.content).group(1))  # type: ignore[union-attr]
@@ -134,7 +140,8 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"portal surfaces at {results['datasets']:,} datasets ({results['territories']:,} territories, "
         f"written in {results['populate_s']:.0f} s)",
-        f"  first catalog request (the dataset list built from the store): {results['first_request_s']:.2f} s",
+        f"  catalog prepared at start, in the background (dataset list, Turtle, CKAN dicts): "
+        f"{results['prepared_s']:.1f} s; first request then {results['first_request_s'] * 1000:.0f} ms",
         f"  {'':36} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target",
     ]
     for key, label in (

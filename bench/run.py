@@ -50,6 +50,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: What a worker logs once its catalog is built and its pages written (server/serve.py).
+PREPARED = rb"worker (\d+) prepared its catalog"
+
+
 class Server:
     """``civicfed serve`` in a subprocess, on its own data directory."""
 
@@ -79,6 +83,8 @@ class Server:
             try:
                 requests.get(self.url + "/api/v1/territories", timeout=30)
                 wait_for_workers(log, offset, workers, self.proc)
+                # Measure once the catalog is prepared, not while its background build competes.
+                wait_for_workers(log, offset, workers, self.proc, pattern=PREPARED)
                 return
             except (requests.ConnectionError, requests.Timeout):
                 if self.proc.poll() is not None:

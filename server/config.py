@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_LICENSE": "etalab-2.0",
     "CATALOG_PAGE_SIZE": 100,
     "CATALOG_MAX_PAGE_SIZE": 1000,
+    # Build the catalog and write its pages in the background when `civicfed serve` starts.
+    "CATALOG_PREPARE": True,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
     # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state

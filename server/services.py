@@ -6,9 +6,11 @@ command), never by opening a backend itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,11 @@ class Civicfed:
         self._validator: Validator | None = None
         self._catalog: tuple[tuple[object, int], Catalog] | None = None
         self._catalog_lock = threading.Lock()
-        #: Called with each new version of the catalog (the surfaces prepare what they serve).
+        #: Called with each new version of the catalog, one at a time on a thread of their own
+        #: (the surfaces prepare what they serve: a harvest finds its pages written).
         self.catalog_listeners: list[Callable[[Catalog], None]] = []
+        self._preparing: ThreadPoolExecutor | None = None
+        self._prepared: Future[None] | None = None
 
     @property
     def store(self) -> Store:
@@ -157,8 +162,27 @@ class Civicfed:
             catalog.derived["changes"] = changes
             # Keyed by what was read before the build: a write during it only makes a rebuild come.
             self._catalog = ((epoch, sum(changes.values())), catalog)
+            if self.catalog_listeners:
+                if self._preparing is None:
+                    self._preparing = ThreadPoolExecutor(1, thread_name_prefix="catalog-prepare")
+                self._prepared = self._preparing.submit(self._tell_listeners, catalog)
+        return catalog
+
+    def _tell_listeners(self, catalog: Catalog) -> None:
         for listener in self.catalog_listeners:
-            listener(catalog)
+            try:
+                listener(catalog)
+            except Exception:  # a listener only prepares: a request does the work itself
+                logging.getLogger(__name__).exception("preparing the catalog failed")
+
+    def prepare_catalog(self) -> Catalog:
+        """Build the catalog and wait until the surfaces have prepared what they serve from it
+        (``civicfed serve`` does it in the background at start: the first harvest after a start
+        does not pay for it)."""
+        catalog = self.catalog()
+        prepared = self._prepared
+        if prepared is not None:
+            prepared.result()
         return catalog
 
     def open(self) -> None:
@@ -169,6 +193,9 @@ class Civicfed:
 
     def close(self) -> None:
         with self._lock:
+            if self._preparing is not None:
+                self._preparing.shutdown(wait=False, cancel_futures=True)
+                self._preparing = None
             if self._validator is not None:
                 self._validator.close()
                 self._validator = None

@@ -302,4 +302,17 @@ def test_the_catalog_is_rebuilt_for_the_territories_written_to(tmp_path: Path, r
         if svc.store.tracks_writes:
             kept = {d.name: d for d in before.datasets if d.territory.id != "lyon"}
             assert all(kept[d.name] is d for d in after.datasets if d.territory.id != "lyon")
+            # What the surfaces prepare again is the written territory's datasets only.
+            assert after.rebuilt == {"lyon"}
+            assert {d.territory.id for d in after.fresh()} == {"lyon"}
+        prepared = svc.prepare_catalog()
+        assert prepared is after
+        # Prepared: each live dataset's page is written (the Turtle of the pages a harvest reads).
+        from server.web.catalog import _dataset_turtle, site
+
+        with app.test_request_context():
+            hits = _dataset_turtle.cache_info().hits
+            for d in after.live():
+                _dataset_turtle(svc.urls.base, site(), d)
+            assert _dataset_turtle.cache_info().hits - hits == len(after.live())
     app.extensions["civicfed"].close()

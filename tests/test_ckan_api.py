@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,10 @@ import ckanapi
 import pytest
 import requests
 
-from .conftest import LiveServer
+from importers.demo import load_demo
+from server.services import services
+
+from .conftest import LiveServer, make_app
 
 #: Keys every CKAN 2.12 dataset dict has (reference: ckan-compat.md §3.3).
 PACKAGE_KEYS = {
@@ -50,6 +54,19 @@ CKAN_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$"
 @pytest.fixture(scope="module")
 def ckan(live_server: LiveServer) -> ckanapi.RemoteCKAN:
     return ckanapi.RemoteCKAN(live_server.url)
+
+
+def test_the_server_prepares_its_catalog_at_start(live_server: LiveServer) -> None:
+    """`civicfed serve` builds the catalog in the background when it starts and says so: the
+    first harvest after a start does not wait for it."""
+    log = Path(live_server.env["CIVICFED_DATA_DIR"]) / "server.log"
+    deadline = time.monotonic() + 60
+    while not (found := re.findall(r"prepared its catalog: (\d+) datasets", log.read_text(errors="replace"))):
+        assert time.monotonic() < deadline, "the server did not log that it prepared its catalog"
+        time.sleep(0.1)
+    # Every dataset it has, deleted ones included (other tests' writes add none).
+    every = requests.get(f"{live_server.url}/api/3/action/package_search?include_deleted=true&rows=0", timeout=30)
+    assert int(found[0]) == every.json()["result"]["count"] > 0
 
 
 def test_envelope_and_version(live_server: LiveServer) -> None:
@@ -99,14 +116,10 @@ def test_every_dataset_once_through_list_show_and_search(ckan: ckanapi.RemoteCKA
     assert ckan.action.package_search(rows=5, start=10_000)["results"] == []
 
 
-def test_ids_are_stable_across_servers(tmp_path: Path, live_server: LiveServer, remote_store_url: str | None) -> None:
-    """A second instance with the same base IRI and data names everything with the same ids."""
-    from .conftest import make_app
-
+def test_ids_are_stable_across_servers(tmp_path: Path, live_server: LiveServer) -> None:
+    """A second instance with the same base IRI and data, on the embedded store (the live server
+    is on the backend under test), names everything with the same ids."""
     app = make_app(tmp_path, None, BASE_URI=live_server.url)
-    from importers.demo import load_demo
-    from server.services import services
-
     with app.app_context():
         load_demo(services().records)
     client = app.test_client()

@@ -89,25 +89,31 @@ def licence_list() -> list[dict[str, Any]]:
     return [licence_dict(lic) for lic in LICENCES.values()]
 
 
-def organization_dict(t: Territory, datasets: list[Dataset]) -> dict[str, Any]:
-    created = min((d.issued for d in datasets if d.issued), default=None)
-    out: dict[str, Any] = {
+def _organization(t: Territory, created: dt.datetime | None) -> dict[str, Any]:
+    """The keys of an organization a dataset dict embeds."""
+    return {
         "approval_status": "approved",
         "created": ckan_time(created),
         "description": f"Participation data of {t.name}, published by civicfed.",
-        "display_name": t.name,
         "id": stable_uuid(t.iri),
-        "image_display_url": "",
         "image_url": "",
         "is_organization": True,
         "name": org_name(t.id),
-        "num_followers": 0,
-        "package_count": sum(1 for d in datasets if not d.deleted),
         "state": "active",
         "title": t.name,
         "type": "organization",
     }
-    return out
+
+
+def organization_dict(t: Territory, datasets: list[Dataset]) -> dict[str, Any]:
+    created = min((d.issued for d in datasets if d.issued), default=None)
+    return {
+        **_organization(t, created),
+        "display_name": t.name,
+        "image_display_url": "",
+        "num_followers": 0,
+        "package_count": sum(1 for d in datasets if not d.deleted),
+    }
 
 
 def organization_show(t: Territory, datasets: list[Dataset]) -> dict[str, Any]:
@@ -243,11 +249,7 @@ def package_of(d: Dataset, org_created: dt.datetime | None) -> dict[str, Any]:
         "num_resources": len(d.distributions),
         "num_tags": len(tags),
         "organization": {
-            **{
-                k: v
-                for k, v in {**organization_dict(t, [d]), "created": ckan_time(org_created)}.items()
-                if k not in ("display_name", "image_display_url", "num_followers", "package_count")
-            },
+            **_organization(t, org_created),
             # CKAN 2.8 and earlier had them, and udata's CKAN harvester still requires them.
             "revision_id": stable_uuid(f"{t.iri}#revision"),
             "revision_timestamp": ckan_time(org_created),

@@ -169,6 +169,9 @@ class Catalog:
     datasets: list[Dataset]
     #: The territories it covers (those with no dataset too).
     territories: list[str] = field(default_factory=list)
+    #: The territories whose datasets were read again for this version (None: all of them), so
+    #: that what surfaces prepare per dataset is redone for these only.
+    rebuilt: frozenset[str] | None = None
     by_name: dict[str, Dataset] = field(init=False)
     version: str = field(init=False)
     modified: dt.datetime | None = field(init=False)
@@ -184,7 +187,17 @@ class Catalog:
         self.version = hashlib.sha256(key.encode()).hexdigest()[:20]
 
     def live(self) -> list[Dataset]:
-        return [d for d in self.datasets if not d.deleted]
+        """The datasets not deleted (listed once per version)."""
+        live = self.derived.get("live")
+        if live is None:
+            live = self.derived["live"] = [d for d in self.datasets if not d.deleted]
+        return live
+
+    def fresh(self) -> list[Dataset]:
+        """The datasets of the territories read again for this version."""
+        if self.rebuilt is None:
+            return self.datasets
+        return [d for d in self.datasets if d.territory.id in self.rebuilt]
 
     def resource(self, resource_id: str) -> tuple[Dataset, Distribution] | None:
         """The dataset and file of a resource id (looked up in a table made on first use)."""
@@ -390,7 +403,8 @@ def build_catalog(
     fresh: list[Dataset] = []
     for provider in PROVIDERS:
         fresh.extend(provider(records, infos))
-    return Catalog(datasets + _with_territory_boxes(fresh), territories=list(territories))
+    rebuilt = frozenset(again) if previous is not None and changed is not None else None
+    return Catalog(datasets + _with_territory_boxes(fresh), territories=list(territories), rebuilt=rebuilt)
 
 
 def _with_territory_boxes(datasets: list[Dataset]) -> list[Dataset]:

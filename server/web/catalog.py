@@ -16,7 +16,6 @@ import hashlib
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -330,26 +329,22 @@ def _error(err: CivicfedError) -> Response:
     return render_html(err) if asks_html else render_problem(err)
 
 
-def _warm(base: str, site_: Site) -> Callable[[Catalog], None]:
-    """Write each new or changed dataset's Turtle in the background when the catalog changes, so
-    that a harvest finds its pages ready (after a write, that is the datasets of the territory
-    written to; at start, every dataset)."""
-    lock = threading.Lock()
+def _prepare(base: str, site_: Site) -> Callable[[Catalog], None]:
+    """Write each new or changed dataset's Turtle when the catalog changes, so that a harvest
+    finds its pages ready (after a write, that is the datasets of the territory written to; at
+    start, every dataset)."""
 
-    def warm(catalog: Catalog) -> None:
-        def run() -> None:
-            with lock:  # one warmer at a time; a later catalog's finds the earlier's work done
-                for d in catalog.live():
-                    _dataset_turtle(base, site_, d)
-                    time.sleep(0)  # let request threads have the GIL between datasets
+    def prepare(catalog: Catalog) -> None:
+        for d in catalog.fresh():
+            if not d.deleted:
+                _dataset_turtle(base, site_, d)
+                time.sleep(0)  # let request threads have the GIL between datasets
 
-        threading.Thread(target=run, name="catalog-warmer", daemon=True).start()
-
-    return warm
+    return prepare
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     with app.app_context():
-        app.extensions["civicfed"].catalog_listeners.append(_warm(services().urls.base, site()))
+        app.extensions["civicfed"].catalog_listeners.append(_prepare(services().urls.base, site()))
     RENDERERS["/catalog"] = RENDERERS["/dataset"] = _error

@@ -11,6 +11,7 @@ CKAN's authorization error.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -153,16 +154,19 @@ def _org_created(catalog: Catalog) -> dict[str, Any]:
     return created
 
 
-def _packages(catalog: Catalog) -> dict[str, dict[str, Any]]:
-    """Every dataset's dict, for this version of the catalog (each one is kept while its dataset
-    is unchanged: ``ck.package_of``)."""
-    cache = catalog.derived.get("ckan")
-    if cache is None:
+def _per_dataset(catalog: Catalog, key: str, of: Callable[[Dataset, dt.datetime | None], Any]) -> dict[str, Any]:
+    """``of(dataset, its organization's creation)`` for every dataset, by name, made once per
+    version of the catalog (``of`` keeps each result while its dataset is unchanged)."""
+    table = catalog.derived.get(key)
+    if table is None:
         created = _org_created(catalog)
-        cache = catalog.derived["ckan"] = {
-            d.name: ck.package_of(d, created.get(d.territory.id)) for d in catalog.datasets
-        }
-    return cache
+        table = catalog.derived[key] = {d.name: of(d, created.get(d.territory.id)) for d in catalog.datasets}
+    return table
+
+
+def _packages(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """Every dataset's dict (``ck.package_of``)."""
+    return _per_dataset(catalog, "ckan", ck.package_of)
 
 
 class Raw(str):
@@ -170,14 +174,22 @@ class Raw(str):
 
 
 def _texts(catalog: Catalog) -> dict[str, str]:
-    """Every dataset's dict as JSON, for this version of the catalog."""
-    texts = catalog.derived.get("ckan-json")
-    if texts is None:
-        created = _org_created(catalog)
-        texts = catalog.derived["ckan-json"] = {
-            d.name: ck.package_text(d, created.get(d.territory.id)) for d in catalog.datasets
-        }
-    return texts
+    """Every dataset's dict as JSON (``ck.package_text``)."""
+    return _per_dataset(catalog, "ckan-json", ck.package_text)
+
+
+def _postings(catalog: Catalog) -> Postings:
+    """Where each one-term query's datasets are (``package_search``)."""
+    postings = catalog.derived.get("ckan-postings")
+    if postings is None:
+        postings = catalog.derived["ckan-postings"] = Postings([doc for _, doc in _docs(catalog)])
+    return postings
+
+
+def _prepare(catalog: Catalog) -> None:
+    """What the actions serve from a new version of the catalog, made before a client asks."""
+    _texts(catalog)
+    _postings(catalog)
 
 
 def _docs(catalog: Catalog) -> list[tuple[Dataset, dict[str, list[Any]]]]:
@@ -310,9 +322,7 @@ def package_search(data: dict[str, Any]) -> Any:
         raise CkanError(400, "Search Query Error", f"Search Query is invalid: {exc}") from None
     include_deleted = _bool(data.get("include_deleted", False))
     every = _docs(catalog)
-    postings = catalog.derived.get("ckan-postings")
-    if postings is None:
-        postings = catalog.derived["ckan-postings"] = Postings([doc for _, doc in every])
+    postings = _postings(catalog)
     docs = []
     for i in postings.candidates(filters, len(every)):
         d, doc = every[i]
@@ -506,4 +516,5 @@ def _render(err: CivicfedError) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.extensions["civicfed"].catalog_listeners.append(_prepare)
     RENDERERS["/api/3"] = RENDERERS["/api/action"] = _render
