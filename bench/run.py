@@ -337,6 +337,15 @@ def main() -> None:
     parser.add_argument("--no-catalog", action="store_true", help="Skip the portal surfaces (catalog, CKAN API).")
     parser.add_argument("--catalog-datasets", type=int, default=10_000, help="Datasets of the portal-surfaces section.")
     parser.add_argument(
+        "--no-imports", action="store_true", help="Skip the importers section (Decidim export, districts)."
+    )
+    parser.add_argument(
+        "--import-proposals",
+        type=int,
+        default=100_000,
+        help="Proposals of the Decidim export imported (with twice as many comments, ten votes each).",
+    )
+    parser.add_argument(
         "--pin-cpu", action="store_true", help="Ingest and latency sections: serve with `civicfed serve --pin-cpu`."
     )
     args = parser.parse_args()
@@ -400,6 +409,15 @@ def main() -> None:
         results["catalog"] = catalog.run_catalog(work, args.threads, args.catalog_datasets)
         text += "\n" + catalog.report(results["catalog"])
         print(catalog.report(results["catalog"]), flush=True)
+    if not args.no_imports:
+        from . import districts, imports
+
+        n = args.import_proposals
+        print(f"importers: a Decidim export of {n:,} proposals, districts …", flush=True)
+        results["imports"] = imports.run_imports(work, n, 2 * n, 10 * n)
+        results["districts"] = districts.run()
+        text += "\n" + imports.report(results["imports"]) + "\n" + districts.report(results["districts"])
+        print("\n".join(text.splitlines()[-6:]), flush=True)
     if not args.no_backends:
         from . import backends
 

@@ -20,6 +20,7 @@ from pyoxigraph import NamedNode, RdfFormat, Triple, serialize
 
 from server.catalog import DUMPED_KINDS, TERRITORY_FORMATS
 from server.model.kinds import BY_PLURAL, Kind
+from server.model.schemas import Geometry
 from server.rdf.jsonld import compact, context
 from server.records import Records
 from vocabularies import PREFIXES
@@ -44,6 +45,8 @@ def csv_columns(kind: Kind) -> list[tuple[str, tuple[str, ...]]]:
             continue
         if isinstance(f, fields.Nested):
             columns += [(f"{name}_{sub}", (name, sub)) for sub in f.schema.fields]
+        elif isinstance(f, Geometry):  # GeoJSON: its type, and its coordinates as one JSON array
+            columns += [(f"{name}_type", (name, "type")), (f"{name}_coordinates", (name, "coordinates"))]
         else:
             columns.append((name, (name,)))
     return [*columns, ("record_modified", ("record_modified",))]

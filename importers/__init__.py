@@ -7,10 +7,41 @@ from __future__ import annotations
 
 from server.ingest import Importer
 
-from . import demo, ndjson
+from . import (
+    boundaries,
+    ckan_portal,
+    consul,
+    consul_csv,
+    dcat_catalog,
+    decidim,
+    demo,
+    ndjson,
+    open311,
+    pabulib,
+    paris_bp,
+    population,
+    table,
+)
 
 #: Every importer, by format name.
-IMPORTERS: dict[str, Importer] = {i.format: i for i in (ndjson.IMPORTER, demo.IMPORTER)}
+IMPORTERS: dict[str, Importer] = {
+    i.format: i
+    for i in (
+        ndjson.IMPORTER,
+        demo.IMPORTER,
+        ckan_portal.IMPORTER,
+        consul.IMPORTER,
+        consul_csv.IMPORTER,
+        dcat_catalog.IMPORTER,
+        decidim.IMPORTER,
+        open311.IMPORTER,
+        pabulib.IMPORTER,
+        paris_bp.IMPORTER,
+        boundaries.IMPORTER,
+        population.IMPORTER,
+        table.IMPORTER,
+    )
+}
 
 
 def by_media_type(media_type: str) -> Importer | None:

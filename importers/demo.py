@@ -10,7 +10,10 @@ exactly what a platform would send.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +166,38 @@ def territory_record(spec: TerritorySpec) -> dict[str, Any]:
     return record
 
 
+def district_id(name: str) -> str:
+    """A demo district's local code: its name as an ASCII slug."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+
+
+def district_cells(spec: TerritorySpec) -> dict[str, tuple[float, float, float, float]]:
+    """The demo districts tile the territory's area in a grid: name → (south, west, north, east)."""
+    n = len(spec.districts)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    south, west = spec.center[0] - spec.span[0], spec.center[1] - spec.span[1]
+    height, width = 2 * spec.span[0] / rows, 2 * spec.span[1] / cols
+    return {
+        name: (
+            round(south + (i // cols) * height, 6),
+            round(west + (i % cols) * width, 6),
+            round(south + (i // cols + 1) * height, 6),
+            round(west + (i % cols + 1) * width, 6),
+        )
+        for i, name in enumerate(spec.districts)
+    }
+
+
+def _in_cell(cell: tuple[float, float, float, float], u: float, v: float) -> dict[str, float]:
+    """The point at fractions (u, v) of a cell, a little inside its edges."""
+    south, west, north, east = cell
+    lat = south + (0.05 + 0.9 * u) * (north - south)
+    lon = west + (0.05 + 0.9 * v) * (east - west)
+    return {"lat": round(lat, 6), "lon": round(lon, 6)}
+
+
 def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Iterator[dict[str, Any]]:
     """Records of one territory (each with its ``kind``), in an order where links point backwards.
 
@@ -171,6 +206,21 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
     """
     rng = random.Random(f"{seed}:{spec.id}")
     start = dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.UTC)
+    cells = district_cells(spec)
+    # The quartiers first: located records are placed in them (the loader finds which from
+    # their coordinates, as it does for any import).
+    for name, (south, west, north, east) in cells.items():
+        yield {
+            "kind": "district",
+            "id": district_id(name),
+            "name": name,
+            "level": "quartier",
+            "code_list": "local",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
+            },
+        }
     users = [f"user-{spec.id}-{i:06d}" for i in range(max(200, int(400 * scale)))]
 
     for org_id, name, org_type, competences in ORGANIZATIONS:
@@ -245,8 +295,7 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
         district = rng.choice(spec.districts)
         process = f"bp-{year}" if theme != "mobility" or rng.random() < 0.5 else "plan-velo"
         created = start + dt.timedelta(days=rng.randrange(0, 65), minutes=rng.randrange(0, 1440))
-        lat = spec.center[0] + rng.uniform(-spec.span[0], spec.span[0])
-        lon = spec.center[1] + rng.uniform(-spec.span[1], spec.span[1])
+        location = _in_cell(cells[district], rng.random(), rng.random())
         status = rng.choice(STATUSES)
         proposal: dict[str, Any] = {
             "kind": "proposal",
@@ -256,7 +305,7 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
             "body": body.format(place=district, where=f"dans le quartier {district}"),
             "themes": sorted({theme, *([rng.choice(sorted(IDEAS))] if rng.random() < 0.3 else [])}),
             "status": status,
-            "location": {"lat": round(lat, 6), "lon": round(lon, 6)},
+            "location": location,
             "address": f"{rng.randrange(1, 120)} rue du quartier {district}, {spec.name}",
             "author": rng.choice(users),
             "created": _iso(created),
@@ -330,10 +379,7 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
             meeting.update(
                 place_name=f"Maison de quartier {district}",
                 address=f"{rng.randrange(1, 60)} place {district}, {spec.name}",
-                location={
-                    "lat": round(spec.center[0] + rng.uniform(-spec.span[0], spec.span[0]), 6),
-                    "lon": round(spec.center[1] + rng.uniform(-spec.span[1], spec.span[1]), 6),
-                },
+                location=_in_cell(cells[district], rng.random(), rng.random()),
             )
         if mode != "in_person":
             meeting["online_url"] = f"https://visio.example.org/{spec.id}/atelier-{m}"
@@ -421,4 +467,5 @@ IMPORTER = Importer(
     read,
     reads_file=False,
     options={"scale": "Size multiplier (1: demo size)."},
+    quarantine=False,
 )

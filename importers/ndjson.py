@@ -92,4 +92,5 @@ IMPORTER = Importer(
     read,
     media_types=MEDIA_TYPES,
     options={"max_line": "Longest line read, in bytes (INGEST_MAX_LINE)."},
+    quarantine=False,
 )

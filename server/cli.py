@@ -115,7 +115,9 @@ def demo_group() -> None:
 @_cli_errors
 def demo_load(if_empty: bool, scale: float) -> None:
     """Create three territories (Lyon, Grenoble, Rennes) with realistic, deterministic data."""
-    from importers.demo import DEMO_TERRITORIES, load_demo
+    from importers import IMPORTERS
+    from importers.demo import DEMO_TERRITORIES, territory_record
+    from importers.runner import follow, start
 
     svc = services()
     existing = svc.state.territory_ids()
@@ -125,9 +127,15 @@ def demo_load(if_empty: bool, scale: float) -> None:
     clash = sorted({t.id for t in DEMO_TERRITORIES} & set(existing))
     if clash:
         _fail(f"the demo territories already exist ({', '.join(clash)}): loading again would overwrite their records")
-    written = load_demo(svc.records, scale=scale)
-    for territory, n in written.items():
-        click.echo(f"demo: {territory}: {n} records")
+    # Each territory's records come in through an import run, as another platform's would: they
+    # carry their provenance (a PROV-O activity per territory), and `civicfed import report` shows it.
+    for spec in DEMO_TERRITORIES:
+        svc.records.create_territory(territory_record(spec))
+        run, _ = start(svc, IMPORTERS["demo"], spec.id, spec.id, {"scale": scale})
+        done = follow(svc, run)
+        if done.status == "failed" or done.result is None:
+            _fail(f"demo data of {spec.id} rejected: {done.message}")
+        click.echo(f"demo: {spec.id}: {done.result['accepted']} records (import run {done.id})")
 
 
 # -- territories ------------------------------------------------------------------------------
@@ -241,48 +249,91 @@ def _import_help() -> str:
 @cli.command("import", help=_import_help())
 @click.argument("format_name", metavar="FORMAT")
 @click.argument("source")
-@click.option("--territory", required=True)
-@click.option("--partial", is_flag=True, help="Write the valid records even if some are rejected.")
+@click.option("--territory", default=None, help="The territory to load into (required, except for `import report`).")
+@click.option("--partial", is_flag=True, help="ndjson, demo: write the valid records even if some are rejected.")
 @click.option("--dry-run", is_flag=True, help="Validate only.")
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE", help="An option of the format (demo: scale).")
 @with_appcontext
 @_cli_errors
 def import_command(
-    format_name: str, source: str, territory: str, partial: bool, dry_run: bool, options: tuple[str, ...]
+    format_name: str, source: str, territory: str | None, partial: bool, dry_run: bool, options: tuple[str, ...]
 ) -> None:
-    """Read SOURCE (a file, or - for standard input) in FORMAT and write it in one atomic step."""
+    """Read SOURCE (a file, - for standard input, or a URL) in FORMAT and load it in one atomic
+    step; `civicfed import report RUN` shows a run's report."""
     from importers import IMPORTERS
-    from server.ingest import load, open_source
+    from importers.runner import follow, start
 
+    if format_name == "report":
+        _print_run(_run_report(source))
+        return
     importer = IMPORTERS.get(format_name)
     if importer is None:
-        _fail(f"unknown format {format_name!r}: use one of {', '.join(IMPORTERS)}")
+        _fail(f"unknown format {format_name!r}: use one of {', '.join(IMPORTERS)}, or report")
+    if territory is None:
+        _fail("--territory is required: the territory to load into")
     extra: dict[str, Any] = {}
     for option in options:
         name, _, value = option.partition("=")
         if name not in importer.options:
             _fail(f"{format_name} takes no option {name!r}; its options: {', '.join(importer.options) or 'none'}")
+        if name == "mapping" and value.startswith("@"):  # a table's mapping file, read here
+            value = Path(value[1:]).read_text(encoding="utf-8")
         extra[name] = value
-    if "max_line" in importer.options:
-        extra.setdefault("max_line", services().config["INGEST_MAX_LINE"])
-    records = services().records
-    records.require_territory(territory)
-    settings = {
-        "partial": partial,
-        "dry_run": dry_run,
-        "max_errors": int(services().config["INGEST_MAX_ERRORS"]),
-        "validator": services().validator,
-    }
-    if importer.reads_file:
-        with click.open_file(source, "rb") as stream:
-            read = open_source(importer, stream, name=source, **extra)
-            report = load(records, territory, read.items(), None, source_id=read.id, **settings)
-    else:
-        read = open_source(importer, source, **extra)
-        report = load(records, territory, read.items(), None, source_id=read.id, **settings)
-    click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    if report.rejected and not report.written:
+    extra["dry_run"] = dry_run
+    if partial:
+        extra["partial"] = True
+    bar = _Progress() if sys.stderr.isatty() else None
+    run, handed = start(services(), importer, source, territory, extra)
+    if handed:
+        click.echo(f"the server owning the store runs the import: run {run.id}", err=True)
+    done = follow(services(), run, bar.update if bar else None)
+    if bar:
+        bar.close()
+    _print_run(done)
+    if done.status == "failed":
         sys.exit(1)
+
+
+class _Progress:
+    """Items read so far, on one line of a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = -1
+
+    def update(self, n: int) -> None:
+        if n != self.shown:
+            click.echo(f"\rread {n:,} items", err=True, nl=False)
+            self.shown = n
+
+    def close(self) -> None:
+        if self.shown >= 0:
+            click.echo(err=True)
+
+
+def _run_report(run_id: str) -> Any:
+    from server.ingest.runs import Runs
+
+    run = Runs(services().state).get(run_id)
+    if run is None:
+        _fail(f"no import run {run_id!r} (`civicfed import report RUN` takes a run id a previous import printed)")
+    return run
+
+
+def _print_run(run: Any) -> None:
+    """The run as JSON on standard output, and a one-paragraph summary on standard error."""
+    data = run.to_dict()
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    counts = ", ".join(f"{data.get(k, 0):,} {k}" for k in ("created", "updated", "deleted", "unchanged"))
+    quarantined = data.get("rejected", 0)
+    summary = f"{run.territory} ← {run.source} ({run.format}): {run.status}"
+    if "created" in data:
+        word = "quarantined" if data.get("written") else "rejected"
+        summary += f"; {data.get('read', 0):,} items read: {counts}, {quarantined:,} {word}"
+    if run.message:
+        summary += f". {run.message[:1].upper()}{run.message[1:]}"
+    if quarantined:
+        summary += f". Their reasons: `civicfed import report {run.id}`"
+    click.echo(summary + ".", err=True)
 
 
 def _export_help() -> str:

@@ -70,6 +70,14 @@ DEFAULTS: dict[str, Any] = {
     "CATALOG_MAX_PAGE_SIZE": 1000,
     # Build the catalog and write its pages in the background when `civicfed serve` starts.
     "CATALOG_PREPARE": True,
+    # Imports of remote sources (importers/remote.py): the hosts they may be fetched from
+    # (names, "*.example.org" for sub-domains, "*" for any public host; none by default),
+    # whether loopback, private and link-local addresses are allowed, and a size and time limit
+    # per document fetched.
+    "IMPORT_ALLOWED_HOSTS": "",
+    "IMPORT_ALLOW_PRIVATE": False,
+    "IMPORT_MAX_BYTES": 256 * 1024 * 1024,
+    "IMPORT_TIMEOUT": 30,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
     # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state

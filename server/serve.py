@@ -45,9 +45,22 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # mismatched store fails the start, and the lock is held from the start.
         svc = app.extensions["civicfed"]
         svc.open()
+        _start_import_runner(svc)
         if app.config["CATALOG_PREPARE"]:
             threading.Thread(target=_prepare_catalog, args=(svc,), name="catalog-prepare", daemon=True).start()
         return app
+
+
+def _start_import_runner(svc: Any) -> None:
+    """The import runner takes the runs queued by the JSON API and by `civicfed import` (which
+    hands its run over while this process owns the embedded store). Runs a stopped owner left
+    running are marked failed first: their write never happened (one atomic commit)."""
+    from importers.runner import runner
+    from server.ingest.runs import Runs
+
+    if not svc.store.shared:  # no other process writes to it: none runs an import on it
+        Runs(svc.state).fail_interrupted()
+    runner(svc)
 
 
 def _prepare_catalog(svc: Any) -> None:

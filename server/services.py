@@ -51,6 +51,8 @@ class Civicfed:
         #: Called with each new version of the catalog, one at a time on a thread of their own
         #: (the surfaces prepare what they serve: a harvest finds its pages written).
         self.catalog_listeners: list[Callable[[Catalog], None]] = []
+        #: Called when the application closes (background work stops: the import runner…).
+        self.on_close: list[Callable[[], None]] = []
         self._preparing: ThreadPoolExecutor | None = None
         self._prepared: Future[None] | None = None
 
@@ -192,6 +194,9 @@ class Civicfed:
         self.sparql  # noqa: B018
 
     def close(self) -> None:
+        for stop in self.on_close:
+            stop()
+        self.on_close.clear()
         with self._lock:
             if self._preparing is not None:
                 self._preparing.shutdown(wait=False, cancel_futures=True)

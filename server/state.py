@@ -30,6 +30,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     insert,
     select,
@@ -95,6 +96,30 @@ def _create_unlogged(create: CreateTable, compiler: Any, **kw: Any) -> str:
         sql = sql.replace("CREATE TABLE", "CREATE UNLOGGED TABLE", 1)
     return sql
 
+
+#: Import runs (server/ingest/runs.py): queued by the JSON API or by a `civicfed import` that
+#: hands its run to the server owning the embedded store, run by the server, followed by both.
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("territory", String(64), ForeignKey("territories.id"), nullable=False, index=True),
+    Column("format", String(64), nullable=False),
+    Column("source", String(2048), nullable=False),
+    # The file the runner reads: an upload kept in the data directory, or the operator's file.
+    Column("path", String(4096), nullable=True),
+    Column("options", Text, nullable=False),
+    Column("agent", String(200), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("read", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("sha256", String(64), nullable=True),
+    # The report (counts, quarantined items), JSON.
+    Column("result", Text, nullable=True),
+    Column("message", Text, nullable=True),
+)
 
 api_keys = Table(
     "api_keys",

@@ -30,6 +30,8 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "--no-linked",
         "--catalog-datasets",
         "40",
+        "--import-proposals",
+        "200",
     ]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *small, "--results", str(tmp_path)],
@@ -43,6 +45,7 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "ingest through POST /api/v1/territories/{t}/ingest" in report
     assert "get_one_warm" in report and "Store.bulk_load" in report
     assert "package_search fq, rows=100" in report and "the catalog walked end to end" in report
+    assert "civicfed import decidim: 601 records written" in report and "district assignment" in report
 
 
 @pytest.mark.slow  # about 40 s

@@ -74,7 +74,9 @@ def test_export_then_import_round_trip(env: dict[str, str], tmp_path: Path) -> N
     civicfed(env, "export", "ndjson", "--territory", "lyon", "-o", str(dump), "--include-private")
     lines = [json.loads(x) for x in dump.read_text().splitlines()]
     kinds = {x["kind"] for x in lines}
-    assert kinds == {"organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"}
+    assert kinds == {
+        "district", "organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"
+    }  # fmt: skip
     # Into a fresh server's territory: every record is accepted, links resolve.
     other = {**env, "CIVICFED_DATA_DIR": str(tmp_path / "other"), "CIVICFED_BASE_URI": unique_base("cli-other")}
     civicfed(other, "territory", "create", "lyon", "--name", "Lyon")

@@ -156,7 +156,7 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
 
 def cell_holds(cell: str, value: Any) -> bool:
     """Whether a CSV cell reads back as the JSON value: booleans true/false, lists of codes and ids
-    joined with |, lists of objects as one JSON array, absent as empty."""
+    joined with |, lists of objects or of lists (coordinates) as one JSON array, absent as empty."""
     if value is None:
         return cell == ""
     if isinstance(value, bool):
@@ -164,7 +164,7 @@ def cell_holds(cell: str, value: Any) -> bool:
     if isinstance(value, int | float):
         return cell != "" and float(cell) == value
     if isinstance(value, list):
-        if value and isinstance(value[0], dict):
+        if value and isinstance(value[0], dict | list):
             return json.loads(cell) == value  # type: ignore[no-any-return]
         return cell.split("|") == [str(v) for v in value] if value else cell == ""
     return cell == str(value)

@@ -25,6 +25,10 @@ def test_territory_example_is_valid(svc: Any) -> None:
     assert prepare(svc, "territory", TERRITORY)["insee_cog"] == "69123"
 
 
+def polygon(*ring: list[Any]) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [list(ring)]}
+
+
 INVALID = [
     # (kind, changes, pointer of the error)
     ("proposal", {"title": None}, "#/title"),
@@ -76,6 +80,15 @@ INVALID = [
     # An empty list says nothing either (and stores nothing: the rule would come back empty).
     ("rule", {"min_votes": None, "allowed_themes": [], "max_budget": None, "deadline": None}, "#"),
     ("budget", {"amount": None}, "#/amount"),
+    ("district", {"level": "ward"}, "#/level"),
+    ("district", {"name": None}, "#/name"),
+    ("district", {"geometry": {"type": "Point", "coordinates": [4.8, 45.7]}}, "#/geometry"),
+    ("district", {"geometry": polygon([0, 0], [1, 1], [1, 0], [0, 1], [0, 0])}, "#/geometry"),  # self-intersecting
+    ("district", {"geometry": polygon([0, 0], [1, 0], [1, 1], [0, 1])}, "#/geometry"),  # not closed
+    ("district", {"geometry": polygon([0, 0], [1, 0], [1, 95], [0, 0])}, "#/geometry"),  # latitude
+    ("district", {"geometry": polygon([0, 0, 3], [1, 0, 3], [1, 1, 3], [0, 0, 3])}, "#/geometry"),  # altitude
+    ("district", {"geometry": polygon([0, 0], [1, 0], [1, True], [0, 0])}, "#/geometry"),
+    ("proposal", {"district": "has space"}, "#/district"),
     (
         "process",
         {"phases": [{"title": "x", "start_date": "2024-05-01", "end_date": "2024-04-01"}]},

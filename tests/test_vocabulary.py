@@ -15,7 +15,7 @@ from pyoxigraph import RdfFormat
 
 from server.model.examples import RECORDS, record
 from server.model.kinds import KINDS
-from vocabularies import CF_IRI, CONTEXT_FILE, ONTOLOGY_FILE, SHAPES_FILE, concept_codes
+from vocabularies import CF_IRI, CONTEXT_FILE, ONTOLOGY_FILE, SCHEMES_FILE, SHAPES_FILE, concept_codes
 
 from .conftest import Territory, put
 
@@ -28,15 +28,23 @@ def _graph(svc: Any, graph: str) -> rdflib.Graph:
 
 @pytest.fixture
 def everything(client: FlaskClient, lyon: Territory, svc: Any) -> Any:
-    for kind in ("organization", "process", "budget", "rule", "proposal", "vote", "comment", "meeting", "project"):
+    for kind in ("district", "organization", "process", "budget", "rule"):
         assert put(client, lyon, kind, RECORDS[kind]).status_code == 201
+    for kind in ("proposal", "vote", "comment", "meeting", "project"):
+        assert put(client, lyon, kind, RECORDS[kind]).status_code == 201
+    # A district within another, and located records naming their district.
+    inner = record("district", id="69383-q1", level="quartier", code_list="local", parent="69383", population=None)
+    assert put(client, lyon, "district", inner).status_code == 201
+    assert put(client, lyon, "proposal", record("proposal", id="p3", district="69383-q1")).status_code == 201
+    assert put(client, lyon, "project", record("project", id="prj3", district="69383")).status_code == 201
     put(client, lyon, "proposal", record("proposal", id="p2", author_id=None, author="someone"))
     client.delete("/api/v1/territories/lyon/proposals/p2", headers=lyon.auth())  # a tombstone too
     return svc
 
 
 def test_every_written_cf_term_is_declared(everything: Any) -> None:
-    declared = {str(s) for s in rdflib.Graph().parse(ONTOLOGY_FILE).subjects()}
+    # Terms of the ontology, and the concepts of its schemes (the code lists).
+    declared = {str(s) for f in (ONTOLOGY_FILE, SCHEMES_FILE) for s in rdflib.Graph().parse(f).subjects()}
     used: set[str] = set()
     for graph in (everything.urls.territory_graph("lyon"), everything.urls.private_graph("lyon")):
         for _s, p, o in _graph(everything, graph):
@@ -133,7 +141,7 @@ def test_themes_are_mapped_to_eu_data_themes() -> None:
         matches = [str(o) for p in (skos.exactMatch, skos.closeMatch) for o in g.objects(concept, p)]
         assert any(m.startswith(eu) for m in matches), code
         assert {o.language for o in g.objects(concept, skos.prefLabel)} >= {"en", "fr"}
-    assert len(KINDS) == 10
+    assert len(KINDS) == 11
 
 
 def test_prefixes_used_are_exactly_the_namespaces_that_start_the_iris() -> None:

@@ -55,6 +55,12 @@ shapes at `/ns/shapes.ttl` and its JSON-LD context at `/ns/context.jsonld`.
 - **Participants** are pseudonymous: `author` / `author_email` / `voter` are replaced by an
   HMAC-SHA-256 pseudonym under the territory's secret before anything is stored. The author is a
   `sioc:UserAccount` named `{base}/id/{t}/account/{pseudonym}`; nothing else about them is kept.
+- **Districts.** A territory's districts (arrondissements, quartiers, IRIS…) carry their official
+  code as id and their boundary (a GeoJSON polygon in JSON; GeoSPARQL WKT and the GeoJSON in RDF).
+  Proposals, meetings and projects name the district they lie in (`dct:spatial`); an import that
+  gives a location and no district gets the finest district containing the point. Statistical
+  tables imported for the territory are RDF Data Cube observations whose `sdmxd:refArea` is the
+  district's IRI, so that they join with the participation records in SPARQL.
 - **Counts.** `vote_count` and `comment_count` are the platform's reported figures until votes or
   comments are recorded for the proposal; from then on the server maintains them.
 - **Deletion** keeps a tombstone: `as:Tombstone` with `as:formerType` and `as:deleted` (the time).
@@ -70,7 +76,7 @@ def _prefixed(iri: str) -> str:
 
 
 def _json_type(f: fields.Field) -> str:
-    if isinstance(f, fields.Nested):
+    if isinstance(f, fields.Nested | fields.Dict):
         return "object"
     if isinstance(f, fields.List):
         return f"list of {_json_type(f.inner)}"
@@ -106,6 +112,8 @@ def _rdf_of(field_map: dict[str, rdf.Field], name: str) -> str:
         return "—"
     if isinstance(m, rdf.Point):
         return "`geo:hasGeometry` → `#geometry` (`sf:Point`, `geo:asWKT`, `schema:latitude`, `schema:longitude`)"
+    if isinstance(m, rdf.Area):
+        return "`geo:hasGeometry` → `#geometry` (`sf:Polygon` or `sf:MultiPolygon`, `geo:asWKT`, `geo:asGeoJSON`)"
     if isinstance(m, rdf.Address):
         return "`locn:address` → `#address` (`locn:Address`, `locn:fullAddress`)"
     if isinstance(m, rdf.Counter):
@@ -165,8 +173,11 @@ def _turtle(kind: Kind, data: dict[str, Any]) -> str:
 
 def _example_json(data: dict[str, Any]) -> str:
     import json
+    import re
 
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    # A position ([lon, lat]) on one line: a boundary is otherwise two lines per number.
+    return re.sub(r"\[\s+(-?[0-9.]+),\s+(-?[0-9.]+)\s+\]", r"[\1, \2]", text)
 
 
 def render() -> str:
@@ -175,6 +186,7 @@ def render() -> str:
     parts = [INTRO]
     order = [
         "territory",
+        "district",
         "organization",
         "process",
         "budget",
@@ -227,6 +239,8 @@ def render() -> str:
         "process-types",
         "process-statuses",
         "organization-types",
+        "district-levels",
+        "code-lists",
     ):
         codes = ", ".join(f"`{c}`" for c in concept_codes(scheme))
         schemes.append(f"- `cf:{scheme}`: {codes}")

@@ -63,10 +63,13 @@ SKOS = Namespace("http://www.w3.org/2004/02/skos/core#")
 PROV = Namespace("http://www.w3.org/ns/prov#")
 QB = Namespace("http://purl.org/linked-data/cube#")
 SDMXD = Namespace("http://purl.org/linked-data/sdmx/2009/dimension#")
+SDMXM = Namespace("http://purl.org/linked-data/sdmx/2009/measure#")
+SDMXA = Namespace("http://purl.org/linked-data/sdmx/2009/attribute#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 AS = Namespace("https://www.w3.org/ns/activitystreams#")
 SH = Namespace("http://www.w3.org/ns/shacl#")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
 VANN = Namespace("http://purl.org/vocab/vann/")
 EU_THEME = Namespace("http://publications.europa.eu/resource/authority/data-theme/")
 # What a DCAT-AP catalog speaks besides: contact points, paging, and the EU authority tables
@@ -121,10 +124,13 @@ PREFIXES: dict[str, str] = {
     "prov": str(PROV),
     "qb": str(QB),
     "sdmxd": str(SDMXD),
+    "sdmxm": str(SDMXM),
+    "sdmxa": str(SDMXA),
     "adms": str(ADMS),
     "foaf": str(FOAF),
     "as": str(AS),
     "sh": str(SH),
+    "spdx": str(SPDX),
 }
 
 #: Prefixes of the namespaces that describe the service rather than the data (VoID, service

@@ -35,6 +35,13 @@ class Report:
     errors: list[dict[str, Any]] = field(default_factory=list)
     #: Rejected items past the first ``max_errors``: counted, not listed.
     errors_omitted: int = 0
+    #: Items the source gave (records, deletions, rejected ones): an import run reports it.
+    read: int = 0
+    #: Statements the source gave about itself or its datasets, their digest, and whether they
+    #: replaced the source's graph (they differ from the previous run's): an import run reports it.
+    statements: int = 0
+    statements_sha256: str | None = None
+    statements_changed: bool = False
 
     @classmethod
     def of(cls, write: WriteReport, items: int, errors: list[dict[str, Any]], omitted: int, max_errors: int) -> Report:

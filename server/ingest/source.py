@@ -24,6 +24,10 @@ class Record:
     data: dict[str, Any]
     #: Where it is in the source (a line number), for the report.
     line: int | None = None
+    #: Written only if the territory has no such record yet: a parent the source names but does
+    #: not describe (a Decidim space), made up so that its children have something to link to,
+    #: must not overwrite the real one.
+    if_absent: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,9 @@ Item = Record | Deletion | Rejected | Statements
 
 
 class Source(Protocol):
-    """A source being read: what it is called (a file name, a URL) and its items."""
+    """A source being read: what it is called (a file name, a URL) and its items. A source
+    fetched from the network also says, once read, its ``sha256`` (of every byte fetched, in
+    order) and ``location`` (its URL): an import run's provenance names them."""
 
     #: Identifies the source (its graph is ``Urls.source_graph(territory, id)``): a slug.
     id: str
@@ -83,3 +89,11 @@ class Importer:
     #: The source argument of ``civicfed import FORMAT SOURCE`` is a file to open (else a name).
     reads_file: bool = True
     options: dict[str, str] = field(default_factory=dict)
+    #: Each run reads the whole source: what an earlier run loaded from it and it no longer
+    #: gives is deleted (a feed of changes, like NDJSON, is not a snapshot).
+    snapshot: bool = False
+    #: Invalid items are quarantined and the valid ones loaded (the import of another
+    #: platform's data); False: all or nothing unless asked (the bulk ingest of one's own).
+    quarantine: bool = True
+    #: It reads a URL (``read(url, fetcher=…)``, through importers/remote.py) when given one.
+    remote: bool = False

@@ -34,6 +34,26 @@ TERRITORY: dict[str, Any] = {
 
 # Records of territory "lyon", in an order where links point backwards.
 RECORDS: dict[str, dict[str, Any]] = {
+    "district": {
+        "id": "69383",
+        "name": "Lyon 3e Arrondissement",
+        "level": "arrondissement",
+        "code_list": "insee-cog",
+        # A rough outline (the real one has hundreds of vertices), around the proposal's location.
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [
+                [[4.8387, 45.7645], [4.8429, 45.7512], [4.8987, 45.7435], [4.9034, 45.7611], [4.8387, 45.7645]]
+            ],
+        },
+        "population": {
+            "value": 100679,
+            "year": 2023,
+            "source": "INSEE, populations légales",
+            "source_url": "https://www.insee.fr/fr/statistiques/8680726",
+        },
+        "url": "https://www.lyon.fr/mairie-du-3e",
+    },
     "organization": {
         "id": "voirie",
         "name": "Direction de la voirie",
@@ -161,6 +181,7 @@ RECORDS: dict[str, dict[str, Any]] = {
 }
 
 PLURALS = {
+    "district": "districts",
     "organization": "organizations",
     "process": "processes",
     "budget": "budgets",

@@ -38,6 +38,7 @@ from . import schemas as s
 from .rdf import (
     Account,
     Address,
+    Area,
     Concept,
     Counter,
     Ctx,
@@ -156,10 +157,23 @@ def _territory_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[st
         out.append(f"<{subject}> <{SKOS.exactMatch}> <{INSEE_COMMUNE[data['insee_cog']]}>")
     if data.get("nuts"):
         out.append(f"<{subject}> <{GEO.sfWithin}> <{NUTS[data['nuts']]}>")
-    population = data.get("population")
-    if population:
-        node = f"{subject}#population"
-        out.append(f"<{node}> <{SDMXD.refArea}> <{subject}>")
+    _population_extras(subject, data, out)
+
+
+def _population_extras(subject: str, data: dict[str, Any], out: list[str]) -> None:
+    """The population observation's reference area is the place that has it (a territory, a district)."""
+    if data.get("population"):
+        out.append(f"<{subject}#population> <{SDMXD.refArea}> <{subject}>")
+
+
+def _district_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
+    """Where a district's code is an authority's identifier, the authority's IRI of the same place."""
+    code_list, level = data.get("code_list"), data.get("level")
+    if code_list == "insee-cog" and level == "commune":
+        out.append(f"<{subject}> <{SKOS.exactMatch}> <{INSEE_COMMUNE[data['id']]}>")
+    elif code_list == "nuts":
+        out.append(f"<{subject}> <{SKOS.exactMatch}> <{NUTS[data['id']]}>")
+    _population_extras(subject, data, out)
 
 
 def _organization_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -> None:
@@ -239,6 +253,39 @@ TERRITORY = Kind(
     text_predicates=(SKOS.prefLabel,),
 )
 
+
+# A district is typed like the territory (dct:Location: the range of dct:spatial, by which located
+# records name it; geo:Feature: the domain of geo:hasGeometry) rather than schema:AdministrativeArea:
+# IRIS and quartiers are statistical or local divisions, not administrations, and the schema.org
+# class would pull in Place properties nothing here uses.
+DISTRICT = Kind(
+    "district",
+    "districts",
+    "District",
+    s.DistrictSchema,
+    Mapping(
+        (CF.District, DCT.Location, GEO.Feature),
+        _fields(
+            Text("name", SKOS.prefLabel, localized=False),
+            Concept("level", DCT.type, "district-levels", filter_param="level"),
+            Concept("code_list", CF.codeList, "code-lists"),
+            # GeoSPARQL's containment between features: the arrondissement's commune…
+            Ref("parent", GEO.sfWithin, "district", filter_param="parent"),
+            Area(),
+            _population_node(),
+        ),
+        extras=_district_extras,
+    ),
+    text_predicates=(SKOS.prefLabel,),
+)
+
+
+def _district() -> Ref:
+    """The district a located record lies in: dct:spatial, whose range (dct:Location) a district
+    is; schema:containedInPlace would make proposals and projects schema:Places."""
+    return Ref("district", DCT.spatial, "district", filter_param="district")
+
+
 PROCESS = Kind(
     "process",
     "processes",
@@ -287,6 +334,7 @@ PROPOSAL = Kind(
             Concept("status", ADMS.status, "proposal-statuses", filter_param="status"),
             Point(),
             Address(),
+            _district(),
             Account("author_id", SIOC.has_creator),
             Ref("handled_by", CF.handledBy, "organization", filter_param="handled_by"),
             money("estimated_cost", CF.estimatedCost, "estimated-cost"),
@@ -368,6 +416,7 @@ MEETING = Kind(
             Wrapped("place_name", SDO.location, "place", (SDO.Place,), Text("place_name", SDO.name, localized=False)),
             Address(),
             Point(),
+            _district(),
             Wrapped("online_url", SDO.location, "online", (SDO.VirtualLocation,), Link("online_url", SDO.url)),
             Counter("attendees_count", "attendees", SDO.JoinAction),
             Value("capacity", SDO.maximumAttendeeCapacity, "integer"),
@@ -428,6 +477,7 @@ PROJECT = Kind(
             Ref("implemented_by", CF.implementedBy, "organization", filter_param="implemented_by"),
             Point(),
             Address(),
+            _district(),
             _themes(),
         ),
     ),
@@ -477,7 +527,8 @@ RULE = Kind(
 )
 
 KINDS: dict[str, Kind] = {
-    k.name: k for k in (TERRITORY, PROCESS, PROPOSAL, VOTE, COMMENT, MEETING, BUDGET, PROJECT, ORGANIZATION, RULE)
+    k.name: k
+    for k in (TERRITORY, DISTRICT, PROCESS, PROPOSAL, VOTE, COMMENT, MEETING, BUDGET, PROJECT, ORGANIZATION, RULE)
 }
 BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS.values()}
 #: Kinds a territory holds records of (everything but the territory itself).

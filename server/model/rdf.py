@@ -13,6 +13,7 @@ pattern delete on any SPARQL store.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -350,6 +351,37 @@ class Point(Field):
         if lat is MISSING or lon is MISSING:
             return MISSING
         return {"lat": float(lat.value), "lon": float(lon.value)}
+
+
+@dataclass
+class Area(Field):
+    """A polygon or multipolygon (GeoJSON in JSON): GeoSPARQL WKT for spatial queries, and the GeoJSON
+    itself (``geo:asGeoJSON``), which is what is read back, exactly: some stores keep WKT in single
+    precision (Virtuoso), and a boundary that came back changed would be rewritten at every sync."""
+
+    name: str = "geometry"
+    suffix: str = "geometry"
+    predicate: str = GEO.hasGeometry
+
+    def emit(self, s: str, value: Any, ctx: Ctx, out: list[str]) -> None:
+        import shapely
+
+        node = f"{s}#{self.suffix}"
+        text = json.dumps(value, separators=(",", ":"))
+        wkt = shapely.to_wkt(shapely.from_geojson(text), rounding_precision=7, trim=True, output_dimension=2)
+        out += [
+            f"<{s}> <{GEO.hasGeometry}> <{node}>",
+            f"<{node}> <{RDF.type}> <{SF[value['type']]}>",
+            f"<{node}> <{GEO.asWKT}> {typed(wkt, GEO.wktLiteral)}",
+            f"<{node}> <{GEO.asGeoJSON}> {typed(text.translate(_ESCAPES), GEO.geoJSONLiteral)}",
+        ]
+
+    def read(self, s: str, props: Props, desc: Description, ctx: Ctx) -> Any:
+        node = f"{s}#{self.suffix}"
+        if node not in desc:
+            return MISSING
+        v = _first(group(desc[node]), GEO.asGeoJSON)
+        return MISSING if v is MISSING else json.loads(v.value)
 
 
 @dataclass

@@ -261,7 +261,8 @@ class Language(Documented, fields.String):
 def code(scheme: str, **kwargs: Any) -> fields.String:
     """A code of one of our SKOS concept schemes (see /ns)."""
     codes = concept_codes(scheme)
-    return fields.String(validate=validate.OneOf(codes), metadata={"enum": codes, "scheme": scheme}, **kwargs)
+    metadata = {"enum": codes, "scheme": scheme, **kwargs.pop("metadata", {})}
+    return fields.String(validate=validate.OneOf(codes), metadata=metadata, **kwargs)
 
 
 def themes() -> fields.List:
@@ -277,6 +278,109 @@ def long_text() -> Text:
 
 
 # -- nested value schemas ---------------------------------------------------------------------
+
+
+class Geometry(Documented, fields.Dict):
+    """A GeoJSON ``Polygon`` or ``MultiPolygon`` in WGS84 longitude/latitude (RFC 7946), valid as
+    simple features say (closed rings, no self-intersection: the reason GEOS gives is the error),
+    its coordinates kept to 7 decimals like a point's. Holes are interior rings; a third value
+    (altitude) is refused rather than silently dropped.
+
+    JSON Schema says the shape; validity is refused with a reason (it cannot be said in a schema)."""
+
+    #: More vertices than this is no district boundary but a mistake (or a memory bomb).
+    MAX_POSITIONS = 100_000
+    _POSITION: ClassVar[dict[str, Any]] = {
+        "type": "array",
+        "prefixItems": [
+            {"type": "number", "minimum": -180, "maximum": 180},
+            {"type": "number", "minimum": -90, "maximum": 90},
+        ],
+        "minItems": 2,
+        "maxItems": 2,
+    }
+    _POLYGON: ClassVar[dict[str, Any]] = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "array", "minItems": 4, "items": _POSITION},
+    }
+    JSON_SCHEMA = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"type": {"const": name}, "coordinates": coordinates},
+                "required": ["type", "coordinates"],
+                "additionalProperties": False,
+            }
+            for name, coordinates in (
+                ("Polygon", _POLYGON),
+                ("MultiPolygon", {"type": "array", "minItems": 1, "items": _POLYGON}),
+            )
+        ]
+    }
+    default_error_messages = {"geometry": "{detail}"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        out = super()._deserialize(value, attr, data, **kwargs)
+        return geometry_value(out, lambda detail: self.make_error("geometry", detail=detail))
+
+
+def geometry_value(value: dict[str, Any], error: Any = ValidationError) -> dict[str, Any]:
+    """A GeoJSON polygon or multipolygon checked and rounded (see :class:`Geometry`); ``error(detail)``
+    makes the exception raised."""
+    import shapely
+    from shapely.errors import GEOSException
+
+    kind, coordinates = value.get("type"), value.get("coordinates")
+    if set(value) != {"type", "coordinates"}:
+        raise error("Must have exactly the members type and coordinates.")
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise error("type must be Polygon or MultiPolygon.")
+    count = [0]
+
+    def position(p: Any) -> list[float]:
+        if (
+            not isinstance(p, list)
+            or len(p) != 2
+            or any(isinstance(x, bool) or not isinstance(x, int | float) for x in p)
+        ):
+            raise error("A position is [longitude, latitude], two numbers.")
+        lon, lat = p
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):  # NaN fails both
+            raise error(f"Position {p} is not WGS84 longitude/latitude.")
+        count[0] += 1
+        if count[0] > Geometry.MAX_POSITIONS:
+            raise error(f"More than {Geometry.MAX_POSITIONS} positions.")
+        return [round(float(lon), 7), round(float(lat), 7)]
+
+    def polygon(rings: Any) -> list[list[list[float]]]:
+        if not isinstance(rings, list) or not rings:
+            raise error("A polygon is a non-empty list of rings.")
+        out = []
+        for ring in rings:
+            if not isinstance(ring, list) or len(ring) < 4:
+                raise error("A ring is a list of at least 4 positions.")
+            points = [position(p) for p in ring]
+            if points[0] != points[-1]:
+                raise error("A ring must end where it starts.")
+            out.append(points)
+        return out
+
+    if kind == "Polygon":
+        rounded: list[Any] = polygon(coordinates)
+    else:
+        if not isinstance(coordinates, list) or not coordinates:
+            raise error("A multipolygon is a non-empty list of polygons.")
+        rounded = [polygon(c) for c in coordinates]
+    out = {"type": kind, "coordinates": rounded}
+    try:
+        shape = shapely.from_geojson(json.dumps(out))
+        reason = None if shapely.is_valid(shape) else shapely.is_valid_reason(shape)
+    except (GEOSException, ValueError) as exc:
+        reason = str(exc)
+    if reason:
+        raise error(f"Not a valid {kind}: {reason}.")
+    return out
 
 
 class StrictSchema(Schema):
@@ -422,6 +526,22 @@ class TerritorySchema(RecordSchema):
     )
 
 
+class DistrictSchema(RecordSchema):
+    id = Identifier(
+        metadata={
+            "description": "Its code in its code list (INSEE COG 69381, IRIS 751010101…), or the territory's own."
+        }
+    )
+    name = title()
+    level = code("district-levels", required=True)
+    code_list = code(
+        "code-lists", metadata={"description": "Where the id comes from; absent when the source does not say."}
+    )
+    parent = Identifier(metadata={"description": "The district it is part of (an arrondissement's commune…)."})
+    geometry = Geometry(metadata={"description": "Its boundary."})
+    population = fields.Nested(PopulationSchema)
+
+
 class ProcessSchema(RecordSchema):
     title = title()
     description = long_text()
@@ -447,6 +567,9 @@ class ProposalSchema(AuthoredSchema):
     status = code("proposal-statuses")
     location = fields.Nested(PointSchema)
     address = Text(validate=validate.Length(max=500))
+    district = Identifier(
+        metadata={"description": "District it lies in; filled from `location` on import when absent."}
+    )
     handled_by = Identifier(metadata={"description": "Organization that takes the proposal up."})
     estimated_cost = fields.Nested(MoneySchema)
     vote_count = StrictInteger(
@@ -501,6 +624,9 @@ class MeetingSchema(RecordSchema):
     place_name = Text(validate=validate.Length(max=500))
     address = Text(validate=validate.Length(max=500))
     location = fields.Nested(PointSchema)
+    district = Identifier(
+        metadata={"description": "District it lies in; filled from `location` on import when absent."}
+    )
     online_url = Iri()
     attendees_count = StrictInteger(validate=validate.Range(min=0))
     capacity = StrictInteger(validate=validate.Range(min=0))
@@ -554,6 +680,9 @@ class ProjectSchema(RecordSchema):
     implemented_by = Identifier(metadata={"description": "Organization that carries the project out."})
     location = fields.Nested(PointSchema)
     address = Text(validate=validate.Length(max=500))
+    district = Identifier(
+        metadata={"description": "District it lies in; filled from `location` on import when absent."}
+    )
     themes = themes()
 
     @validates_schema

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from ..errors import NotFound
@@ -28,6 +28,9 @@ from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
 from .read import Reader
 from .write import Writer, prepare
+
+#: What a write adds in its atomic step: a changeset, or a function making it from the report.
+Extra = Changeset | Callable[[WriteReport], Changeset] | None
 
 __all__ = ["Op", "Outcome", "Page", "Records", "WriteReport", "etag"]
 
@@ -114,13 +117,17 @@ class Records:
         *,
         partial: bool = False,
         dry_run: bool = False,
-        extra: Changeset | None = None,
+        extra: Extra = None,
+        provenance: Sequence[tuple[str, str]] = (),
     ) -> WriteReport:
         """Apply operations with an API key's rights, atomically; with ``partial`` only the valid
-        ones, else all or none. ``extra`` is written in the same atomic step."""
+        ones, else all or none. ``extra`` is written in the same atomic step; ``provenance``
+        goes with each record written (``Writer.write``)."""
         self.require_territory(territory)
         require_writer(principal, territory)
-        return self.writer.write(territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra)
+        return self.writer.write(
+            territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra, provenance=provenance
+        )
 
     def write_internal(
         self,
@@ -129,8 +136,11 @@ class Records:
         *,
         partial: bool = False,
         dry_run: bool = False,
-        extra: Changeset | None = None,
+        extra: Extra = None,
+        provenance: Sequence[tuple[str, str]] = (),
     ) -> WriteReport:
         """A write by the server's operator (command line, demo loader): no API key involved."""
         self.require_territory(territory)
-        return self.writer.write(territory, ops, None, partial=partial, dry_run=dry_run, extra=extra)
+        return self.writer.write(
+            territory, ops, None, partial=partial, dry_run=dry_run, extra=extra, provenance=provenance
+        )

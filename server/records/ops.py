@@ -26,6 +26,9 @@ class Op:
     if_none_match: bool = False
     #: Deleting a record that does not exist (or no longer) is not an error (sync replays).
     missing_ok: bool = False
+    #: Create the record only if it does not exist; an existing one is left as it is, unchanged
+    #: (the parent an importer makes up for records whose source names it but does not describe).
+    keep_existing: bool = False
     #: Where the op came from in its source (an NDJSON line), for reports.
     line: int | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,12 +114,16 @@ class Writer:
         *,
         partial: bool = False,
         dry_run: bool = False,
-        extra: Changeset | None = None,
+        extra: Changeset | Callable[[WriteReport], Changeset] | None = None,
+        provenance: Sequence[tuple[str, str]] = (),
     ) -> WriteReport:
         """Apply operations atomically; with ``partial`` only the valid ones, else all or none.
 
         ``principal`` None is the server's operator (command line, demo loader): no role check.
-        ``extra`` is written in the same atomic step (an import's source graph).
+        ``extra`` is written in the same atomic step (an import's source graph); a function
+        makes it from the report of what the write does (an import run's PROV-O, with its
+        counts). Each record written (created or changed) also gets the ``provenance``
+        statements, (predicate, object) pairs: a record left as stored keeps those it had.
         """
         outcomes = [Outcome(op) for op in ops]
         # One op per record: the last line on a record wins, earlier ones are superseded (a
@@ -146,7 +151,9 @@ class Writer:
                 return WriteReport(territory, outcomes, written=False)
             # The changeset is built here, under this territory's lock only: a large ingest does
             # not hold up the writes of other territories while it maps thousands of records.
-            changeset, stamps = self._changeset(territory, accepted, batch, tallies)
+            changeset, stamps = self._changeset(territory, accepted, batch, tallies, provenance)
+            if callable(extra):
+                extra = extra(WriteReport(territory, outcomes, written=True))
             if extra is not None:
                 changeset.merge(extra)
             # Record times are taken and committed under one instance-wide lock, so that they
@@ -200,6 +207,9 @@ class Writer:
                 raise PreconditionFailed(
                     f"{op.kind.name} {op.local_id!r} has changed (ETag {actual or 'none'}); GET it again",
                 )
+        if op.keep_existing and exists and op.action == "upsert":
+            outcome.status = "unchanged"
+            return
         if op.create_only and exists:
             raise Conflict(f"{op.kind.name} {op.local_id!r} already exists")
         if op.if_none_match and exists:
@@ -301,7 +311,12 @@ class Writer:
 
     # -- changeset ---------------------------------------------------------------------------
     def _changeset(
-        self, territory: str, accepted: list[Outcome], batch: Batch, tallies: Tallies
+        self,
+        territory: str,
+        accepted: list[Outcome],
+        batch: Batch,
+        tallies: Tallies,
+        provenance: Sequence[tuple[str, str]] = (),
     ) -> tuple[Changeset, list[Stamp]]:
         """The batch's changeset, without what depends on the record times (the stamps, in the
         order the times are to be given: the commit adds them)."""
@@ -314,8 +329,11 @@ class Writer:
             iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
             if iri in batch.final and iri not in written:
                 written.add(iri)
-                if not self._emit_record(cs, stamps, territory, o.op.kind, iri, batch.final[iri], batch, counts):
+                data = batch.final[iri]
+                if not self._emit_record(cs, stamps, territory, o.op.kind, iri, data, batch, counts):
                     o.status = "unchanged"
+                elif data is not None and provenance:
+                    cs.add(graph_of(self.urls, o.op.kind, territory), [f"<{iri}> <{p}> {v}" for p, v in provenance])
         # Counted records whose counts changed but that the batch did not rewrite.
         graph, ctx = self.urls.territory_graph(territory), Ctx(self.urls, territory)
         others = [p for p in counts if p not in written and p in batch.index and not batch.index[p].deleted]

@@ -21,6 +21,7 @@ from pyoxigraph import Literal, NamedNode, Triple, serialize
 from vocabularies import DCT, RDF, SDO, SKOS, prefixes_used
 
 from ..errors import Gone, NotFound
+from ..ingest.provenance import PROVENANCE_KINDS
 from ..model.kinds import KINDS
 from ..rdf import labels
 from ..rdf.jsonld import compact
@@ -77,7 +78,7 @@ def _find(path: str) -> tuple[Resource, str | None]:
         if not svc.state.has_territory(ref.territory):
             continue
         graph = svc.urls.territory_graph(ref.territory)
-        if ref.kind == "account":
+        if ref.kind == "account" or ref.kind in PROVENANCE_KINDS:  # pseudonyms; import runs, sources
             found = svc.records.published(ref.territory, iri)
             if found:
                 return Resource(iri, graph, found, None), suffix

@@ -1,0 +1,162 @@
+"""Fetching a remote source (an Open311 endpoint, a CONSUL GraphQL API, a CKAN or DCAT portal)
+within the limits an administrator set: hosts on an allowlist only, never a loopback, private
+or link-local address unless allowed, a few redirects each checked the same way, a size and a
+time limit. Importers get a :class:`Fetcher` as their ``fetcher`` option and call ``get``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from server.errors import CivicfedError
+
+#: Defaults of the IMPORT_* settings (docs/configuration.md).
+MAX_BYTES = 256 * 1024 * 1024
+TIMEOUT = 30.0
+MAX_REDIRECTS = 3
+USER_AGENT = "civicfed-importer (+https://w3id.org/civicfed)"
+
+
+class SourceRefused(CivicfedError):
+    """The source's address is not one this server may fetch (configuration decides)."""
+
+    status, slug, title = 403, "source-refused", "Source not allowed"
+
+
+class SourceUnavailable(CivicfedError):
+    """The source did not answer as a source should (network error, HTTP error, too large)."""
+
+    status, slug, title = 502, "source-unavailable", "Source unavailable"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched document: the URL it came from (after redirects), status, headers and body."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+@dataclass
+class Fetcher:
+    """Fetches within limits. ``allowed_hosts`` lists host names (``*.example.org`` matches
+    sub-domains; ``*`` any public host); ``allow_private`` lets loopback, private and link-local
+    addresses through (tests, an intranet source)."""
+
+    allowed_hosts: frozenset[str] = frozenset()
+    allow_private: bool = False
+    max_bytes: int = MAX_BYTES
+    timeout: float = TIMEOUT
+    max_redirects: int = MAX_REDIRECTS
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    #: Bytes received so far (provenance reports them).
+    received: int = 0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Fetcher:
+        hosts = config.get("IMPORT_ALLOWED_HOSTS") or ()
+        if isinstance(hosts, str):
+            hosts = [h for h in hosts.replace(",", " ").split() if h]
+        return cls(
+            allowed_hosts=frozenset(h.lower() for h in hosts),
+            allow_private=bool(config.get("IMPORT_ALLOW_PRIVATE", False)),
+            max_bytes=int(config.get("IMPORT_MAX_BYTES", MAX_BYTES)),
+            timeout=float(config.get("IMPORT_TIMEOUT", TIMEOUT)),
+        )
+
+    def check(self, url: str) -> None:
+        """Raise :class:`SourceRefused` unless this URL may be fetched."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceRefused(f"{url!r} is not an http(s) URL")
+        host = parts.hostname.lower()
+        if not _host_allowed(host, self.allowed_hosts):
+            raise SourceRefused(
+                f"the host {host!r} is not in IMPORT_ALLOWED_HOSTS: an administrator allows the hosts sources "
+                "are fetched from"
+            )
+        if self.allow_private:
+            return
+        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
+            if not address.is_global or address.is_multicast:
+                raise SourceRefused(
+                    f"{host!r} is a loopback, private or link-local address ({address}): refused unless "
+                    "IMPORT_ALLOW_PRIVATE is set"
+                )
+
+    def get(
+        self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Fetched:
+        """GET the URL (each redirect checked like the URL itself); raise SourceUnavailable on a
+        network error, an HTTP error status, or a body over ``max_bytes``."""
+        return self.request("GET", url, params=params, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Fetched:
+        sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        for _hop in range(self.max_redirects + 1):
+            self.check(url)
+            try:
+                with self.session.request(
+                    method, url, params=params, headers=sent, json=json, timeout=self.timeout,
+                    allow_redirects=False, stream=True,
+                ) as resp:  # fmt: skip
+                    if resp.is_redirect and "Location" in resp.headers:
+                        url, params = urljoin(resp.url, resp.headers["Location"]), None
+                        if resp.status_code in (301, 302, 303):
+                            method, json = "GET", None
+                        continue
+                    body = self._read(resp.iter_content(64 * 1024), url)
+                    if resp.status_code >= 400:
+                        raise SourceUnavailable(f"{url} answered {resp.status_code} {resp.reason}")
+                    return Fetched(resp.url, resp.status_code, resp.headers, body)
+            except requests.RequestException as exc:
+                raise SourceUnavailable(f"{url} could not be fetched: {exc}") from exc
+        raise SourceUnavailable(f"{url}: more than {self.max_redirects} redirects")
+
+    def _read(self, chunks: Iterable[bytes], url: str) -> bytes:
+        out = bytearray()
+        for chunk in chunks:
+            out += chunk
+            if len(out) > self.max_bytes:
+                raise SourceUnavailable(f"{url} is larger than IMPORT_MAX_BYTES ({self.max_bytes} bytes)")
+        self.received += len(out)
+        return bytes(out)
+
+
+def _host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    if "*" in allowed or host in allowed:
+        return True
+    return any(a.startswith("*.") and host.endswith(a[1:]) for a in allowed)
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise SourceUnavailable(f"the host {host!r} could not be resolved: {exc}") from exc
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

@@ -1,0 +1,269 @@
+"""Import runs: one loading path with provenance. A run is a PROV-O activity in the store that
+each record it wrote links to; an unchanged source changes nothing; a snapshot source deletes
+what it no longer gives; invalid items are quarantined with their reasons (the run's report and
+a SHACL validation report); the JSON API runs imports in the background; `civicfed import`
+hands its run to the server owning the embedded store; a run killed mid-way writes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from importers.runner import execute
+from server.ingest import Record, load
+from server.ingest.runs import RUNNING, Run, Runs
+from server.model.kinds import KINDS
+from server.state import State
+from vocabularies import CF, PROV, SH, SPDX
+
+from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env
+
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
+PB = SAMPLES / "pb" / "poland_zabrze_2020_pawlow.pb"
+PARIS = SAMPLES / "pb-paris" / "opendata.paris.fr_bp_projets_gagnants.csv"
+
+
+def run_import(svc: Any, fmt: str, path: Path, territory: str = "zabrze", **options: Any) -> Run:
+    """A run as `civicfed import` makes it when it owns the store."""
+    run = Runs(svc.state).queue(
+        territory, fmt, str(path), path=str(path), options=options, agent="test", status=RUNNING
+    )
+    return execute(svc, run)
+
+
+@pytest.fixture
+def zabrze(svc: Any) -> Territory:
+    return make_territory(svc, {"id": "zabrze", "name": "Zabrze", "country": "PL"}, ("admin", "editor"))
+
+
+def _ask(svc: Any, where: str) -> bool:
+    rows = svc.store.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ {where} }} }}")
+    return int(rows[0]["n"].value) > 0
+
+
+def _count(svc: Any, where: str) -> int:
+    rows = svc.store.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ {where} }} }}")
+    return int(rows[0]["n"].value)
+
+
+def test_a_run_is_a_prov_activity_every_written_record_links_to(
+    svc: Any, client: FlaskClient, zabrze: Territory
+) -> None:
+    run = run_import(svc, "pabulib", PB)
+    assert run.status == "done" and run.result is not None, run
+    assert (run.result["created"], run.result["read"], run.result["rejected"]) == (6, 6, 0)
+    activity = run.result["activity"]
+    sha = hashlib.sha256(PB.read_bytes()).hexdigest()
+    assert run.sha256 == sha
+    assert _ask(svc, f"<{activity}> a <{PROV.Activity}> ; <{CF.recordsCreated}> 6 ; <{CF.itemsRejected}> 0")
+    assert _ask(svc, f"<{activity}> <{PROV.used}> ?in . ?in <{SPDX.checksum}> ?c . ?c <{SPDX.checksumValue}> ?v "
+                     f"FILTER(STR(?v) = \"{sha}\")")  # fmt: skip
+    assert _ask(
+        svc, f"<{activity}> <{PROV.startedAtTime}> ?s ; <{PROV.endedAtTime}> ?e ; <{PROV.wasAssociatedWith}> ?a"
+    )
+    # Every record it wrote links to it and to its source.
+    source = f"{svc.urls.territory('zabrze')}/source/pabulib-poland-zabrze-2020-pawlow"
+    written = _count(svc, f"?r <{PROV.wasGeneratedBy}> <{activity}> ; <{PROV.wasDerivedFrom}> <{source}>")
+    assert written == 6
+    # The activity dereferences like a record, in every RDF format.
+    path = activity.removeprefix(svc.urls.base)
+    page = client.get(path, headers={"Accept": "text/turtle"})
+    assert page.status_code == 200 and "prov:Activity" in page.get_data(as_text=True)
+    assert client.get(path + ".jsonld").status_code == 200
+
+
+def test_rerunning_an_unchanged_source_changes_nothing(svc: Any, client: FlaskClient, zabrze: Territory) -> None:
+    first = run_import(svc, "pabulib", PB)
+    proposal = "/api/v1/territories/zabrze/proposals/poland_zabrze_2020_pawlow-P0011"
+    before = client.get(proposal).get_json()["record_modified"]
+    again = run_import(svc, "pabulib", PB)
+    assert again.status == "unchanged" and again.result is not None
+    assert again.result["unchanged"] == 6 and "activity" not in again.result
+    assert first.id in (again.message or "")
+    assert client.get(proposal).get_json()["record_modified"] == before
+    assert _count(svc, f"?a a <{CF.Import}>") == 1  # no second activity
+
+
+def test_a_snapshot_source_deletes_the_records_it_no_longer_gives(
+    svc: Any, client: FlaskClient, zabrze: Territory, tmp_path: Path
+) -> None:
+    lines = PARIS.read_text(encoding="utf-8").splitlines(keepends=True)
+    source = tmp_path / "bp.csv"  # the same file, downloaded again: the source is the same
+    source.write_text("".join(lines[:30]), encoding="utf-8")
+    first = run_import(svc, "paris-bp", source, partial=True)
+    assert first.status == "done", first
+    projects = client.get("/api/v1/territories/zabrze/projects?limit=100").get_json()["items"]
+    source.write_text("".join(lines[:25]), encoding="utf-8")
+    second = run_import(svc, "paris-bp", source, partial=True)
+    assert second.status == "done" and second.result is not None
+    remaining = client.get("/api/v1/territories/zabrze/projects?limit=100").get_json()["items"]
+    gone = {p["id"] for p in projects} - {p["id"] for p in remaining}
+    assert len(gone) == 5 and second.result["deleted"] >= 5
+    assert client.get(f"/api/v1/territories/zabrze/projects/{sorted(gone)[0]}").status_code == 410
+
+
+def test_invalid_items_are_quarantined_with_their_reasons(svc: Any, zabrze: Territory) -> None:
+    run = run_import(svc, "paris-bp", PARIS)
+    assert run.status == "done" and run.result is not None
+    # The five winning projects without a title (lines 2, 243, 341, 924, 981) are set aside.
+    quarantined = run.result["errors"]
+    assert [e["line"] for e in quarantined] == [2, 243, 341, 924, 981]
+    assert all(e["errors"][0]["pointer"] == "#/title" for e in quarantined)
+    assert run.result["rejected"] == 5 and run.result["created"] > 1200
+    # The same, as the run's SHACL validation report in the store.
+    activity = run.result["activity"]
+    assert _ask(svc, f"<{activity}> <{CF.validationReport}> ?r . ?r a <{SH.ValidationReport}> ; <{SH.conforms}> false")
+    assert _count(svc, f"<{activity}> <{CF.validationReport}> ?r . ?r <{SH.result}> ?x . ?x <{SH.focusNode}> ?f") == 5
+
+
+def _wait(client: FlaskClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        body = client.get(url, headers=headers).get_json()
+        if body["status"] in ("done", "unchanged", "failed"):
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.1)
+
+
+def test_the_api_runs_an_upload_in_the_background(client: FlaskClient, zabrze: Territory) -> None:
+    admin = zabrze.auth("admin")
+    answer = client.post(
+        "/api/v1/territories/zabrze/imports?format=pabulib&name=pawlow.pb",
+        data=PB.read_bytes(),
+        headers={**admin, "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 202, answer.get_json()
+    location = answer.headers["Location"]
+    assert answer.get_json()["status"] in ("queued", "running", "done")
+    done = _wait(client, location, admin)
+    assert done["status"] == "done" and done["created"] == 6 and done["source"] == "pawlow.pb", done
+    listed = client.get("/api/v1/territories/zabrze/imports", headers=zabrze.auth("editor")).get_json()
+    assert [r["id"] for r in listed] == [done["id"]]
+    # Only the territory's admin may import, only its keys see the runs.
+    refused = client.post(
+        "/api/v1/territories/zabrze/imports?format=pabulib",
+        data=PB.read_bytes(),
+        headers={**zabrze.auth("editor"), "Content-Type": "application/octet-stream"},
+    )
+    assert refused.status_code == 403
+    assert client.get(location).status_code == 403
+    assert client.get("/api/v1/territories/zabrze/imports/20200101T000000Z-000000", headers=admin).status_code == 404
+
+
+def test_the_api_refuses_a_url_outside_the_allowlist_at_once(client: FlaskClient, zabrze: Territory) -> None:
+    answer = client.post(
+        "/api/v1/territories/zabrze/imports",
+        json={"format": "open311", "url": "http://127.0.0.1:9/open311/v2"},
+        headers=zabrze.auth("admin"),
+    )
+    assert answer.status_code == 403 and "IMPORT_ALLOWED_HOSTS" in answer.get_json()["detail"]
+    bad = client.post(
+        "/api/v1/territories/zabrze/imports",
+        json={"format": "pabulib", "url": "ftp://x", "options": {"nope": 1}},
+        headers=zabrze.auth("admin"),
+    )
+    assert bad.status_code == 422 and {e["pointer"] for e in bad.get_json()["errors"]} >= {"#/url"}
+
+
+def test_the_command_line_hands_its_run_to_the_running_server(tmp_path: Path, remote_store_url: str | None) -> None:
+    """With the embedded store a server owns, `civicfed import` queues the run for the server
+    and follows it; with a shared store it runs the import itself. Either way the same report."""
+
+    def territory(env: dict[str, str]) -> None:
+        civicfed(env, "territory", "create", "zabrze", "--name", "Zabrze", "--country", "PL")
+
+    with running_server(tmp_path / "data", remote_store_url, demo=False, prepare=territory) as server:
+        done = civicfed(server.env, "import", "pabulib", str(PB), "--territory", "zabrze")
+        run = json.loads(done.stdout)
+        assert run["status"] == "done" and run["created"] == 6, run
+        handed = "the server owning the store runs the import" in done.stderr
+        assert handed == (remote_store_url is None), done.stderr
+        assert "6 created" in done.stderr  # the summary
+        shown = json.loads(civicfed(server.env, "import", "report", run["id"]).stdout)
+        assert shown["id"] == run["id"] and shown["created"] == 6
+        found = requests.get(f"{server.url}/api/v1/territories/zabrze/proposals", timeout=30).json()["items"]
+        assert len(found) == 2
+
+
+def _big_pabulib(path: Path, projects: int, ballots: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write(f"META\nkey;value\ndescription;Kill test\ncountry;Poland\nunit;Testowo\ninstance;2024\n"
+                  f"num_projects;{projects}\nnum_votes;{ballots}\nbudget;1000000\nvote_type;approval\n")  # fmt: skip
+        out.write("PROJECTS\nproject_id;cost;name\n")
+        out.writelines(f"P{i};{1000 + i};Project {i}\n" for i in range(projects))
+        out.write("VOTES\nvoter_id;vote\n")
+        out.writelines(f"{v};P{v % projects}\n" for v in range(ballots))
+
+
+def test_a_run_killed_in_the_middle_writes_nothing(tmp_path: Path, remote_store_url: str | None) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    env = subprocess_env(data_dir, "http://kill.test", remote_store_url)
+    civicfed(env, "territory", "create", "testowo", "--name", "Testowo", "--country", "PL")
+    source = tmp_path / "big.pb"
+    _big_pabulib(source, 20_000, 200_000)
+    state = State(env.get("CIVICFED_STATE_DB") or f"sqlite:///{data_dir / 'state.sqlite3'}")
+    runs = Runs(state)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "import", "pabulib", str(source), "--territory", "testowo"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (found := runs.list("testowo")) or found[0].read == 0:
+            assert process.poll() is None, "the import ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # reading, validating or writing: anywhere in the middle
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert runs.list("testowo")[0].status == "running"  # it never got to say anything
+    state.close()
+    listed = civicfed(env, "export", "ndjson", "--territory", "testowo").stdout
+    assert listed.strip() == "", "a killed import left records behind"
+    # The next import marks the killed run failed (its write never happened), and runs.
+    again = civicfed(env, "import", "pabulib", str(PB), "--territory", "testowo")
+    assert json.loads(again.stdout)["status"] == "done"
+    killed = json.loads(civicfed(env, "import", "report", found[0].id).stdout)
+    assert killed["status"] == "failed" and "interrupted" in killed["message"]
+
+
+def test_a_made_up_parent_never_overwrites_the_real_one(svc: Any, client: FlaskClient, zabrze: Territory) -> None:
+    """A Decidim file names its participatory space by URL only: the process the importer makes
+    up for it is written only if the territory has none (a richer one is kept as it is)."""
+    process = KINDS["process"]
+    load(svc.records, "zabrze", [Record(process, {"id": "bp", "title": "Budget participatif", "type": "other"})], None)
+    made_up = [
+        Record(process, {"id": "bp", "title": "bp", "type": "other"}, if_absent=True),
+        Record(process, {"id": "new", "title": "new", "type": "other"}, if_absent=True),
+    ]
+    report = load(svc.records, "zabrze", made_up, None).to_dict()
+    assert (report["created"], report["unchanged"]) == (1, 1), report
+    assert client.get("/api/v1/territories/zabrze/processes/bp").get_json()["title"] == "Budget participatif"
+
+
+def test_a_catalog_import_is_a_change_once_then_unchanged(svc: Any, zabrze: Territory) -> None:
+    """A source that yields statements (a DCAT catalog's datasets), not records: its first run
+    writes the source's graph and is recorded; the same catalog again rewrites nothing."""
+    madrid = SAMPLES / "dcat" / "datos.madrid.es_300312-0-presupuestos-participativos.dcat.rdf"
+    first = run_import(svc, "dcat", madrid)
+    assert first.status == "done" and first.result is not None, first
+    assert first.result["statements"] == 25 and "activity" in first.result
+    graph = next(g for g in svc.store.graphs() if "/graph/source/zabrze/" in g)
+    assert svc.store.count(graph) == 25
+    again = run_import(svc, "dcat", madrid)
+    assert again.status == "unchanged", again
+    assert svc.store.count(graph) == 25 and _count(svc, f"?a a <{CF.Import}>") == 1
