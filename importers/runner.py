@@ -106,22 +106,22 @@ def _load(
         options["fetcher"] = fetcher
     if "territory" in wants:  # observations keyed by the territory's districts (table, population)
         options.update(territory=run.territory, urls=svc.urls)
-    sha256 = file_sha256(run.path) if run.path and importer.reads_file else None
+    sha256 = file_sha256(run.path) if run.path and reads_path(importer, run.source) else None
     with ExitStack() as stack:
-        if importer.reads_file:
+        if reads_path(importer, run.source):
             if not run.path:
                 raise NotFound(f"run {run.id} has no file to read")
             stream = stack.enter_context(open(run.path, "rb"))
             source = open_source(importer, stream, name=run.source, **options)
         else:
             source = open_source(importer, run.source, **options)
-        url = run.source if run.source.startswith(("http://", "https://")) else None
+        url = run.source if is_url(run.source) else None
         info = RunInfo(
             run_id=run.id,
             format=run.format,
             source_id=source.id,
             source_name=Path(run.source).name if url is None else run.source,
-            source_url=getattr(source, "location", None) if url else None,
+            source_url=url,  # the URL asked for (a source may say where it ended up: its report)
             agent=run.agent,
             started=run.started_at or dt.datetime.now(dt.UTC),
             snapshot=importer.snapshot,
@@ -175,13 +175,23 @@ def keep_upload(svc: Civicfed, chunks: Any) -> str:
     return name
 
 
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def reads_path(importer: Importer, source: str) -> bool:
+    """Whether a run reads a file (else a name or URL the importer reads itself): a file format
+    that can also fetch (a table from a portal) reads a URL it is given."""
+    return importer.reads_file and not (importer.remote and is_url(source))
+
+
 def start(svc: Civicfed, importer: Importer, source: str, territory: str, options: dict[str, Any]) -> tuple[Run, bool]:
     """Record a run of the command line: to run here, or, when a server owns the embedded store,
     queued for that server (True). A file is read where it is; standard input is kept first."""
     if not svc.state.has_territory(territory):
         raise NotFound(f"no territory {territory!r}")
     path = None
-    if importer.reads_file:
+    if reads_path(importer, source):
         if source == "-":
             path, source = keep_upload(svc, sys.stdin.buffer), "stdin"
         else:

@@ -34,6 +34,7 @@ from server.urls import Urls
 from vocabularies import DCT, PROV, QB, RDF, RDFS, SDMXA, SDMXD, SDMXM, XSD
 
 from .areas import code_problem, read_all, source_id
+from .remote import Fetcher
 from .table_mapping import PERIOD_RE, check_columns, load_mapping, measure_name
 from .tabular import decode, read_csv, sniff_delimiter
 
@@ -206,16 +207,24 @@ class TableSource:
 
 
 def read(
-    data: bytes | IO[bytes],
+    data: bytes | IO[bytes] | str,
     *,
     territory: str,
     urls: Urls,
     mapping: str | bytes | dict[str, Any],
     name: str = "table.csv",
+    fetcher: Fetcher | None = None,
 ) -> TableSource:
-    """A table source over a CSV body or open binary file, under its mapping (TOML or JSON text,
-    never a path: options may come from a request). ``territory`` and ``urls`` make the IRIs."""
-    return TableSource(data, name, source_id("table", name), load_mapping(mapping), territory, urls)
+    """A table source over a CSV body or open binary file, or the URL of one (a CSV resource of a
+    CKAN dataset: fetched through ``fetcher``), under its mapping (TOML or JSON text, never a
+    path: options may come from a request). ``territory`` and ``urls`` make the IRIs."""
+    table = load_mapping(mapping)  # a bad mapping is said before anything is fetched
+    if isinstance(data, str):
+        if fetcher is None:
+            raise MalformedBody(f"{data!r}: a table is read from a file or fetched from an http(s) URL")
+        name = data  # the source's name and location: its URL
+        data = fetcher.get(data, headers={"Accept": "text/csv, */*;q=0.1"}).content
+    return TableSource(data, name, source_id("table", name), table, territory, urls)
 
 
 IMPORTER = Importer(
@@ -224,4 +233,5 @@ IMPORTER = Importer(
     read,
     # No upload media type: text/csv says nothing of the mapping an upload would need.
     options={"mapping": "The mapping, as TOML or JSON text: key column and code list, period, measures and units."},
+    remote=True,
 )

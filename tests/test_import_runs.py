@@ -12,7 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from server.ingest import Record, load
 from server.ingest.runs import RUNNING, Run, Runs
 from server.model.kinds import KINDS
 from server.state import State
-from vocabularies import CF, PROV, SH, SPDX
+from vocabularies import CF, DCAT, PROV, SH, SPDX
 
 from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env
 
@@ -267,3 +269,71 @@ def test_a_catalog_import_is_a_change_once_then_unchanged(svc: Any, zabrze: Terr
     again = run_import(svc, "dcat", madrid)
     assert again.status == "unchanged", again
     assert svc.store.count(graph) == 25 and _count(svc, f"?a a <{CF.Import}>") == 1
+
+
+POPULATIONS = SAMPLES / "population" / "insee_populations_legales_paris_lyon_grenoble_rennes.csv"
+TABLE_MAPPING = """
+[key]
+column = "code_insee"
+code_list = "insee-cog"
+[period]
+column = "annee_reference_population"
+[[measures]]
+column = "population"
+unit = "inhabitants"
+datatype = "integer"
+"""
+
+
+class _CsvHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = POPULATIONS.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_table_is_fetched_from_a_portal_and_uploaded_with_its_mapping(
+    svc: Any, client: FlaskClient, zabrze: Territory
+) -> None:
+    """A CSV resource of a portal's dataset, fetched within the allowed hosts, loaded as
+    observations; the same file uploaded to the API with its mapping as the format's option."""
+    portal = ThreadingHTTPServer(("127.0.0.1", 0), _CsvHandler)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{portal.server_address[1]}/dataset/populations/resource/populations.csv"
+    svc.config.update(IMPORT_ALLOWED_HOSTS="127.0.0.1", IMPORT_ALLOW_PRIVATE=True)
+    try:
+        run = Runs(svc.state).queue(
+            "zabrze", "table", url, path=None, options={"mapping": TABLE_MAPPING}, agent="test", status=RUNNING
+        )
+        done = execute(svc, run)
+    finally:
+        portal.shutdown()
+        portal.server_close()
+    assert done.status == "done" and done.result is not None, done
+    assert done.result["statements"] > 66 and done.sha256 == hashlib.sha256(POPULATIONS.read_bytes()).hexdigest()
+    assert _ask(svc, f"<{done.result['activity']}> <{PROV.used}> ?in . ?in <{PROV.specializationOf}> ?s . "
+                     f"?s <{DCAT.accessURL}> <{url}>")  # fmt: skip
+    # Uploaded: the mapping as the format's option, the file as the body.
+    options = json.dumps({"mapping": TABLE_MAPPING})
+    answer = client.post(
+        "/api/v1/territories/zabrze/imports",
+        query_string={"format": "table", "name": "populations.csv", "options": options},
+        data=POPULATIONS.read_bytes(),
+        headers={**zabrze.auth("admin"), "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 202, answer.get_json()
+    uploaded = _wait(client, answer.headers["Location"], zabrze.auth("admin"))
+    assert uploaded["status"] == "done" and uploaded["statements"] == done.result["statements"], uploaded
+    refused = client.post(
+        "/api/v1/territories/zabrze/imports",
+        query_string={"format": "table", "options": json.dumps({"maping": "x"})},
+        data=b"a,b\n",
+        headers={**zabrze.auth("admin"), "Content-Type": "application/octet-stream"},
+    )
+    assert refused.status_code == 422 and "maping" in refused.get_json()["detail"]

@@ -55,6 +55,9 @@ IMPORT_ARGS = Schema.from_dict(
         ),
         "dry_run": fields.Boolean(metadata={"description": "Validate only; write nothing."}),
         "name": fields.String(metadata={"description": "The uploaded file's name, for the report."}),
+        "options": fields.String(
+            metadata={"description": 'The format\'s options, a JSON object (`{"mapping": "…"}` for a table).'}
+        ),
     },
     name="ImportArgs",
 )
@@ -125,8 +128,9 @@ def import_create(args: dict[str, Any], territory: str) -> Response:
             raise UnsupportedMediaType(f'{format_name} reads a URL, not an upload: send JSON {{"format": …, "url": …}}')
         if not request.content_length and not request.stream:
             raise BadRequest("the body is empty: send the source as the body")
+        options = _options(importer, _json_object(args.get("options")), "options")
         path = keep_upload(services(), iter(lambda: request.stream.read(1024 * 1024), b""))
-        source, options = str(args.get("name") or f"upload.{format_name}"), {}
+        source = str(args.get("name") or f"upload.{format_name}")
     options["dry_run"] = bool(args.get("dry_run") or options.get("dry_run"))
     run = Runs(services().state).queue(territory, format_name, source, path=path, options=options, agent=agent)
     runner(services()).wake()
@@ -153,18 +157,32 @@ def _from_url(body: Any) -> tuple[str, str, None, dict[str, Any]]:
             f"{format_name} reads an uploaded file, not a URL: send the file as the body with ?format={format_name}",
             errors=[{"pointer": "#/url", "detail": "Not for this format."}],
         )
-    unknown = sorted(set(options) - set(importer.options))
-    if unknown:
-        raise ValidationFailed(
-            f"{format_name} takes no option {unknown[0]!r}",
-            errors=[{"pointer": f"#/options/{k}", "detail": "Unknown option."} for k in unknown],
-        )
+    options = _options(importer, options, "#/options")
     # A host outside the allowlist is refused now, not when the run fetches it.
     Fetcher.from_config(services().config).check(url)
-    options = {k: str(v) for k, v in options.items()}
     if body.get("dry_run") is True:
         options["dry_run"] = True
     return format_name, url, None, options
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    value = parse_json(text.encode())
+    if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+        raise BadRequest("options must be a JSON object of option names to values", errors=[{"parameter": "options"}])
+    return value
+
+
+def _options(importer: Any, options: dict[str, Any], where: str) -> dict[str, Any]:
+    """The options a run of this format is given, as text; an unknown one is refused (422)."""
+    unknown = sorted(set(options) - set(importer.options))
+    if unknown:
+        raise ValidationFailed(
+            f"{importer.format} takes no option {unknown[0]!r}; its options: {', '.join(importer.options) or 'none'}",
+            errors=[{"pointer": f"{where}/{k}", "detail": "Unknown option."} for k in unknown],
+        )
+    return {k: str(v) for k, v in options.items()}
 
 
 @blp.route("/territories/<territory>/imports", methods=["GET"], endpoint="import_list")
