@@ -7,6 +7,7 @@ hands its run to the server owning the embedded store; a run killed mid-way writ
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -18,16 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pyshacl
 import pytest
+import rdflib
 import requests
 from flask.testing import FlaskClient
+from pyoxigraph import RdfFormat
 
 from importers.runner import execute
 from server.ingest import Record, load
 from server.ingest.runs import RUNNING, Run, Runs
 from server.model.kinds import KINDS
 from server.state import State
-from vocabularies import CF, DCAT, PROV, SH, SPDX
+from vocabularies import CF, CF_IRI, DCAT, DCT, ONTOLOGY_FILE, PROV, SCHEMES_FILE, SH, SHAPES_FILE, SPDX
 
 from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env
 
@@ -76,7 +80,7 @@ def test_a_run_is_a_prov_activity_every_written_record_links_to(
     )
     # Every record it wrote links to it and to its source.
     source = f"{svc.urls.territory('zabrze')}/source/pabulib-poland-zabrze-2020-pawlow"
-    written = _count(svc, f"?r <{PROV.wasGeneratedBy}> <{activity}> ; <{PROV.wasDerivedFrom}> <{source}>")
+    written = _count(svc, f"?r <{PROV.wasGeneratedBy}> <{activity}> ; <{DCT.source}> <{source}>")
     assert written == 6
     # The activity dereferences like a record, in every RDF format.
     path = activity.removeprefix(svc.urls.base)
@@ -337,3 +341,33 @@ def test_a_table_is_fetched_from_a_portal_and_uploaded_with_its_mapping(
         headers={**zabrze.auth("admin"), "Content-Type": "application/octet-stream"},
     )
     assert refused.status_code == 422 and "maping" in refused.get_json()["detail"]
+
+
+def test_what_every_importer_writes_conforms_to_the_shapes(svc: Any, zabrze: Territory, tmp_path: Path) -> None:
+    """The records of real samples of each format, with their runs' provenance and validation
+    reports, in one territory's graph: they conform to the SHACL shapes of vocabularies/, and
+    every cf: term they use is declared (the schemas validate, the shapes state the same rules)."""
+    paris = tmp_path / "paris.csv"
+    paris.write_text("".join(PARIS.read_text(encoding="utf-8").splitlines(keepends=True)[:60]), encoding="utf-8")
+    boundaries = SAMPLES / "boundaries" / "paris_arrondissements.opendata.paris.fr.geojson"
+    runs = [
+        run_import(svc, "boundaries", boundaries),
+        run_import(svc, "pabulib", PB),
+        run_import(svc, "paris-bp", paris),
+        run_import(svc, "open311", SAMPLES / "open311" / "bloomington_requests.json"),
+        run_import(svc, "open311", SAMPLES / "open311" / "toronto_requests.xml"),
+        run_import(svc, "decidim", SAMPLES / "decidim" / "www.decidim.barcelona-open-data-projects.head50.csv"),
+        run_import(
+            svc, "consul-csv", SAMPLES / "consul" / "consul_de_instances_proposals_scraped.head200.csv", city="Bamberg"
+        ),
+    ]
+    assert all(r.status == "done" for r in runs), [(r.format, r.status, r.message) for r in runs]
+    out = io.BytesIO()
+    svc.store.dump(out, RdfFormat.N_TRIPLES, graph=svc.urls.territory_graph("zabrze"))
+    data = rdflib.Graph().parse(data=out.getvalue().decode(), format="nt")
+    assert len(data) > 2000
+    conforms, _, report = pyshacl.validate(data, shacl_graph=rdflib.Graph().parse(SHAPES_FILE))
+    assert conforms, report[:3000]
+    declared = {str(s) for f in (ONTOLOGY_FILE, SCHEMES_FILE) for s in rdflib.Graph().parse(f).subjects()}
+    used = {str(t) for _s, p, o in data for t in (p, o) if str(t).startswith(CF_IRI)}
+    assert not {u for u in used if u not in declared and "-status-" not in u and "-type-" not in u}

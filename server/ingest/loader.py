@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vocabularies import PROV
+from vocabularies import DCT
 
 from ..errors import CivicfedError, MalformedBody
 from ..model.kinds import KINDS
@@ -149,7 +149,8 @@ def _counted(items: Iterable[Item], run: RunInfo) -> Iterator[Item]:
 
 def _vanished(records: Records, territory: str, run: RunInfo, read: list[Item]) -> list[Op]:
     """Deletions of the records an earlier run of this snapshot source wrote that it no longer
-    gives (a record it gives but that is quarantined this time is kept as it was)."""
+    gives (a record it gives but that is quarantined this time is kept as it was): those whose
+    ``dct:source`` is this source."""
     if not run.snapshot:
         return []
     seen: set[tuple[str, str]] = set()
@@ -164,7 +165,7 @@ def _vanished(records: Records, territory: str, run: RunInfo, read: list[Item]) 
     source = source_iri(urls, territory, run.source_id)
     graphs = " ".join(f"<{g}>" for g in (urls.territory_graph(territory), urls.private_graph(territory)))
     rows = records.store.select(
-        f"SELECT DISTINCT ?r WHERE {{ VALUES ?g {{ {graphs} }} GRAPH ?g {{ ?r <{PROV.wasDerivedFrom}> <{source}> }} }}"
+        f"SELECT DISTINCT ?r WHERE {{ VALUES ?g {{ {graphs} }} GRAPH ?g {{ ?r <{DCT.source}> <{source}> }} }}"
     )
     ops = []
     for row in rows:
@@ -209,7 +210,7 @@ def _run_settings(
         cs.add(urls.territory_graph(territory), activity_statements(urls, activity, rejected))
         return cs
 
-    provenance = record_statements(urls, territory, run.run_id, run.source_id, run.source_url)
+    provenance = record_statements(urls, territory, run.run_id, run.source_id)
     return {"extra": describe, "provenance": provenance}
 
 

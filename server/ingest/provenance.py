@@ -1,7 +1,7 @@
 """An import run as PROV-O, in the territory's public graph: the activity (its source, the
 source's SHA-256, start and end, its agent, its counts), the source as a ``prov:Entity``, and the
 SHACL validation report of what was quarantined; and the statements each written record gets
-(``prov:wasGeneratedBy`` the activity, ``prov:wasDerivedFrom``/``dct:source`` the source).
+(``prov:wasGeneratedBy`` the activity, ``dct:source`` the source).
 
 IRIs: ``{base}/id/{territory}/import/{run}`` for a run, ``{base}/id/{territory}/source/{id}``
 for a source; both dereference like records (server/web/linked_data.py).
@@ -55,17 +55,14 @@ def source_iri(urls: Urls, territory: str, source_id: str) -> str:
     return f"{urls.territory(territory)}/source/{source_id}"
 
 
-def record_statements(
-    urls: Urls, territory: str, run_id: str, source_id: str, url: str | None
-) -> list[tuple[str, str]]:
-    """(predicate, object) pairs every record a run writes gets."""
-    source = source_iri(urls, territory, source_id)
-    out = [
+def record_statements(urls: Urls, territory: str, run_id: str, source_id: str) -> list[tuple[str, str]]:
+    """(predicate, object) pairs every record a run writes gets: the run, and the source (whose
+    description says where it was fetched). Not ``prov:wasDerivedFrom``: records already use it
+    for what they derive from (a project from its proposals), whose shapes allow nothing else."""
+    return [
         (PROV.wasGeneratedBy, f"<{activity_iri(urls, territory, run_id)}>"),
-        (PROV.wasDerivedFrom, f"<{source}>"),
-        (DCT.source, f"<{url or source}>"),
+        (DCT.source, f"<{source_iri(urls, territory, source_id)}>"),
     ]
-    return out
 
 
 def _int(value: int) -> str:
