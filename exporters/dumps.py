@@ -126,14 +126,15 @@ def stream_records(records: Records, kind: Kind, territory: str, fmt: str) -> It
         yield b'{"type": "FeatureCollection", "features": ['
         first = True
         for record in _records(records, kind, territory):
-            point = record.get("location")
-            if not point:
+            point, shape = record.get("location"), record.get("geometry")
+            if not point and not shape:
                 continue
             feature = {
                 "type": "Feature",
                 "id": record["iri"],
-                "geometry": {"type": "Point", "coordinates": [point["lon"], point["lat"]]},
-                "properties": {k: v for k, v in record.items() if k != "location"},
+                # A district's boundary as it is (GeoJSON already); a record's point.
+                "geometry": shape or {"type": "Point", "coordinates": [point["lon"], point["lat"]]},
+                "properties": {k: v for k, v in record.items() if k not in ("location", "geometry")},
             }
             yield (b"\n" if first else b",\n") + json.dumps(feature, ensure_ascii=False).encode()
             first = False
@@ -184,7 +185,7 @@ def dump(records: Records, territory: str, output: IO[bytes], *, fmt: str, kind:
         found = BY_PLURAL.get(kind or "")
         if found is None or found not in DUMPED_KINDS:
             raise ValueError(f"give the kind to dump: one of {', '.join(k.plural for k in DUMPED_KINDS)}")
-        if fmt == "geojson" and not found.geolocated:
+        if fmt == "geojson" and not found.mappable:
             raise ValueError(f"{found.plural} have no location: no GeoJSON dump")
         chunks = stream_records(records, found, territory, fmt)
     written = 0

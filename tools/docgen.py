@@ -213,7 +213,7 @@ def render() -> str:
         if not kind.private:
             dumps = f"/dumps/{{territory}}/{kind.plural}"
             columns = ", ".join(f"`{c}`" for c, _ in csv_columns(kind))
-            formats = "csv, json, geojson, ttl, jsonld, nt" if kind.geolocated else "csv, json, ttl, jsonld, nt"
+            formats = "csv, json, geojson, ttl, jsonld, nt" if kind.mappable else "csv, json, ttl, jsonld, nt"
             notes.append(f"Dumps: `{dumps}.{{{formats.replace(' ', '')}}}`. CSV columns, in order: {columns}.")
         parts.append(
             f'<a id="{name}"></a>\n## {kind.label}\n\n'

@@ -60,6 +60,14 @@ KIND_TEXTS: dict[str, tuple[str, str, str, str]] = {
         "Commentaires sur les propositions, démarches, réunions et projets de {name}, en fil de "
         "discussion, avec leur position. Les auteurs sont pseudonymisés.",
     ),
+    "districts": (
+        "Districts of {name}",
+        "Quartiers et découpages de {name}",
+        "The districts of {name} (arrondissements, IRIS, quartiers…) with their official codes and boundaries, "
+        "which located participation records are assigned to.",
+        "Les quartiers et découpages de {name} (arrondissements, IRIS, quartiers…) avec leurs codes officiels et "
+        "leurs limites, auxquels les contributions localisées sont rattachées.",
+    ),
     "meetings": (
         "Participation meetings of {name}",
         "Réunions de participation de {name}",

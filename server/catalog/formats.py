@@ -41,8 +41,8 @@ FILE_TYPES: dict[str, FileType] = {
 
 
 def kind_formats(kind: Kind) -> list[str]:
-    """The dump formats of one kind (GeoJSON only for kinds with a location)."""
-    return [fmt for fmt in RECORD_FORMATS if fmt != "geojson" or kind.geolocated]
+    """The dump formats of one kind (GeoJSON only for kinds with a location or a boundary)."""
+    return [fmt for fmt in RECORD_FORMATS if fmt != "geojson" or kind.mappable]
 
 
 def dump_urls(urls: Urls, territory: str) -> dict[str, str]:

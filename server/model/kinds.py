@@ -110,6 +110,11 @@ class Kind:
         return "location" in self.mapping.by_name
 
     @property
+    def mappable(self) -> bool:
+        """Records of this kind can be drawn on a map: a point, or a boundary (a GeoJSON dump)."""
+        return self.geolocated or "geometry" in self.mapping.by_name
+
+    @property
     def participant(self) -> Account | None:
         """The field naming the participant who made the record (author, voter), if any."""
         return next((f for f in self.mapping.fields if isinstance(f, Account)), None)

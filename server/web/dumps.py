@@ -79,7 +79,7 @@ def kind_dump(territory: str, name: str) -> Response:
             f"no dump {name!r}: use {{kind}}.{{{','.join(RECORD_FORMATS)}}} with a kind among "
             + ", ".join(k.plural for k in DUMPED_KINDS)
         )
-    if fmt == "geojson" and not kind.geolocated:
+    if fmt == "geojson" and not kind.mappable:
         raise NotFound(f"{kind.plural} have no location: no GeoJSON dump")
     records.require_territory(territory)
     version = _version(records, territory, [kind])
