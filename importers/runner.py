@@ -30,7 +30,7 @@ from server.errors import CivicfedError, NotFound
 from server.ingest import Importer, load, open_source
 from server.ingest.loader import RunInfo
 from server.ingest.provenance import activity_iri
-from server.ingest.runs import DONE, FAILED, QUEUED, RUNNING, UNCHANGED, Run, Runs
+from server.ingest.runs import BEAT, DONE, FAILED, QUEUED, RUNNING, UNCHANGED, Run, Runs
 from server.services import Civicfed
 from server.store import StoreBusyError
 
@@ -75,6 +75,9 @@ def execute(svc: Civicfed, run: Run, on_progress: Callable[[int], None] | None =
         if on_progress is not None:
             on_progress(n)
 
+    stop = threading.Event()
+    beating = threading.Thread(target=_beat, args=(runs, run.id, stop), name=f"import-{run.id}-beat", daemon=True)
+    beating.start()
     try:
         status, result, message, sha256 = _load(svc, run, progress)
     except CivicfedError as err:
@@ -84,9 +87,27 @@ def execute(svc: Civicfed, run: Run, on_progress: Callable[[int], None] | None =
         runs.finish(run.id, FAILED, message=f"internal error ({type(exc).__name__}); see the server's log")
     else:
         runs.finish(run.id, status, read=result["read"], sha256=sha256, result=result, message=message)
+    finally:
+        stop.set()
     finished = runs.get(run.id)
     assert finished is not None
     return finished
+
+
+def _beat(runs: Runs, run_id: str, stop: threading.Event) -> None:
+    """Say the run's process is alive, every BEAT seconds until the run ends: a store shared by
+    several processes tells a dead run from a long one by it (``Runs.fail_interrupted``)."""
+    while not stop.wait(BEAT):
+        try:
+            runs.beat(run_id)
+        except Exception:  # the state database away for a moment: the next beat tells
+            log.warning("import run %s: could not record that it is alive", run_id)
+
+
+def stale_after(svc: Civicfed) -> float | None:
+    """After how long without a beat a run is dead: None where no other process runs imports on
+    the store (every running run is then a dead one)."""
+    return float(svc.config["IMPORT_STALE_AFTER"]) if svc.store.shared else None
 
 
 def _load(
@@ -201,8 +222,7 @@ def start(svc: Civicfed, importer: Importer, source: str, territory: str, option
     runs = Runs(svc.state)
     try:
         handed = False
-        if not svc.store.shared:  # this process owns it: no run of another is going on
-            runs.fail_interrupted()
+        runs.fail_interrupted(stale_after(svc))
     except StoreBusyError:
         handed = True
     run = runs.queue(
@@ -232,17 +252,17 @@ def follow(svc: Civicfed, run: Run, on_progress: Callable[[int], None] | None = 
             return current
         if on_progress is not None:
             on_progress(current.read)
-        if current.status == QUEUED and time.monotonic() - waited > 5 * POLL:
+        if time.monotonic() - waited > 5 * POLL:
             waited = time.monotonic()
             try:
                 svc.store  # noqa: B018 - free again: the server is gone
             except StoreBusyError:
-                pass
-            else:
-                if runs.claim_this(run.id):
-                    taken = runs.get(run.id)
-                    assert taken is not None
-                    return _finish_here(svc, taken, on_progress)
+                continue
+            if current.status == QUEUED and runs.claim_this(run.id):
+                taken = runs.get(run.id)
+                assert taken is not None
+                return _finish_here(svc, taken, on_progress)
+            runs.fail_interrupted()  # it was running in the server, which stopped: it is dead
         time.sleep(0.2)
 
 

@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_ALLOW_PRIVATE": False,
     "IMPORT_MAX_BYTES": 256 * 1024 * 1024,
     "IMPORT_TIMEOUT": 30,
+    # On a store several processes share, a run that has not said it is alive for this many
+    # seconds is dead (its process was killed): the next import or server start marks it failed.
+    "IMPORT_STALE_AFTER": 60,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
     # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state

@@ -53,13 +53,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def _start_import_runner(svc: Any) -> None:
     """The import runner takes the runs queued by the JSON API and by `civicfed import` (which
-    hands its run over while this process owns the embedded store). Runs a stopped owner left
-    running are marked failed first: their write never happened (one atomic commit)."""
-    from importers.runner import runner
+    hands its run over while this process owns the embedded store). Runs a stopped process left
+    running are marked failed first: their write never happened (one atomic commit). On a store
+    several processes share, those are the runs that stopped beating (IMPORT_STALE_AFTER)."""
+    from importers.runner import runner, stale_after
     from server.ingest.runs import Runs
 
-    if not svc.store.shared:  # no other process writes to it: none runs an import on it
-        Runs(svc.state).fail_interrupted()
+    Runs(svc.state).fail_interrupted(stale_after(svc))
     runner(svc)
 
 

@@ -115,6 +115,8 @@ import_runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
+    # Written every few seconds while it runs: a run whose process died stops beating.
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("sha256", String(64), nullable=True),
     # The report (counts, quarantined items), JSON.
     Column("result", Text, nullable=True),

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from ..state import State, import_runs
 
@@ -21,6 +21,8 @@ from ..state import State, import_runs
 #: nothing since its previous run).
 QUEUED, RUNNING, DONE, UNCHANGED, FAILED = "queued", "running", "done", "unchanged", "failed"
 FINISHED = (DONE, UNCHANGED, FAILED)
+#: How often a running run says its process is alive (seconds).
+BEAT = 5.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,12 @@ class Runs:
 
     def progress(self, run_id: str, read: int) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(import_runs).where(import_runs.c.id == run_id).values(read=read))
+            conn.execute(update(import_runs).where(import_runs.c.id == run_id).values(read=read, heartbeat_at=_now()))
+
+    def beat(self, run_id: str) -> None:
+        """The run's process is alive (its runner calls it every ``BEAT`` seconds)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(import_runs).where(import_runs.c.id == run_id).values(heartbeat_at=_now()))
 
     def finish(
         self,
@@ -211,14 +218,21 @@ class Runs:
             )
         return None if row is None else _run(row)
 
-    def fail_interrupted(self) -> int:
+    def fail_interrupted(self, stale_after: float | None = None) -> int:
         """Runs left running by a process that stopped (killed, crashed): failed. Their write was
         one atomic commit, so the store holds all of it or none; the message says to run again.
-        Call it only when no other process may be running one (the embedded store's owner)."""
+        Without ``stale_after``, every running run (call it only where no other process may be
+        running one: the embedded store's owner); with it, those whose process has not said it
+        is alive for that many seconds (a store several processes share)."""
+        alive = import_runs.c.status == RUNNING
+        if stale_after is not None:
+            since = _now() - dt.timedelta(seconds=stale_after)
+            beat = import_runs.c.heartbeat_at
+            alive = and_(alive, or_(beat < since, and_(beat.is_(None), import_runs.c.started_at < since)))
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(import_runs)
-                .where(import_runs.c.status == RUNNING)
+                .where(alive)
                 .values(
                     status=FAILED,
                     ended_at=_now(),
