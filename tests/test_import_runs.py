@@ -33,7 +33,7 @@ from server.model.kinds import KINDS
 from server.state import State
 from vocabularies import CF, CF_IRI, DCAT, DCT, ONTOLOGY_FILE, PROV, SCHEMES_FILE, SH, SHAPES_FILE, SPDX
 
-from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env
+from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env, unique_base
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 PB = SAMPLES / "pb" / "poland_zabrze_2020_pawlow.pb"
@@ -218,7 +218,8 @@ def test_a_run_killed_in_the_middle_writes_nothing(tmp_path: Path, remote_store_
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
     # On a shared store, a dead run is one that stopped beating: this long, not a minute.
-    env = {**subprocess_env(data_dir, "http://kill.test", remote_store_url), "CIVICFED_IMPORT_STALE_AFTER": "1"}
+    base = unique_base("import-kill")  # a shared store keeps what earlier runs of this test left
+    env = {**subprocess_env(data_dir, base, remote_store_url), "CIVICFED_IMPORT_STALE_AFTER": "1"}
     civicfed(env, "territory", "create", "testowo", "--name", "Testowo", "--country", "PL")
     source = tmp_path / "big.pb"
     _big_pabulib(source, 20_000, 200_000)
