@@ -208,7 +208,8 @@ def _features(raw: bytes, name: str) -> list[Any]:
         raise MalformedBody(f"{name}: not a GeoJSON FeatureCollection (an object with type and features)")
     crs = doc.get("crs")
     if crs is not None:
-        crs_name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+        properties = crs.get("properties") if isinstance(crs, dict) else None
+        crs_name = properties.get("name") if isinstance(properties, dict) else None
         if not isinstance(crs_name, str) or crs_name.strip().lower() not in WGS84:
             raise MalformedBody(
                 f"{name}: its coordinates are in {crs_name or json.dumps(crs)[:100]}; civicfed reads WGS84 "

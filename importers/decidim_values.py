@@ -69,6 +69,10 @@ def number(value: str | None) -> float | str | None:
         return value
 
 
+#: Digits an amount may have: more is not money, and making an int of `1e999999999` never ends.
+MAX_DIGITS = 30
+
+
 def amount(value: str | None) -> int | Decimal | str | None:
     """A money amount, exact (the schema refuses floats with more than 4 decimals)."""
     if not value:
@@ -77,6 +81,8 @@ def amount(value: str | None) -> int | Decimal | str | None:
         out = Decimal(value)
     except InvalidOperation:
         return value
+    if not out.is_finite() or abs(out.adjusted()) > MAX_DIGITS:  # `1e999999999` would take forever to int()
+        return value  # the schema refuses it as a string, with the field named
     return int(out) if out == out.to_integral_value() else out
 
 

@@ -7,6 +7,7 @@ time limit. Importers get a :class:`Fetcher` as their ``fetcher`` option and cal
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,17 @@ class Fetcher:
 
     def check(self, url: str) -> None:
         """Raise :class:`SourceRefused` unless this URL may be fetched."""
-        parts = urlsplit(url)
+        # What HTTP clients and this check could read differently is refused outright: a
+        # backslash (`http://127.0.0.1\@allowed.org/` goes to 127.0.0.1 with requests),
+        # spaces, control characters, and the characters an IRI may not hold (it is written
+        # into the run's provenance).
+        if UNSAFE_URL.search(url):
+            raise SourceRefused(f'{url!r} holds characters a source URL may not (backslash, space, <>"{{}}|^`)')
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise SourceRefused(f"{url!r} is not a valid URL: {exc}") from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SourceRefused(f"{url!r} is not an http(s) URL")
         host = parts.hostname.lower()
@@ -90,8 +101,8 @@ class Fetcher:
             )
         if self.allow_private:
             return
-        for address in _addresses(host, parts.port or (443 if parts.scheme == "https" else 80)):
-            if not address.is_global or address.is_multicast:
+        for address in _addresses(host, port or (443 if parts.scheme == "https" else 80)):
+            if not _public(address):
                 raise SourceRefused(
                     f"{host!r} is a loopback, private or link-local address ({address}): refused unless "
                     "IMPORT_ALLOW_PRIVATE is set"
@@ -142,6 +153,19 @@ class Fetcher:
                 raise SourceUnavailable(f"{url} is larger than IMPORT_MAX_BYTES ({self.max_bytes} bytes)")
         self.received += len(out)
         return bytes(out)
+
+
+#: Characters no source URL needs and some would be read differently by a client or break an IRI.
+UNSAFE_URL = re.compile(r'[\\\s<>"{}|^`\x00-\x1f\x7f]')
+#: IPv6 forms that carry an IPv4 address (NAT64, IPv4-compatible) and the deprecated site-local
+#: range, which Python counts as global.
+_NOT_PUBLIC_V6 = [ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::/96", "fec0::/10")]
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not address.is_global or address.is_multicast:
+        return False
+    return not (isinstance(address, ipaddress.IPv6Address) and any(address in n for n in _NOT_PUBLIC_V6))
 
 
 def _host_allowed(host: str, allowed: frozenset[str]) -> bool:

@@ -21,12 +21,13 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from server.errors import CivicfedError, NotFound
+from server.errors import BadRequest, CivicfedError, NotFound
 from server.ingest import Importer, load, open_source
 from server.ingest.loader import RunInfo
 from server.ingest.provenance import activity_iri
@@ -214,6 +215,11 @@ def start(svc: Civicfed, importer: Importer, source: str, territory: str, option
     path = None
     if reads_path(importer, source):
         if source == "-":
+            if importer.snapshot:  # its name is the source: "stdin" would be every file's
+                raise BadRequest(
+                    f"read a {importer.format} source from its file, not standard input: its name is how the "
+                    "source is known (a new run of it deletes what it no longer gives)"
+                )
             path, source = keep_upload(svc, sys.stdin.buffer), "stdin"
         else:
             with open(source, "rb"):  # a missing or unreadable file fails here, named
@@ -297,6 +303,10 @@ class Runner:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -317,27 +327,35 @@ class Runner:
                 self._wake.clear()
                 continue
             log.info("import run %s: %s %s into %s", run.id, run.format, run.source, run.territory)
-            done = _finish_here(self.svc, run, None)
+            try:
+                done = _finish_here(self.svc, run, None)
+            except Exception:  # the state database away when the run ended: the runner goes on
+                log.exception("import run %s: its end could not be recorded", run.id)
+                continue
             log.info("import run %s %s: %s", run.id, done.status, done.message or "")
 
 
-_runners: dict[int, Runner] = {}
+#: Each application's runner (weakly: an application closed and gone takes its entry along,
+#: and a new one never finds an old runner under a reused id).
+_runners: weakref.WeakKeyDictionary[Civicfed, Runner] = weakref.WeakKeyDictionary()
 _runners_lock = threading.Lock()
 
 
 def runner(svc: Civicfed) -> Runner:
-    """This application's runner, started on first use (and stopped when it closes)."""
+    """This application's runner, started on first use (again if it died), stopped when the
+    application closes."""
     with _runners_lock:
-        found = _runners.get(id(svc))
+        found = _runners.get(svc)
         if found is None:
-            found = _runners[id(svc)] = Runner(svc)
             svc.on_close.append(lambda: _stop(svc))
+        if found is None or not found.alive:
+            found = _runners[svc] = Runner(svc)
             found.start()
         return found
 
 
 def _stop(svc: Civicfed) -> None:
     with _runners_lock:
-        found = _runners.pop(id(svc), None)
+        found = _runners.pop(svc, None)
     if found is not None:
         found.stop()

@@ -375,3 +375,67 @@ def test_what_every_importer_writes_conforms_to_the_shapes(svc: Any, zabrze: Ter
     declared = {str(s) for f in (ONTOLOGY_FILE, SCHEMES_FILE) for s in rdflib.Graph().parse(f).subjects()}
     used = {str(t) for _s, p, o in data for t in (p, o) if str(t).startswith(CF_IRI)}
     assert not {u for u in used if u not in declared and "-status-" not in u and "-type-" not in u}
+
+
+BOUNDARIES = SAMPLES / "boundaries" / "paris_arrondissements.opendata.paris.fr.geojson"
+
+
+def test_a_record_a_run_only_moved_to_its_district_is_not_the_runs(
+    svc: Any, client: FlaskClient, zabrze: Territory
+) -> None:
+    """A boundaries import moves the territory's located records into their districts; those
+    records stay their own source's (an editor's, here): the same boundaries again delete none."""
+    process = Record(KINDS["process"], {"id": "bp", "title": "Budget participatif", "type": "other"})
+    notre_dame = {"id": "p1", "process": "bp", "title": "Fontaine", "location": {"lat": 48.853, "lon": 2.3499}}
+    load(svc.records, "zabrze", [process, Record(KINDS["proposal"], notre_dame)], None)
+    first = run_import(svc, "boundaries", BOUNDARIES)
+    assert first.result is not None and first.result["updated"] == 1, first
+    again = run_import(svc, "boundaries", BOUNDARIES)
+    assert again.result is not None and again.result["deleted"] == 0, again
+    proposal = client.get("/api/v1/territories/zabrze/proposals/p1")
+    assert proposal.status_code == 200 and proposal.get_json()["district"] == "75104"
+
+
+def test_a_dry_run_is_not_the_run_a_real_one_compares_with(svc: Any, zabrze: Territory) -> None:
+    madrid = SAMPLES / "dcat" / "datos.madrid.es_300312-0-presupuestos-participativos.dcat.rdf"
+    assert run_import(svc, "dcat", madrid, dry_run=True).status == "done"
+    real = run_import(svc, "dcat", madrid)
+    assert real.status == "done" and real.result is not None and "activity" in real.result, real
+    graph = next(g for g in svc.store.graphs() if g.startswith(svc.urls.public_prefix + "source/zabrze/"))
+    assert svc.store.count(graph) == 25
+
+
+def test_an_upload_of_a_snapshot_format_must_be_named(client: FlaskClient, zabrze: Territory) -> None:
+    """Its name is the source: two unnamed uploads of different files would delete each other."""
+    answer = client.post(
+        "/api/v1/territories/zabrze/imports?format=pabulib",
+        data=PB.read_bytes(),
+        headers={**zabrze.auth("admin"), "Content-Type": "application/octet-stream"},
+    )
+    assert answer.status_code == 400 and "name" in answer.get_json()["detail"]
+
+
+def test_the_runner_survives_a_run_whose_end_cannot_be_recorded(
+    svc: Any, zabrze: Territory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importers.runner import runner
+
+    failures = iter([RuntimeError("state database away")])
+    finish = Runs.finish
+
+    def flaky(self: Runs, *args: Any, **kwargs: Any) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runs, "finish", flaky)
+    runs = Runs(svc.state)
+    first = runs.queue("zabrze", "pabulib", "a.pb", path=str(PB), options={}, agent="test")
+    second = runs.queue("zabrze", "pabulib", "b.pb", path=str(PB), options={}, agent="test")
+    runner(svc).wake()
+    deadline = time.monotonic() + 60
+    while (done := runs.get(second.id)) is None or not done.finished:
+        assert time.monotonic() < deadline, "the runner stopped after a run it could not record"
+        time.sleep(0.1)
+    assert done.status in ("done", "unchanged") and runs.get(first.id).status == "running"  # type: ignore[union-attr]

@@ -212,5 +212,5 @@ def reassign_ops(records: Records, territory: str, districts: Iterable[dict[str,
             old = record.get("district")
             new = district if district is not None else (old if old in live else None)
             if new != old:
-                ops.append(Op(kind, record["id"], "patch", {"district": new}))
+                ops.append(Op(kind, record["id"], "patch", {"district": new}, from_source=False))
     return ops

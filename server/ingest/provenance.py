@@ -10,6 +10,7 @@ for a source; both dereference like records (server/web/linked_data.py).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,12 @@ from vocabularies import CF, DCAT, DCT, PROV, RDF, RDFS, SH, SPDX, XSD
 
 from ..model.kinds import KINDS
 from ..model.rdf import format_datetime, literal, typed
-from ..urls import Urls
+from ..urls import LOCAL_ID_RE, Urls
 
 #: Kinds of IRI under a territory that are not records: what dereferencing looks up as provenance.
 PROVENANCE_KINDS = ("import", "source")
+#: What may stand in an IRI written as N-Triples (a URL given by an operator or a client).
+SAFE_IRI = re.compile(r'[^\s<>"{}|^`\\\x00-\x1f]+')
 #: Results a report lists at most (the run's count says how many were quarantined).
 MAX_RESULTS = 1000
 
@@ -87,7 +90,7 @@ def activity_statements(urls: Urls, a: Activity, rejected: Sequence[dict[str, An
         f"{source} <{DCT.title}> {literal(a.source_name)}",
         f"{source} <{DCT.format}> {literal(a.format)}",
     ]
-    if a.source_url:
+    if a.source_url and SAFE_IRI.fullmatch(a.source_url):
         out.append(f"{source} <{DCAT.accessURL}> <{a.source_url}>")
     used = source
     if a.sha256:
@@ -134,7 +137,7 @@ def report_statements(urls: Urls, a: Activity, rejected: Sequence[dict[str, Any]
     n = 0
     for entry in rejected[:MAX_RESULTS]:
         kind, local_id = entry.get("kind"), entry.get("id")
-        if kind in KINDS and local_id:
+        if kind in KINDS and isinstance(local_id, str) and LOCAL_ID_RE.fullmatch(local_id):
             focus = f"<{urls.resource(a.territory, kind, local_id)}>"
         else:
             focus = f"<{act}#line-{entry.get('line') or 0}>"

@@ -197,26 +197,27 @@ class Runs:
             return [_run(r) for r in rows]
 
     def last_done(self, territory: str, format_name: str, source: str) -> Run | None:
-        """The latest run of this source that wrote (a later unchanged run points back to it)."""
+        """The latest run of this source that wrote (a later unchanged run points back to it):
+        not a dry run, nor one whose items were all rejected."""
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(import_runs)
-                    .where(
-                        and_(
-                            import_runs.c.territory == territory,
-                            import_runs.c.format == format_name,
-                            import_runs.c.source == source[:2048],
-                            import_runs.c.status == DONE,
-                        )
+            rows = conn.execute(
+                select(import_runs)
+                .where(
+                    and_(
+                        import_runs.c.territory == territory,
+                        import_runs.c.format == format_name,
+                        import_runs.c.source == source[:2048],
+                        import_runs.c.status == DONE,
                     )
-                    .order_by(import_runs.c.id.desc())
-                    .limit(1)
                 )
-                .mappings()
-                .first()
-            )
-        return None if row is None else _run(row)
+                .order_by(import_runs.c.id.desc())
+                .limit(50)
+            ).mappings()
+            for row in rows:
+                run = _run(row)
+                if not run.dry_run and (run.result or {}).get("written"):
+                    return run
+        return None
 
     def fail_interrupted(self, stale_after: float | None = None) -> int:
         """Runs left running by a process that stopped (killed, crashed): failed. Their write was

@@ -29,6 +29,9 @@ class Op:
     #: Create the record only if it does not exist; an existing one is left as it is, unchanged
     #: (the parent an importer makes up for records whose source names it but does not describe).
     keep_existing: bool = False
+    #: Made by the loader, not given by the source (a district reassignment): the record keeps
+    #: the provenance it had instead of getting the run's.
+    from_source: bool = True
     #: Where the op came from in its source (an NDJSON line), for reports.
     line: int | None = None
 

@@ -333,7 +333,13 @@ class Writer:
                 if not self._emit_record(cs, stamps, territory, o.op.kind, iri, data, batch, counts):
                     o.status = "unchanged"
                 elif data is not None and provenance:
-                    cs.add(graph_of(self.urls, o.op.kind, territory), [f"<{iri}> <{p}> {v}" for p, v in provenance])
+                    graph = graph_of(self.urls, o.op.kind, territory)
+                    if o.op.from_source:
+                        cs.add(graph, [f"<{iri}> <{p}> {v}" for p, v in provenance])
+                    else:  # rewritten by the loader for its own reasons: what made it stays so
+                        kept = {p for p, _ in provenance}
+                        old = batch.old_desc.get(iri, [])
+                        cs.add(graph, [f"<{iri}> <{p}> {v}" for p, v in old if p in kept])
         # Counted records whose counts changed but that the batch did not rewrite.
         graph, ctx = self.urls.territory_graph(territory), Ctx(self.urls, territory)
         others = [p for p in counts if p not in written and p in batch.index and not batch.index[p].deleted]

@@ -211,6 +211,7 @@ def test_bad_options_are_refused(options: dict[str, str], message: str) -> None:
             "EPSG::2154; civicfed reads WGS84",
         ),
         (geojson([{"type": "Feature", "properties": {"id": 1}, "geometry": None}]), "properties are: id"),
+        (geojson([], crs={"properties": "x"}), "civicfed reads WGS84"),  # not an object: a 400, not a crash
     ],
 )
 def test_unreadable_sources(data: bytes, message: str) -> None:

@@ -85,3 +85,48 @@ def test_size_and_status_limits(origin: str) -> None:
 def test_settings_from_the_configuration() -> None:
     fetcher = Fetcher.from_config({"IMPORT_ALLOWED_HOSTS": "a.org, *.b.org", "IMPORT_ALLOW_PRIVATE": True})
     assert fetcher.allowed_hosts == {"a.org", "*.b.org"} and fetcher.allow_private
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8000\\@data.example.org/", "characters"),  # requests would go to 127.0.0.1
+        ("http://data.example.org/a b", "characters"),
+        ("http://data.example.org/x> . <http://evil.example/s", "characters"),  # into the provenance
+        ("http://data.example.org:99999/x", "not a valid URL"),
+        ("http://[::1/x", "not a valid URL"),
+        ("http://[64:ff9b::7f00:1]/x", "IMPORT_ALLOW_PRIVATE"),  # NAT64 of 127.0.0.1
+        ("http://[fec0::1]/x", "IMPORT_ALLOW_PRIVATE"),
+    ],
+)
+def test_urls_read_differently_or_hiding_a_private_address_are_refused(url: str, why: str) -> None:
+    with pytest.raises(SourceRefused, match=why):
+        Fetcher(frozenset({"*"})).check(url)
+
+
+def test_a_record_id_never_writes_rdf_into_the_report() -> None:
+    """A source's id is put in an IRI only when it is an id (else the item's line stands for it)."""
+    import datetime as dt
+
+    from server.ingest.provenance import Activity, report_statements
+    from server.urls import Urls
+
+    now = dt.datetime.now(dt.UTC)
+    activity = Activity("r1", "t", "open311", "s", "s", None, None, "test", now, now, {})
+    evil = "a> . <http://evil.example/s> <http://evil.example/p> <http://evil.example/o"
+    lines = report_statements(Urls("http://civicfed.test"), activity, [{"line": 7, "kind": "proposal", "id": evil}])
+    assert not any("evil.example" in line for line in lines)
+    assert any(line.endswith("<http://civicfed.test/id/t/import/r1#line-7>") for line in lines)
+
+
+def test_hostile_cells_cost_linear_time() -> None:
+    """A body of `<` without `>`, an amount of a billion digits: read at once, not for hours."""
+    import time
+
+    from importers.decidim_values import amount
+    from importers.tabular import html_text
+
+    started = time.perf_counter()
+    assert html_text("<" * 200_000 + "x") is not None
+    assert amount("1e999999999") == "1e999999999"  # left as text: the schema refuses it, naming the field
+    assert time.perf_counter() - started < 5

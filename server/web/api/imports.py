@@ -128,6 +128,14 @@ def import_create(args: dict[str, Any], territory: str) -> Response:
             raise UnsupportedMediaType(f'{format_name} reads a URL, not an upload: send JSON {{"format": …, "url": …}}')
         if not request.content_length and not request.stream:
             raise BadRequest("the body is empty: send the source as the body")
+        if importer.snapshot and not args.get("name"):
+            # Its name is the source: a run deletes what an earlier run of that name loaded and
+            # this one no longer gives, so two different uploads must not share a made-up one.
+            raise BadRequest(
+                f"name the uploaded {format_name} source (?name=the file's name): a new run of the same source "
+                "deletes what it no longer gives, and the name is how a source is known",
+                errors=[{"parameter": "name"}],
+            )
         options = _options(importer, _json_object(args.get("options")), "options")
         path = keep_upload(services(), iter(lambda: request.stream.read(1024 * 1024), b""))
         source = str(args.get("name") or f"upload.{format_name}")
