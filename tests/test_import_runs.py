@@ -420,18 +420,21 @@ def test_the_runner_survives_a_run_whose_end_cannot_be_recorded(
 ) -> None:
     from importers.runner import runner
 
-    failures = iter([RuntimeError("state database away")])
+    failed = threading.Event()
     finish = Runs.finish
 
     def flaky(self: Runs, *args: Any, **kwargs: Any) -> None:
-        error = next(failures, None)
-        if error is not None:
-            raise error
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("state database away")
         finish(self, *args, **kwargs)
 
     monkeypatch.setattr(Runs, "finish", flaky)
     runs = Runs(svc.state)
     first = runs.queue("zabrze", "pabulib", "a.pb", path=str(PB), options={}, agent="test")
+    runner(svc).wake()
+    assert failed.wait(60), "the first run did not end"
+    # The runner goes on: a run queued after it is run.
     second = runs.queue("zabrze", "pabulib", "b.pb", path=str(PB), options={}, agent="test")
     runner(svc).wake()
     deadline = time.monotonic() + 60

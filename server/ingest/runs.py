@@ -127,7 +127,10 @@ class Runs:
         claimed once, whichever process asks."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(import_runs.c.id).where(import_runs.c.status == QUEUED).order_by(import_runs.c.id).limit(5)
+                select(import_runs.c.id)
+                .where(import_runs.c.status == QUEUED)
+                .order_by(import_runs.c.created_at, import_runs.c.id)  # ids order by the second only
+                .limit(5)
             ).all()
             for (run_id,) in rows:
                 done = conn.execute(
