@@ -5,7 +5,7 @@ or between servers). Each graph is replaced atomically in the destination; then 
 graph is counted and hashed. The hash is over the sorted N-Triples of the graph with literals
 compared by value, so that stores that canonicalise differently (Virtuoso writes ``true`` as
 ``"1"``, trims dateTime fractions) still verify; WKT coordinates are compared in single
-precision, because that is what Virtuoso keeps of them.
+precision and without their optional spaces, because that is what Virtuoso keeps of them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .base import Store, StoreError
 
 WKT = GEO.wktLiteral
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WKT_SPACE = re.compile(r"\s*[(),]\s*")
 
 
 @dataclass
@@ -53,6 +54,8 @@ def _value(term: object) -> str:
             text = dt.datetime.fromisoformat(text).astimezone(dt.UTC).isoformat()
         elif dtype == WKT:
             text = _NUMBER.sub(lambda m: repr(_single(float(m.group()))), text)
+            # Virtuoso writes `POLYGON((1 2,3 4))` for `POLYGON ((1 2, 3 4))`: spacing is not value.
+            text = _WKT_SPACE.sub(lambda m: m.group().strip(), text.upper())
     except (ValueError, InvalidOperation):
         pass
     return f"{text}|{dtype}|{term.language or ''}"
