@@ -11,6 +11,7 @@ as it was.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import hashlib
 import inspect
@@ -128,9 +129,17 @@ def _load(
         options["fetcher"] = fetcher
     if "territory" in wants:  # observations keyed by the territory's districts (table, population)
         options.update(territory=run.territory, urls=svc.urls)
-    sha256 = file_sha256(run.path) if run.path and reads_path(importer, run.source) else None
+    reads_file = reads_path(importer, run.source)
+    before = Runs(svc.state).last_done(run.territory, run.format, run.source)
+
+    @functools.cache  # asked by the run's provenance and by its report: the file read once at most
+    def digest() -> str | None:
+        # The source's own, which it computes while reading; else the file's, read once more.
+        found = getattr(source, "sha256", None)
+        return found or (file_sha256(run.path) if reads_file and run.path else None)
+
     with ExitStack() as stack:
-        if reads_path(importer, run.source):
+        if reads_file:
             if not run.path:
                 raise NotFound(f"run {run.id} has no file to read")
             stream = stack.enter_context(open(run.path, "rb"))
@@ -148,14 +157,14 @@ def _load(
             started=run.started_at or dt.datetime.now(dt.UTC),
             snapshot=importer.snapshot,
             progress=progress,
-            sha256=lambda: sha256 or getattr(source, "sha256", None),
-            previous_statements=_previous_statements(svc, run),
+            sha256=digest,
+            previous_statements=None if before is None else (before.result or {}).get("statements_sha256"),
         )
         report = load(
             svc.records, run.territory, source.items(), None, source_id=source.id, partial=partial,
             dry_run=dry_run, max_errors=int(svc.config["INGEST_MAX_ERRORS"]), validator=svc.validator, run=info,
         )  # fmt: skip
-        sha256 = sha256 or getattr(source, "sha256", None)
+        sha256 = digest()
     result: dict[str, Any] = {"read": report.read, "bytes_fetched": fetcher.received, **report.to_dict()}
     if report.statements or report.statements_sha256:
         result.update(statements=report.statements, statements_sha256=report.statements_sha256)
@@ -169,7 +178,6 @@ def _load(
         result["activity"] = activity_iri(svc.urls, run.territory, run.id)
         return DONE, result, None, sha256
     if report.written:
-        before = Runs(svc.state).last_done(run.territory, run.format, run.source)
         since = f" since run {before.id}" if before is not None else ""
         return UNCHANGED, result, f"no change{since}: every record of the source is stored as it is", sha256
     if dry_run and not report.rejected:
@@ -235,13 +243,7 @@ def start(svc: Civicfed, importer: Importer, source: str, territory: str, option
         territory, importer.format, source, path=path, options=options, agent=cli_agent(),
         status=QUEUED if handed else RUNNING,
     )  # fmt: skip
-    if handed:
-        _wake_servers()
-    return run, handed
-
-
-def _wake_servers() -> None:
-    """Nothing to do: a server's runner polls the queue (POLL seconds)."""
+    return run, handed  # a server's runner finds a queued run within POLL seconds
 
 
 def follow(svc: Civicfed, run: Run, on_progress: Callable[[int], None] | None = None) -> Run:
@@ -282,12 +284,6 @@ def _finish_here(svc: Civicfed, run: Run, on_progress: Callable[[int], None] | N
 def _forget_upload(svc: Civicfed, run: Run) -> None:
     if run.path and Path(run.path).parent == uploads_dir(svc):
         Path(run.path).unlink(missing_ok=True)
-
-
-def _previous_statements(svc: Civicfed, run: Run) -> str | None:
-    """The digest of the statements the last run of this source that wrote left in its graph."""
-    before = Runs(svc.state).last_done(run.territory, run.format, run.source)
-    return None if before is None or before.result is None else before.result.get("statements_sha256")
 
 
 class Runner:

@@ -51,20 +51,11 @@ def decode(data: bytes, name: str = "the file") -> str:
         nul = data.find(b"\x00", 0, 4096)
         if nul >= 0:
             raise MalformedBody(f"{name} is not text (binary data at byte {nul})") from exc
-        return data.decode("cp1252", errors="strict") if _cp1252_ok(data) else _undecodable(name, exc)
-
-
-def _cp1252_ok(data: bytes) -> bool:
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _undecodable(name: str, exc: UnicodeDecodeError) -> str:
-    line = exc.object[: exc.start].count(b"\n") + 1
-    raise MalformedBody(f"{name}, line {line}: not UTF-8 nor Windows-1252 text ({exc.reason})") from exc
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise MalformedBody(f"{name}, line {line}: not UTF-8 nor Windows-1252 text ({exc.reason})") from exc
 
 
 def sniff_delimiter(header: str) -> str:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import shapely
+
 from vocabularies import CF, DCT, GEO, LOCN, RDF, SDO, SF, XSD, concept_code, concept_iri
 
 from ..store import Description
@@ -364,8 +366,6 @@ class Area(Field):
     predicate: str = GEO.hasGeometry
 
     def emit(self, s: str, value: Any, ctx: Ctx, out: list[str]) -> None:
-        import shapely
-
         node = f"{s}#{self.suffix}"
         text = json.dumps(value, separators=(",", ":"))
         wkt = shapely.to_wkt(shapely.from_geojson(text), rounding_precision=7, trim=True, output_dimension=2)
