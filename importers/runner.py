@@ -163,6 +163,7 @@ def _load(
         report = load(
             svc.records, run.territory, source.items(), None, source_id=source.id, partial=partial,
             dry_run=dry_run, max_errors=int(svc.config["INGEST_MAX_ERRORS"]), validator=svc.validator, run=info,
+            batch=int(svc.config["IMPORT_BATCH"]),
         )  # fmt: skip
         sha256 = digest()
     result: dict[str, Any] = {"read": report.read, "bytes_fetched": fetcher.received, **report.to_dict()}

@@ -81,6 +81,9 @@ DEFAULTS: dict[str, Any] = {
     # On a store several processes share, a run that has not said it is alive for this many
     # seconds is dead (its process was killed): the next import or server start marks it failed.
     "IMPORT_STALE_AFTER": 60,
+    # Items of a source written per batch: a larger source is written batch by batch to a staged
+    # copy of the embedded store, swapped in at the end (one transaction would hold it in memory).
+    "IMPORT_BATCH": 10_000,
     # Rate limits (flask-limiter syntax: "N per second|minute|hour|day", several joined by ";"):
     # public reads per client address, with their own budgets for SPARQL and dumps; writes and
     # ingests per API key. RATELIMIT_STORAGE_URI: where the counts live — "state" (the state

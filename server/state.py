@@ -206,6 +206,7 @@ class State:
         self._secrets: dict[str, bytes] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._held = threading.local()  # the names of the locks this thread holds
         # Workers starting together on a new database would race to create the tables ("table
         # territories already exists"): one creates them, the others then find them.
         with self._lock("schema"):
@@ -336,10 +337,16 @@ class State:
     @contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         """A named lock across threads, and across processes: a PostgreSQL advisory lock, or an
-        flock on a file beside the SQLite database (processes of one machine)."""
+        flock on a file beside the SQLite database (processes of one machine). A thread holding
+        it may take it again (a staged import's batches, each a write, under the lock it holds
+        for the whole import)."""
+        held: set[str] = self._held.__dict__.setdefault("names", set())
+        if name in held:
+            yield
+            return
         with self._locks_guard:
             lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with lock, self._holding(held, name):
             if self.engine.dialect.name == "postgresql":
                 key = int.from_bytes(hashlib.sha256(f"civicfed:{name}".encode()).digest()[:8], "big", signed=True)
                 with self.engine.connect() as conn:
@@ -359,6 +366,15 @@ class State:
                         fcntl.flock(handle, fcntl.LOCK_UN)
             else:
                 yield
+
+    @staticmethod
+    @contextmanager
+    def _holding(held: set[str], name: str) -> Iterator[None]:
+        held.add(name)
+        try:
+            yield
+        finally:
+            held.discard(name)
 
     def clock_floor(self, territory: str) -> int:
         with self.engine.connect() as conn:

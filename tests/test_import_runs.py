@@ -220,7 +220,13 @@ def test_a_run_killed_in_the_middle_writes_nothing(tmp_path: Path, remote_store_
     # On a shared store, a dead run is one that stopped beating: this long, not a minute.
     base = unique_base("import-kill")  # a shared store keeps what earlier runs of this test left
     env = {**subprocess_env(data_dir, base, remote_store_url), "CIVICFED_IMPORT_STALE_AFTER": "1"}
+    # In batches of 1,000 (on the embedded store, to a staged copy of the store): killed once a
+    # few are written, it must still leave the store as it was before the run.
+    env["CIVICFED_IMPORT_BATCH"] = "1000"
     civicfed(env, "territory", "create", "testowo", "--name", "Testowo", "--country", "PL")
+    civicfed(env, "import", "pabulib", str(PB), "--territory", "testowo")
+    before = civicfed(env, "export", "ndjson", "--territory", "testowo").stdout
+    assert before.count("\n") == 6
     source = tmp_path / "big.pb"
     _big_pabulib(source, 20_000, 200_000)
     state = State(env.get("CIVICFED_STATE_DB") or f"sqlite:///{data_dir / 'state.sqlite3'}")
@@ -231,22 +237,26 @@ def test_a_run_killed_in_the_middle_writes_nothing(tmp_path: Path, remote_store_
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not (found := runs.list("testowo")) or found[0].read == 0:
+        # The run read 5,000 items: the batches before are validated, written, or being written.
+        while not (found := [r for r in runs.list("testowo") if r.source == str(source)]) or found[0].read < 5000:
             assert process.poll() is None, "the import ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.5)  # reading, validating or writing: anywhere in the middle
+        staged = (data_dir / "oxigraph.1").is_dir()
         os.killpg(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     assert runs.list("testowo")[0].status == "running"  # it never got to say anything
     state.close()
     listed = civicfed(env, "export", "ndjson", "--territory", "testowo").stdout
-    assert listed.strip() == "", "a killed import left records behind"
+    assert listed == before, "a killed import left records behind"
+    # The copy the killed run was writing is gone (the command above opened the store).
+    assert staged == (remote_store_url is None), "the run was not writing a staged copy when killed"
+    assert [p.name for p in data_dir.iterdir() if p.name.startswith("oxigraph.")] == []
     time.sleep(1.5)  # on a shared store: longer than CIVICFED_IMPORT_STALE_AFTER without a beat
     # The next import marks the killed run failed (its write never happened), and runs.
     again = civicfed(env, "import", "pabulib", str(PB), "--territory", "testowo")
-    assert json.loads(again.stdout)["status"] == "done"
+    assert json.loads(again.stdout)["status"] == "unchanged"  # (imported before the killed run)
     killed = json.loads(civicfed(env, "import", "report", found[0].id).stdout)
     assert killed["status"] == "failed" and "interrupted" in killed["message"]
 

@@ -6,8 +6,13 @@ without ``partial``, one rejected item means nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import itertools
+import queue
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +29,7 @@ from .districts import place_in_districts
 from .provenance import Activity, activity_statements, record_statements, source_iri
 from .report import Report, error_entry
 from .source import Deletion, Importer, Item, Record, Rejected, Source, Statements
-from .validate import Validator
+from .validate import Checked, Validator
 
 _IN_THREAD = Validator(0)
 
@@ -64,6 +69,7 @@ def load(
     max_errors: int = 1_000,
     validator: Validator | None = None,
     run: RunInfo | None = None,
+    batch: int | None = None,
 ) -> Report:
     """Validate every item, then write the valid ones atomically (with ``partial``), or all or
     none; ``dry_run`` writes nothing. ``principal`` is the API key's holder; None is the server's
@@ -71,70 +77,254 @@ def load(
     report lists the first ``max_errors`` rejected items and counts the others. ``validator``
     validates large sources in worker processes (the server's); None validates in this thread.
     With ``run``, the write carries the run's provenance, and a snapshot source's vanished
-    records are deleted."""
-    ops: list[Op] = []
-    errors: list[dict[str, object]] = []
-    omitted = 0
-    statements: list[str] = []
+    records are deleted. With ``batch``, a source of more items than that is written ``batch``
+    items at a time to a staged copy of the store, swapped in at the end (where the store
+    stages writes): still all or nothing, in bounded memory."""
+    job = _Job(records, territory, principal, source_id, partial, max_errors, validator or _IN_THREAD, run)
+    stream = _read(items if run is None else _counted(items, run))
+    if batch is None or dry_run or not records.store.stages:
+        return job.whole(list(stream), dry_run)
+    first = list(itertools.islice(stream, batch))
+    following = next(stream, None)
+    if following is None:
+        return job.whole(first, dry_run)
+    return job.staged(itertools.chain(first, [following], stream), batch)
 
-    def reject(line: int | None, kind: str | None, local_id: str | None, err: CivicfedError) -> None:
+
+class _Job:
+    """One load: its settings, and the rejected items it reports (the first ``max_errors``)."""
+
+    def __init__(
+        self,
+        records: Records,
+        territory: str,
+        principal: Principal | None,
+        source_id: str | None,
+        partial: bool,
+        max_errors: int,
+        validator: Validator,
+        run: RunInfo | None,
+    ) -> None:
+        self.records, self.territory, self.principal, self.source_id = records, territory, principal, source_id
+        self.partial, self.max_errors, self.validator, self.run = partial, max_errors, validator, run
+        self.errors: list[dict[str, object]] = []
+        self.omitted = 0
+        self.statements: list[str] = []
+
+    def reject(self, line: int | None, kind: str | None, local_id: str | None, err: CivicfedError) -> None:
         # Items arrive in source order: the first ones are kept, the rest only counted, so
         # that a body of nothing but bad lines does not grow the answer (and the worker) with it.
-        nonlocal omitted
-        if len(errors) < max_errors:
-            errors.append(error_entry(line, kind, local_id, err))
+        if len(self.errors) < self.max_errors:
+            self.errors.append(error_entry(line, kind, local_id, err))
         else:
-            omitted += 1
+            self.omitted += 1
 
-    read = list(_read(items if run is None else _counted(items, run)))
-    # Every record validated at once (in worker processes for a large source), then taken in
-    # source order with the rest: errors are reported in the order of the lines.
-    checked = iter((validator or _IN_THREAD).check([(i.kind.name, i.data) for i in read if isinstance(i, Record)]))
-    for item in read:
-        if isinstance(item, Rejected):
-            reject(item.line, item.kind, item.local_id, item.error)
-        elif isinstance(item, Deletion):
-            # Replaying a feed deletes what may never have reached this server: not an error.
-            ops.append(Op(item.kind, item.local_id, "delete", missing_ok=True, line=item.line))
-        elif isinstance(item, Record):
-            data = next(checked)
-            if isinstance(data, CivicfedError):
-                local_id = item.data.get("id")
-                reject(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, data)
-                continue
-            ops.append(Op(item.kind, data["id"], "upsert", data, line=item.line, keep_existing=item.if_absent))
-        elif isinstance(item, Statements):
-            statements.extend(item.statements)
-    extra = None
-    digest = hashlib.sha256("\n".join(sorted(set(statements))).encode()).hexdigest() if statements else None
-    # A run's statements replace the source's graph when they differ from the previous run's
-    # (or when a run of a source that gave some gives none).
-    rewrite = bool(statements) if run is None else digest != run.previous_statements
-    if rewrite:
+    def validate(self, read: list[Item]) -> list[Checked]:
+        """The items' records, validated (in worker processes for a large source)."""
+        return self.validator.check([(i.kind.name, i.data) for i in read if isinstance(i, Record)])
+
+    def ops(self, read: list[Item], validated: list[Checked] | None = None) -> list[Op]:
+        """The items' operations (their statements kept aside); the invalid ones rejected."""
+        ops: list[Op] = []
+        # Every record validated at once, then taken in source order with the rest: errors are
+        # reported in the order of the lines.
+        checked = iter(self.validate(read) if validated is None else validated)
+        for item in read:
+            if isinstance(item, Rejected):
+                self.reject(item.line, item.kind, item.local_id, item.error)
+            elif isinstance(item, Deletion):
+                # Replaying a feed deletes what may never have reached this server: not an error.
+                ops.append(Op(item.kind, item.local_id, "delete", missing_ok=True, line=item.line))
+            elif isinstance(item, Record):
+                data = next(checked)
+                if isinstance(data, CivicfedError):
+                    local_id = item.data.get("id")
+                    self.reject(item.line, item.kind.name, local_id if isinstance(local_id, str) else None, data)
+                    continue
+                ops.append(Op(item.kind, data["id"], "upsert", data, line=item.line, keep_existing=item.if_absent))
+            elif isinstance(item, Statements):
+                self.statements.extend(item.statements)
+        return ops
+
+    def placed(self, ops: list[Op]) -> list[Op]:
+        """The ops, and those that put records in their districts: located records get the
+        district their point is in; new boundaries move the others (one call for all the ops
+        of a write: boundaries changed and deleted together decide where records go)."""
+        return ops + place_in_districts(self.records, self.territory, ops)
+
+    def statements_change(self) -> tuple[Changeset | None, str | None]:
+        """The rewrite of the source's graph, if its statements changed; their digest."""
+        statements = self.statements
+        digest = hashlib.sha256("\n".join(sorted(set(statements))).encode()).hexdigest() if statements else None
+        # A run's statements replace the source's graph when they differ from the previous run's
+        # (or when a run of a source that gave some gives none).
+        rewrite = bool(statements) if self.run is None else digest != self.run.previous_statements
+        if not rewrite:
+            return None, digest
         # The importer's own naming: a wrong one is a bug of the importer, not of the request.
-        if source_id is None or not LOCAL_ID_RE.fullmatch(source_id):
-            raise ValueError(f"statements need the source's id, a slug (got {source_id!r})")
+        if self.source_id is None or not LOCAL_ID_RE.fullmatch(self.source_id):
+            raise ValueError(f"statements need the source's id, a slug (got {self.source_id!r})")
         extra = Changeset()
-        graph = records.urls.source_graph(territory, source_id)
+        graph = self.records.urls.source_graph(self.territory, self.source_id)
         extra.clear_graph(graph)
         extra.add(graph, statements)
-    if errors and not partial:
-        dry_run = True  # still check the rest, so that one round trip reports every problem
-    settings: dict[str, Any] = {"partial": partial, "dry_run": dry_run, "extra": extra}
-    if run is not None:
-        ops += _vanished(records, territory, run, read)
-        settings.update(_run_settings(records, territory, run, len(read), extra, errors, omitted))
-    # Located records get the district their point is in; new boundaries move the others.
-    ops += place_in_districts(records, territory, ops)
-    if principal is None:
-        written = records.write_internal(territory, ops, **settings)
-    else:
-        written = records.write(territory, ops, principal, **settings)
-    report = Report.of(written, len(ops), errors, omitted, max_errors)  # type: ignore[arg-type]
-    report.read = len(read)
-    report.statements, report.statements_sha256 = len(statements), digest
-    report.statements_changed = rewrite and written.written
-    return report
+        return extra, digest
+
+    def write(self, ops: list[Op], **settings: Any) -> WriteReport:
+        if self.principal is None:
+            return self.records.write_internal(self.territory, ops, **settings)
+        return self.records.write(self.territory, ops, self.principal, **settings)
+
+    def whole(self, read: list[Item], dry_run: bool) -> Report:
+        """The source in one write."""
+        ops = self.ops(read)
+        extra, digest = self.statements_change()
+        if self.errors and not self.partial:
+            dry_run = True  # still check the rest, so that one round trip reports every problem
+        settings: dict[str, Any] = {"partial": self.partial, "dry_run": dry_run, "extra": extra}
+        if self.run is not None:
+            ops += _vanished(self.records, self.territory, self.run, _seen(read))
+            settings.update(self.run_settings(len(read), extra))
+        ops = self.placed(ops)
+        written = self.write(ops, **settings)
+        report = Report.of(written, len(ops), self.errors, self.omitted, self.max_errors)  # type: ignore[arg-type]
+        report.read = len(read)
+        report.statements, report.statements_sha256 = len(self.statements), digest
+        report.statements_changed = extra is not None and written.written
+        return report
+
+    def staged(self, items: Iterator[Item], batch: int) -> Report:
+        """The source ``batch`` items at a time, written to a staged copy of the store that
+        replaces it at the end if the load is to be written (server/store/staging.py)."""
+        records, territory = self.records, self.territory
+        totals: Counter[str] = Counter()
+        seen: set[tuple[str, str]] = set()
+        retry: list[Op] = []
+        read = quads = 0
+        provenance = () if self.run is None else self.run_settings(0, None)["provenance"]
+        # Both locks for the whole load, in the order every writer takes them: another write
+        # landing in the live store meanwhile would be lost when the copy replaces it.
+        with records.state.write_lock(territory), records.state.commit_lock(), records.store.staged() as stage:
+            for chunk, validated in self.read_ahead(items, batch):
+                read += len(chunk)
+                seen |= _seen(chunk)
+                # Each batch writes what is valid: the whole source's verdict comes at the end.
+                written = self.write(self.placed(self.ops(chunk, validated)), partial=True, provenance=provenance)
+                quads += written.quads
+                for o in written.outcomes:
+                    if o.status == "rejected":
+                        retry.append(o.op)  # it may name a record of a later batch
+                    else:
+                        totals[o.status] += 1
+            extra, digest = self.statements_change()
+            final = retry
+            settings: dict[str, Any] = {"partial": True, "extra": extra}
+            if self.run is not None:
+                final += _vanished(records, territory, self.run, seen)
+                settings.update(self.run_settings(read, extra, totals))
+            written = self.write(self.placed(final), **settings)
+            quads += written.quads
+            for o in written.outcomes:
+                if o.status == "rejected":
+                    assert o.error is not None
+                    self.reject(o.op.line, o.op.kind.name, o.op.local_id, o.error)
+                else:
+                    totals[o.status] += 1
+            ok = self.partial or not (self.errors or self.omitted)
+            if ok and quads:
+                stage.keep()
+        self.errors.sort(key=lambda e: e["line"] or 0)  # type: ignore[arg-type, return-value]
+        counts = {k: totals[k] for k in ("created", "updated", "deleted", "unchanged", "superseded")}
+        counts["rejected"] = len(self.errors) + self.omitted
+        report = Report(territory, ok, counts, read - counts["rejected"], quads if ok else 0, self.errors, self.omitted)  # type: ignore[arg-type]
+        report.read = read
+        report.statements, report.statements_sha256 = len(self.statements), digest
+        report.statements_changed = extra is not None and ok
+        return report
+
+    def read_ahead(self, items: Iterator[Item], batch: int) -> Iterator[tuple[list[Item], list[Checked]]]:
+        """The source in batches, each read and validated in a thread of its own while the one
+        before is written (the store's loads and the validating processes leave the GIL): two
+        batches ahead at most, so memory stays bounded by the batch size."""
+        ready: queue.Queue[tuple[list[Item], list[Checked]] | BaseException | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def put(got: tuple[list[Item], list[Checked]] | BaseException | None) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    ready.put(got, timeout=0.2)
+                    return
+
+        def produce() -> None:
+            try:
+                for chunk in _batches(items, batch):
+                    put((chunk, self.validate(chunk)))
+                    if stop.is_set():
+                        return
+                put(None)
+            except BaseException as exc:  # handed to the writing thread, which raises it
+                put(exc)
+
+        reader = threading.Thread(target=produce, name="import-read-ahead", daemon=True)
+        reader.start()
+        try:
+            while (got := ready.get()) is not None:
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()
+            reader.join()
+
+    def run_settings(self, read: int, extra: Changeset | None, before: Counter[str] | None = None) -> dict[str, Any]:
+        """The write's provenance: each written record's links, and the run's description made
+        from what the write does (with ``before``, the counts of the batches written before it),
+        unless it changes nothing (re-running an unchanged source adds none)."""
+        run, urls, territory = self.run, self.records.urls, self.territory
+        assert run is not None
+
+        def describe(report: WriteReport) -> Changeset:
+            cs = extra or Changeset()
+            counts = Counter(report.counts())
+            if before is not None:
+                counts.update(before)
+            if not (counts["created"] or counts["updated"] or counts["deleted"] or extra is not None):
+                return cs
+            rejected = self.errors + [
+                error_entry(o.op.line, o.op.kind.name, o.op.local_id, o.error)  # type: ignore[arg-type]
+                for o in report.rejected
+            ]
+            counts = {**counts, "read": read, "rejected": len(rejected) + self.omitted}
+            sha256 = run.sha256() if run.sha256 is not None else None
+            activity = Activity(
+                run.run_id, territory, run.format, run.source_id, run.source_name, run.source_url, sha256,
+                run.agent, run.started, dt.datetime.now(dt.UTC), counts,
+            )  # fmt: skip
+            # Added, never dropped first: the source's description only grows (a new URL, a new
+            # title), and a write with no deletion takes the store's faster insertion path.
+            cs.add(urls.territory_graph(territory), activity_statements(urls, activity, rejected))
+            return cs
+
+        provenance = record_statements(urls, territory, run.run_id, run.source_id)
+        return {"extra": describe, "provenance": provenance}
+
+
+def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _seen(read: list[Item]) -> set[tuple[str, str]]:
+    """The records the items name (given, deleted or rejected): a snapshot source's others vanished."""
+    seen: set[tuple[str, str]] = set()
+    for item in read:
+        if isinstance(item, Record) and isinstance(item.data.get("id"), str):
+            seen.add((item.kind.name, item.data["id"]))
+        elif isinstance(item, Deletion):
+            seen.add((item.kind.name, item.local_id))
+        elif isinstance(item, Rejected) and item.kind and item.local_id:
+            seen.add((item.kind, item.local_id))
+    return seen
 
 
 def _counted(items: Iterable[Item], run: RunInfo) -> Iterator[Item]:
@@ -147,20 +337,12 @@ def _counted(items: Iterable[Item], run: RunInfo) -> Iterator[Item]:
         run.progress(n)
 
 
-def _vanished(records: Records, territory: str, run: RunInfo, read: list[Item]) -> list[Op]:
+def _vanished(records: Records, territory: str, run: RunInfo, seen: set[tuple[str, str]]) -> list[Op]:
     """Deletions of the records an earlier run of this snapshot source wrote that it no longer
     gives (a record it gives but that is quarantined this time is kept as it was): those whose
     ``dct:source`` is this source."""
     if not run.snapshot:
         return []
-    seen: set[tuple[str, str]] = set()
-    for item in read:
-        if isinstance(item, Record) and isinstance(item.data.get("id"), str):
-            seen.add((item.kind.name, item.data["id"]))
-        elif isinstance(item, Deletion):
-            seen.add((item.kind.name, item.local_id))
-        elif isinstance(item, Rejected) and item.kind and item.local_id:
-            seen.add((item.kind, item.local_id))
     urls = records.urls
     source = source_iri(urls, territory, run.source_id)
     graphs = " ".join(f"<{g}>" for g in (urls.territory_graph(territory), urls.private_graph(territory)))
@@ -175,43 +357,6 @@ def _vanished(records: Records, territory: str, run: RunInfo, read: list[Item]) 
         if (ref.kind, ref.local_id) not in seen:
             ops.append(Op(KINDS[ref.kind], ref.local_id, "delete", missing_ok=True))
     return ops
-
-
-def _run_settings(
-    records: Records,
-    territory: str,
-    run: RunInfo,
-    read: int,
-    extra: Changeset | None,
-    errors: list[dict[str, Any]],
-    omitted: int,
-) -> dict[str, Any]:
-    """The write's provenance: each written record's links, and the run's description made from
-    what the write does, unless it changes nothing (re-running an unchanged source adds none)."""
-    urls = records.urls
-
-    def describe(report: WriteReport) -> Changeset:
-        cs = extra or Changeset()
-        counts = report.counts()
-        if not (counts["created"] or counts["updated"] or counts["deleted"] or extra is not None):
-            return cs
-        rejected = errors + [
-            error_entry(o.op.line, o.op.kind.name, o.op.local_id, o.error)  # type: ignore[arg-type]
-            for o in report.rejected
-        ]
-        counts = {**counts, "read": read, "rejected": len(rejected) + omitted}
-        sha256 = run.sha256() if run.sha256 is not None else None
-        activity = Activity(
-            run.run_id, territory, run.format, run.source_id, run.source_name, run.source_url, sha256,
-            run.agent, run.started, dt.datetime.now(dt.UTC), counts,
-        )  # fmt: skip
-        # Added, never dropped first: the source's description only grows (a new URL, a new
-        # title), and a write with no deletion takes the store's faster insertion path.
-        cs.add(urls.territory_graph(territory), activity_statements(urls, activity, rejected))
-        return cs
-
-    provenance = record_statements(urls, territory, run.run_id, run.source_id)
-    return {"extra": describe, "provenance": provenance}
 
 
 def open_source(importer: Importer, data: Any, **options: Any) -> Source:

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Changeset, Description, QueryResult, Store, StoreBusyError, StoreError, StoreRefused, StoreTimeout
+from .base import (
+    Changeset,
+    Description,
+    QueryResult,
+    Stage,
+    Store,
+    StoreBusyError,
+    StoreError,
+    StoreRefused,
+    StoreTimeout,
+)
 
 __all__ = [
     "Changeset",
     "Description",
     "QueryResult",
+    "Stage",
     "Store",
     "StoreBusyError",
     "StoreError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -74,6 +75,10 @@ class Changeset:
             self.add(graph, statements)
         self.clear |= other.clear
 
+    def deletions(self) -> Changeset:
+        """What this changeset removes, without what it adds."""
+        return Changeset(replace=self.replace, clear=self.clear)
+
     def is_empty(self) -> bool:
         return not any(self.replace.values()) and not any(self.insert.values()) and not self.clear
 
@@ -112,6 +117,16 @@ class Changeset:
         return " ;\n".join(ops)
 
 
+@dataclass
+class Stage:
+    """A staged write under way (:meth:`Store.staged`): kept, it replaces the store at its end."""
+
+    kept: bool = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+
 class Store(abc.ABC):
     """A quad store: SPARQL 1.1 query and update, pattern access, atomic writes.
 
@@ -132,6 +147,8 @@ class Store(abc.ABC):
     #: Every write to the store goes through this object (one owning process), so ``generation``
     #: tells when it changed: what is derived from the store can be kept until then.
     tracks_writes: bool = False
+    #: :meth:`staged` is available: a large write goes to a copy swapped in whole at its end.
+    stages: bool = False
 
     @abc.abstractmethod
     def query(
@@ -209,6 +226,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def dump(self, output: IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
         """Serialise one graph (triple formats) or the whole dataset (quad formats)."""
+
+    def staged(self) -> AbstractContextManager[Stage]:
+        """Writes of this thread go to a copy of the store, which replaces it at the end if the
+        stage is kept (where :attr:`stages` is true)."""
+        raise NotImplementedError(f"the {self.backend} store does not stage writes")
 
     def snapshot(self, target: Path) -> None:
         """Write a consistent read-only copy of the store as of now into ``target`` (where
