@@ -2,6 +2,11 @@
 within the limits an administrator set: hosts on an allowlist only, never a loopback, private
 or link-local address unless allowed, a few redirects each checked the same way, a size and a
 time limit. Importers get a :class:`Fetcher` as their ``fetcher`` option and call ``get``.
+
+A host is resolved once per request, and the connection goes to one of the addresses that
+resolution gave and the check let through (:class:`_PinnedAdapter`): were the name resolved again
+when connecting, a hostile DNS server could answer a public address to the check and 127.0.0.1 to
+the connection (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from server.errors import CivicfedError
 
@@ -23,6 +30,7 @@ MAX_BYTES = 256 * 1024 * 1024
 TIMEOUT = 30.0
 MAX_REDIRECTS = 3
 USER_AGENT = "civicfed-importer (+https://w3id.org/civicfed)"
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SourceRefused(CivicfedError):
@@ -66,6 +74,13 @@ class Fetcher:
     #: Bytes received so far (provenance reports them).
     received: int = 0
 
+    def __post_init__(self) -> None:
+        # requests' own adapters would resolve the host again when connecting: this one connects
+        # to the addresses `_connectable` resolved and checked.
+        adapter = _PinnedAdapter(self._connectable)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Fetcher:
         hosts = config.get("IMPORT_ALLOWED_HOSTS") or ()
@@ -80,6 +95,13 @@ class Fetcher:
 
     def check(self, url: str) -> None:
         """Raise :class:`SourceRefused` unless this URL may be fetched."""
+        host, port = self._check_url(url)
+        if not self.allow_private:
+            self._connectable(host, port)
+
+    def _check_url(self, url: str) -> tuple[str, int]:
+        """The URL's host and port, once its form and host are allowed (no name resolved: the
+        adapter resolves and checks the addresses it connects to)."""
         # What HTTP clients and this check could read differently is refused outright: a
         # backslash (`http://127.0.0.1\@allowed.org/` goes to 127.0.0.1 with requests),
         # spaces, control characters, and the characters an IRI may not hold (it is written
@@ -99,14 +121,20 @@ class Fetcher:
                 f"the host {host!r} is not in IMPORT_ALLOWED_HOSTS: an administrator allows the hosts sources "
                 "are fetched from"
             )
-        if self.allow_private:
-            return
-        for address in _addresses(host, port or (443 if parts.scheme == "https" else 80)):
-            if not _public(address):
-                raise SourceRefused(
-                    f"{host!r} is a loopback, private or link-local address ({address}): refused unless "
-                    "IMPORT_ALLOW_PRIVATE is set"
-                )
+        return host, port or DEFAULT_PORTS[parts.scheme]
+
+    def _connectable(self, host: str, port: int) -> list[str]:
+        """The host's addresses, each one checked, in the resolver's order: those a connection
+        to the host may go to."""
+        addresses = _addresses(host, port)
+        if not self.allow_private:
+            for address in addresses:
+                if not _public(address):
+                    raise SourceRefused(
+                        f"{host!r} is a loopback, private or link-local address ({address}): refused unless "
+                        "IMPORT_ALLOW_PRIVATE is set"
+                    )
+        return list(dict.fromkeys(str(address) for address in addresses))
 
     def get(
         self, url: str, *, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
@@ -126,7 +154,7 @@ class Fetcher:
     ) -> Fetched:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         for _hop in range(self.max_redirects + 1):
-            self.check(url)
+            self._check_url(url)  # the addresses are checked by the session's adapter, when connecting
             try:
                 with self.session.request(
                     method, url, params=params, headers=sent, json=json, timeout=self.timeout,
@@ -153,6 +181,72 @@ class Fetcher:
                 raise SourceUnavailable(f"{url} is larger than IMPORT_MAX_BYTES ({self.max_bytes} bytes)")
         self.received += len(out)
         return bytes(out)
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends a request to an address ``connectable`` gave for its host (resolved and checked
+    once, for this request), trying them in turn as a connection to a host name does. The name
+    stays in the ``Host`` header, the TLS server name (SNI) and the certificate check. Proxies are
+    not used: a proxy would resolve the name again."""
+
+    def __init__(self, connectable: Callable[[str, int], list[str]]) -> None:
+        super().__init__()
+        self._connectable = connectable
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        parts = urlsplit(request.url or "")
+        addresses = self._connectable(parts.hostname or "", parts.port or DEFAULT_PORTS[parts.scheme])
+        for n, address in enumerate(addresses, 1):
+            try:
+                return super().send(_pinned(request, parts, address), stream, timeout, verify, cert, None)
+            except requests.ConnectionError as exc:
+                if n == len(addresses) or not _not_connected(exc):
+                    raise
+        # Reached only when the resolver gave no address at all.
+        raise SourceUnavailable(f"the host {parts.hostname!r} has no address")
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # The pool connects to the checked address; with TLS, the name is still the one sent
+        # (SNI) and the one the certificate must match. Pools are keyed by both.
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = host_params["host"]
+        host_params["host"] = getattr(request, _ADDRESS)
+        if host_params["scheme"] == "https":
+            pool_kwargs |= {"server_hostname": name, "assert_hostname": name}
+        return host_params, pool_kwargs
+
+
+#: The attribute of a request sent by :class:`_PinnedAdapter` naming the address to connect to.
+_ADDRESS = "civicfed_checked_address"
+
+
+def _pinned(request: requests.PreparedRequest, parts: SplitResult, address: str) -> requests.PreparedRequest:
+    """A copy of the request bound for this address, with the ``Host`` header urllib3 would have
+    written from the URL (it writes the address it connects to otherwise)."""
+    pinned = request.copy()
+    setattr(pinned, _ADDRESS, address)
+    if "Host" not in pinned.headers:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = parts.port
+        pinned.headers["Host"] = host if port in (None, DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
+    return pinned
+
+
+def _not_connected(exc: requests.ConnectionError) -> bool:
+    """Whether no connection was made (nothing was sent), so that the next address may be tried."""
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 #: Characters no source URL needs and some would be read differently by a client or break an IRI.

@@ -3,11 +3,20 @@ redirects checked like the URL itself, a size limit (importers/remote.py)."""
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3.util.connection
 
 from importers.remote import Fetcher, SourceRefused, SourceUnavailable
 
@@ -102,6 +111,192 @@ def test_settings_from_the_configuration() -> None:
 def test_urls_read_differently_or_hiding_a_private_address_are_refused(url: str, why: str) -> None:
     with pytest.raises(SourceRefused, match=why):
         Fetcher(frozenset({"*"})).check(url)
+
+
+# -- DNS rebinding: the connection goes to the address that was checked ----------------------------
+
+#: A public address (example.com's once): the tests' network never connects to it.
+PUBLIC = "93.184.216.34"
+
+
+class _Recording(_Handler):
+    """Answers as :class:`_Handler` does, noting each request's path and ``Host`` header."""
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, self.headers.get("Host")))  # type: ignore[attr-defined]
+        super().do_GET()
+
+
+class _LocalServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Recording)
+        self.seen: list[tuple[str, str | None]] = []
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+@pytest.fixture
+def local() -> Iterator[_LocalServer]:
+    yield from _serving(_LocalServer())
+
+
+def _serving(server: _LocalServer) -> Iterator[_LocalServer]:
+    # A short poll: shutdown() waits for it, once per test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_create_connection = urllib3.util.connection.create_connection
+
+
+@dataclass
+class _Network:
+    """The resolver and the network the tests see. A name in ``answers`` gets its answers in turn
+    (the last one then stays); a connection to an address in ``routes`` goes to the loopback
+    address it names, to another non-loopback address it fails: nothing leaves loopback."""
+
+    answers: dict[str, list[list[str]]] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)
+    #: (host, port) of each connection urllib3 opened, as it asked for it.
+    connections: list[tuple[str, int]] = field(default_factory=list)
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in self.answers:
+            return _real_getaddrinfo(host, port, *args, **kwargs)
+        queue = self.answers[host]
+        addresses = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (a, int(port))) for a in addresses]
+
+    def create_connection(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        host, port = address
+        self.connections.append((host, port))
+        if host in self.routes:
+            return _real_create_connection((self.routes[host], port), *args, **kwargs)
+        if _is_address(host) and not ipaddress.ip_address(host).is_loopback:
+            raise OSError(f"no network in tests ({host})")
+        return _real_create_connection(address, *args, **kwargs)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> _Network:
+    net = _Network()
+    monkeypatch.setattr(socket, "getaddrinfo", net.getaddrinfo)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", net.create_connection)
+    return net
+
+
+def test_a_name_rebound_after_the_check_is_not_connected_to(local: _LocalServer, network: _Network) -> None:
+    """The check hears a public address, a second resolution would hear 127.0.0.1: the connection
+    goes to the public address, never by name (the tests' network refuses it)."""
+    network.answers["rebind.example.test"] = [[PUBLIC], ["127.0.0.1"]]
+    fetcher = Fetcher(frozenset({"rebind.example.test"}))
+    with pytest.raises((SourceRefused, SourceUnavailable)):
+        fetcher.get(f"http://rebind.example.test:{local.port}/ok")
+    assert local.seen == []
+    assert network.connections == [(PUBLIC, local.port)]
+
+
+def test_addresses_are_checked_when_connecting(local: _LocalServer, network: _Network) -> None:
+    """A source checked when configured (ckan_portal.read does) and rebound since is refused when
+    fetched."""
+    network.answers["rebind.example.test"] = [[PUBLIC], ["127.0.0.1"]]
+    fetcher = Fetcher(frozenset({"rebind.example.test"}))
+    url = f"http://rebind.example.test:{local.port}/ok"
+    fetcher.check(url)
+    with pytest.raises(SourceRefused, match=r"'rebind\.example\.test' is a loopback.*IMPORT_ALLOW_PRIVATE"):
+        fetcher.get(url)
+    assert local.seen == [] and network.connections == []
+
+
+def test_a_public_source_is_fetched_from_its_checked_address(local: _LocalServer, network: _Network) -> None:
+    """Connected to the address, the request still names the host (Host header); a redirect to a
+    name that resolves to loopback is refused before anything is sent there."""
+    network.answers |= {"data.example.test": [[PUBLIC]], "inside.example.test": [["127.0.0.1"]]}
+    network.routes[PUBLIC] = "127.0.0.1"  # the "public" server is the local one
+    fetcher = Fetcher(frozenset({"data.example.test", "inside.example.test"}))
+    fetched = fetcher.get(f"http://data.example.test:{local.port}/ok")
+    assert fetched.content == b"x" * 10 and fetched.url == f"http://data.example.test:{local.port}/ok"
+    assert local.seen == [("/ok", f"data.example.test:{local.port}")]
+    assert network.connections == [(PUBLIC, local.port)]
+    with pytest.raises(SourceRefused, match=r"'inside\.example\.test' is a loopback"):
+        fetcher.get(f"http://data.example.test:{local.port}/redirect-to-inside.example.test:{local.port}/ok")
+    assert [path for path, _ in local.seen] == ["/ok", f"/redirect-to-inside.example.test:{local.port}/ok"]
+    assert fetcher.received == 10
+
+
+def test_a_private_source_when_allowed_keeps_its_host_name(local: _LocalServer, network: _Network) -> None:
+    network.answers["intranet.example.test"] = [["127.0.0.1"]]
+    fetcher = Fetcher(frozenset({"intranet.example.test"}), allow_private=True)
+    assert fetcher.get(f"http://intranet.example.test:{local.port}/ok").content == b"x" * 10
+    assert local.seen == [("/ok", f"intranet.example.test:{local.port}")]
+    assert network.connections == [("127.0.0.1", local.port)]
+
+
+def test_each_checked_address_is_tried_in_turn(local: _LocalServer, network: _Network) -> None:
+    """As a connection by name would: the first address does not answer, the second does."""
+    network.answers["two.example.test"] = [["192.0.2.1", "127.0.0.1"]]
+    fetcher = Fetcher(frozenset({"two.example.test"}), allow_private=True)
+    assert fetcher.get(f"http://two.example.test:{local.port}/ok").content == b"x" * 10
+    assert network.connections == [("192.0.2.1", local.port), ("127.0.0.1", local.port)]
+    assert len(local.seen) == 1
+
+
+@pytest.fixture
+def tls_local(tmp_path: Path) -> Iterator[tuple[_LocalServer, Path, list[str | None]]]:
+    """A local HTTPS server whose certificate names data.example.test only; the server names
+    the client sent (SNI) are noted."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=data.example.test",
+         "-addext", "subjectAltName=DNS:data.example.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment]
+    server = _LocalServer()
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    for running in _serving(server):
+        yield running, cert, names
+
+
+def test_tls_names_the_host_and_checks_its_certificate(
+    tls_local: tuple[_LocalServer, Path, list[str | None]], network: _Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connected to an address, TLS still sends the host name (SNI) and checks the certificate
+    against it: a name the certificate does not hold is refused."""
+    server, cert, names = tls_local
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # requests prefers them to session.verify
+        monkeypatch.delenv(name, raising=False)
+    network.answers |= {"data.example.test": [["127.0.0.1"]], "other.example.test": [["127.0.0.1"]]}
+    fetcher = Fetcher(frozenset({"data.example.test", "other.example.test"}), allow_private=True)
+    fetcher.session.verify = str(cert)
+    assert fetcher.get(f"https://data.example.test:{server.port}/ok").content == b"x" * 10
+    assert names == ["data.example.test"]
+    assert server.seen == [("/ok", f"data.example.test:{server.port}")]
+    with pytest.raises(SourceUnavailable, match="could not be fetched"):
+        fetcher.get(f"https://other.example.test:{server.port}/ok")
+    assert len(server.seen) == 1
 
 
 def test_a_record_id_never_writes_rdf_into_the_report() -> None:
