@@ -17,7 +17,6 @@ import hashlib
 import inspect
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from server.errors import BadRequest, CivicfedError, NotFound
+from server.errors import BadRequest, CivicfedError, NotFound, PayloadTooLarge
 from server.ingest import Importer, load, open_source
 from server.ingest.loader import RunInfo
 from server.ingest.provenance import activity_iri
@@ -194,15 +193,26 @@ def uploads_dir(svc: Civicfed) -> Path:
     return path
 
 
-def keep_upload(svc: Civicfed, chunks: Any) -> str:
-    """Write an upload (an iterable of bytes, or a binary stream) where its run will read it."""
+def keep_upload(svc: Civicfed, chunks: Any, limit: int | None = None) -> str:
+    """Write an upload (an iterable of bytes, or a binary stream) where its run will read it;
+    more than ``limit`` bytes is refused (a body sent without its length is only known to be too
+    large once read that far)."""
     fd, name = tempfile.mkstemp(prefix="upload-", suffix=".source", dir=uploads_dir(svc))
-    with os.fdopen(fd, "wb") as out:
-        if hasattr(chunks, "read"):
-            shutil.copyfileobj(chunks, out, 1024 * 1024)
-        else:
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if hasattr(chunks, "read"):
+                chunks = iter(lambda: chunks.read(1024 * 1024), b"")
+            size = 0
             for chunk in chunks:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise PayloadTooLarge(
+                        "the request body is larger than this server accepts (setting MAX_CONTENT_LENGTH)"
+                    )
                 out.write(chunk)
+    except BaseException:  # a body over the size limit (413), a client gone: no run will read it
+        Path(name).unlink(missing_ok=True)
+        raise
     return name
 
 

@@ -30,10 +30,11 @@ from importers.runner import execute
 from server.ingest import Record, load
 from server.ingest.runs import RUNNING, Run, Runs
 from server.model.kinds import KINDS
+from server.services import services
 from server.state import State
 from vocabularies import CF, CF_IRI, DCAT, DCT, ONTOLOGY_FILE, PROV, SCHEMES_FILE, SH, SHAPES_FILE, SPDX
 
-from .conftest import Territory, civicfed, make_territory, running_server, subprocess_env, unique_base
+from .conftest import Territory, civicfed, make_app, make_territory, running_server, subprocess_env, unique_base
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 PB = SAMPLES / "pb" / "poland_zabrze_2020_pawlow.pb"
@@ -167,6 +168,36 @@ def test_the_api_runs_an_upload_in_the_background(client: FlaskClient, zabrze: T
     assert refused.status_code == 403
     assert client.get(location).status_code == 403
     assert client.get("/api/v1/territories/zabrze/imports/20200101T000000Z-000000", headers=admin).status_code == 404
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_not_kept(tmp_path: Path, remote_store_url: str | None) -> None:
+    app = make_app(tmp_path, remote_store_url, MAX_CONTENT_LENGTH=1024)
+    try:
+        with app.app_context():
+            territory = make_territory(services(), {"id": "zabrze", "name": "Zabrze", "country": "PL"}, ("admin",))
+        client = app.test_client()
+        body = PB.read_bytes()
+        assert len(body) > 1024
+        url = "/api/v1/territories/zabrze/imports?format=pabulib&name=pawlow.pb"
+        headers = {**territory.auth("admin"), "Content-Type": "application/octet-stream"}
+        # Announced (Content-Length) or not (chunked, the limit met while reading).
+        refused = client.post(url, data=body, headers=headers)
+        chunked = {
+            "headers": {**headers, "Transfer-Encoding": "chunked"},
+            "environ_overrides": {"wsgi.input_terminated": True},
+        }
+        streamed = client.post(url, data=io.BytesIO(body), **chunked)
+        for answer in (refused, streamed):
+            assert answer.status_code == 413, answer.get_data(as_text=True)
+            assert "MAX_CONTENT_LENGTH" in answer.get_json()["detail"]
+        # An empty body is not a source either.
+        empty = client.post(url, data=io.BytesIO(b""), **chunked)
+        assert empty.status_code == 400 and "empty" in empty.get_json()["detail"]
+        assert list((tmp_path / "data" / "imports").glob("*")) == []
+        with app.app_context():
+            assert Runs(services().state).list("zabrze") == []
+    finally:
+        app.extensions["civicfed"].close()
 
 
 def test_the_api_refuses_a_url_outside_the_allowlist_at_once(client: FlaskClient, zabrze: Territory) -> None:

@@ -6,6 +6,7 @@ items. The command line's `civicfed import` runs the same function (importers/ru
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Response, request
@@ -137,7 +138,11 @@ def import_create(args: dict[str, Any], territory: str) -> Response:
                 errors=[{"parameter": "name"}],
             )
         options = _options(importer, _json_object(args.get("options")), "options")
-        path = keep_upload(services(), iter(lambda: request.stream.read(1024 * 1024), b""))
+        limit = services().config.get("MAX_CONTENT_LENGTH")
+        path = keep_upload(services(), iter(lambda: request.stream.read(1024 * 1024), b""), limit)
+        if not os.path.getsize(path):  # sent without a length, and nothing came
+            os.unlink(path)
+            raise BadRequest("the body is empty: send the source as the body")
         source = str(args.get("name") or f"upload.{format_name}")
     options["dry_run"] = bool(args.get("dry_run") or options.get("dry_run"))
     run = Runs(services().state).queue(territory, format_name, source, path=path, options=options, agent=agent)
