@@ -151,6 +151,8 @@ class BoundariesSource:
             shape = shapely.force_2d(shapely.from_geojson(json.dumps(geometry)))
         except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
             raise invalid("#/geometry", f"Unreadable geometry: {exc}.") from exc
+        if shapely.is_empty(shape):  # its bounds are NaN: not a matter of reference system
+            raise invalid("#/geometry", f"An empty {geometry['type']}: a district's boundary has coordinates.")
         minx, miny, maxx, maxy = shapely.bounds(shape).tolist()
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise invalid(

@@ -43,7 +43,7 @@ def package_statements(package: Any, portal: str) -> list[str]:
     name = package.get("name") or package.get("id")
     if not isinstance(name, str) or not name:
         raise ValidationFailed("A dataset without name nor id.", errors=[{"pointer": "#/name", "detail": "Missing."}])
-    extras = {e["key"]: e.get("value") for e in package.get("extras") or () if isinstance(e, dict) and "key" in e}
+    extras = {e["key"]: e.get("value") for e in _objects(package.get("extras")) if isinstance(e.get("key"), str)}
 
     def value(key: str) -> Any:  # a schema's field (ckanext-scheming) or an extra
         found = package.get(key)
@@ -56,12 +56,12 @@ def package_statements(package: Any, portal: str) -> list[str]:
     out.add(d, DCT.identifier, _str(value("identifier") or value("guid") or package.get("id") or name))
     out.texts(d, DCT.title, package.get("title_translated"), package.get("title") or name)
     out.texts(d, DCT.description, package.get("notes_translated"), package.get("notes"))
-    for tag in package.get("tags") or ():
-        out.add(d, DCAT.keyword, _str(tag.get("display_name") or tag.get("name")) if isinstance(tag, dict) else None)
+    for tag in _objects(package.get("tags")):
+        out.add(d, DCAT.keyword, _str(tag.get("display_name") or tag.get("name")))
     for theme in _list(value("theme")):
         out.add(d, DCAT.theme, iri(theme))
-    for group in package.get("groups") or ():
-        if isinstance(group, dict) and isinstance(group.get("name"), str):
+    for group in _objects(package.get("groups")):
+        if isinstance(group.get("name"), str):
             concept = f"<{portal}/group/{quote(group['name'], safe='')}>"
             out.add(d, DCAT.theme, concept)
             out.add(concept, RDF.type, f"<{SKOS.Concept}>")
@@ -74,8 +74,8 @@ def package_statements(package: Any, portal: str) -> list[str]:
     out.add(d, DCT.accrualPeriodicity, _http(value("frequency")))
     _temporal(out, value("temporal_start"), value("temporal_end"))
     _spatial(out, value("spatial_uri"), value("spatial_text"), value("spatial"))
-    for position, resource in enumerate(package.get("resources") or ()):
-        if isinstance(resource, dict) and resource.get("state", "active") == "active":
+    for position, resource in enumerate(_objects(package.get("resources"))):
+        if resource.get("state", "active") == "active":
             _distribution(out, resource, page, position)
     out.add(d, DCT.source, f"<{portal}>")
     out.add(d, PROV.wasDerivedFrom, f"<{portal}>")
@@ -125,7 +125,8 @@ def _publisher(out: _Out, package: dict[str, Any], value: Any) -> None:
 def _licence(out: _Out, package: dict[str, Any]) -> None:
     """The licence document of a licence this server knows by its CKAN id, else the portal's
     ``license_url`` (CKAN's ``notspecified`` and ``other-*`` have none)."""
-    known = _LICENCES.get(package.get("license_id") or "")
+    licence_id = package.get("license_id")
+    known = _LICENCES.get(licence_id) if isinstance(licence_id, str) else None
     document = f"<{known.iri}>" if known else _http(package.get("license_url"))
     if document:
         out.add(out.dataset, DCT.license, document)
@@ -186,6 +187,12 @@ def _distribution(out: _Out, resource: dict[str, Any], page: str, position: int)
 # -- values ----------------------------------------------------------------------------------------
 
 
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list field (``tags``, ``resources``…): anything else in it, or a field
+    that is no list, says nothing."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _str(value: Any) -> str | None:
     return text(value.strip()) if isinstance(value, str) and value.strip() else None
 
@@ -200,7 +207,7 @@ def _list(value: Any) -> list[str]:
     if isinstance(value, str) and value.strip().startswith("["):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested a thousand deep
             return []
     if isinstance(value, str):
         return [value.strip()] if value.strip() else []
@@ -232,8 +239,8 @@ def _geojson(value: Any) -> str | None:
     """A GeoJSON geometry (the ``spatial`` extra), as compact JSON; anything else is left out."""
     try:
         geometry = json.loads(value) if isinstance(value, str) else value
-    except ValueError:
+        if isinstance(geometry, dict) and isinstance(geometry.get("type"), str) and "coordinates" in geometry:
+            return json.dumps(geometry, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):  # RecursionError: coordinates nested a thousand deep
         return None
-    if isinstance(geometry, dict) and isinstance(geometry.get("type"), str) and "coordinates" in geometry:
-        return json.dumps(geometry, separators=(",", ":"), ensure_ascii=False)
     return None

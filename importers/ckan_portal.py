@@ -95,14 +95,17 @@ class CkanSource:
             for package in results:
                 number += 1
                 key = package.get("id") or package.get("name") if isinstance(package, dict) else None
-                if key in seen:  # the same dataset again on a later page (the portal changed meanwhile)
+                if not isinstance(key, str):  # (a list or an object would not even hash)
+                    key = None
+                elif key in seen:  # the same dataset again on a later page (the portal changed meanwhile)
                     continue
                 try:
                     lines = package_statements(package, self.base)
                 except CivicfedError as err:
-                    yield Rejected(err, number, "dataset", key if isinstance(key, str) else None)
+                    yield Rejected(err, number, "dataset", key)
                     continue
-                seen.add(key)
+                if key is not None:
+                    seen.add(key)
                 yield Statements(tuple(lines))
             start += len(results)
             if not results or start >= count:
@@ -122,6 +125,8 @@ class CkanSource:
             raise SourceUnavailable(f"{self.base} has no CKAN Action API (package_search not found)") from exc
         except (ckanapi.CKANAPIError, ckanapi.ServerIncompatibleError) as exc:
             raise MalformedBody(f"{self.base} did not answer as a CKAN Action API: {str(exc)[:300]}") from exc
+        except RecursionError as exc:  # ckanapi's json.loads of an answer nested beyond reason
+            raise MalformedBody(f"{self.base}: package_search (start={start}) answered JSON nested too deeply") from exc
         if not (
             isinstance(page, dict) and isinstance(page.get("results"), list) and isinstance(page.get("count"), int)
         ):

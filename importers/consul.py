@@ -117,8 +117,8 @@ class ConsulApiSource:
             tags = [t["name"] for t in _edges(node.get("tags")) if isinstance(t.get("name"), str)]
             retired = node.get("retired_at")
             fields = {
-                "title": (node.get("title") or "").strip() or None,
-                "body": body_of(node.get("summary"), node.get("description")),
+                "title": (_text(node, "title") or "").strip() or None,
+                "body": body_of(_text(node, "summary"), _text(node, "description")),
                 "themes": themes_of(tags),
                 "status": "withdrawn" if retired else None,
                 "vote_count": count(node.get("cached_votes_up"), "#/vote_count"),
@@ -155,7 +155,7 @@ class ConsulApiSource:
             if not platform_id:
                 raise ValidationFailed("a comment without id", errors=[{"pointer": "#/id", "detail": "Missing."}])
             fields = {
-                "body": body_of(node.get("body")),
+                "body": body_of(_text(node, "body")),
                 "created": moment(node.get("public_created_at"), self.instance.tz, "#/created"),
                 "author": _author(node),
                 "reply_to": reply_to(self.instance, node.get("ancestry"), known),
@@ -176,7 +176,7 @@ class ConsulApiSource:
         self._digest.update(answer.content)
         try:
             body = json.loads(answer.content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
             raise MalformedBody(f"{self.endpoint} answered the query for {what} with no JSON ({exc})") from exc
         if isinstance(body, dict) and body.get("errors"):
             errors = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
@@ -191,6 +191,15 @@ class ConsulApiSource:
         if not isinstance(connection, dict) or not isinstance(connection.get("edges"), list):
             raise MalformedBody(f"{self.endpoint}: no `{name}.edges` list in the answer for {where or name}")
         return connection
+
+
+def _text(node: dict[str, Any], name: str) -> str | None:
+    """A text field of a node (None when absent); another JSON type rejects the record."""
+    value = node.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    detail = f"Not a text: {type(value).__name__}."
+    raise ValidationFailed(f"{name}: {detail}", errors=[{"pointer": f"#/{name}", "detail": detail}])
 
 
 def _author(node: dict[str, Any]) -> str | None:
@@ -212,6 +221,8 @@ def _node(edge: Any, where: str) -> dict[str, Any]:
 
 def _next_cursor(connection: dict[str, Any], cursor: str | None, where: str) -> str | None:
     info = connection.get("pageInfo") or {}
+    if not isinstance(info, dict):
+        raise MalformedBody(f"the answer for {where} has a pageInfo that is not an object")
     if not info.get("hasNextPage"):
         return None
     following = info.get("endCursor")
@@ -238,7 +249,7 @@ def read(
     instance = instance_for(base, prefix, language, timezone)
     if fetcher is None:
         fetcher = _configured_fetcher()
-    cap = None if limit in (None, "") else int(limit) if str(limit).isdigit() else -1
+    cap = None if limit in (None, "") else int(limit) if str(limit).isdecimal() else -1
     if cap is not None and cap < 0:
         raise BadRequest(f"the limit {limit!r} is not a number of records")
     return ConsulApiSource(base + "/graphql", instance, fetcher, cap, f"consul-{instance.prefix}", name or source)

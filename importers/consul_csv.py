@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from server.errors import CivicfedError, MalformedBody, ValidationFailed
 from server.ingest import Importer, Item, Record, Rejected
@@ -194,10 +194,14 @@ class ConsulCsvSource:
     def _identity(self, row: _Cells, section: str) -> tuple[Instance, str, str]:
         """The instance of a row (its URL's host, when it has one), its section and CONSUL id."""
         url = row.get("url")
-        match = _CONTRIBUTION.search(urlsplit(url).path) if url else None
+        parts = _url(url)
+        if url and parts is None:
+            raise ValidationFailed(
+                f"the URL {url!r} cannot be read", errors=[{"pointer": "#/url", "detail": "Not a URL."}]
+            )
+        match = _CONTRIBUTION.search(parts.path) if parts else None
         instance = self.instance
-        if url and self.layout and self.layout.instance_from_url and instance.base is None:
-            parts = urlsplit(url)
+        if parts and self.layout and self.layout.instance_from_url and instance.base is None:
             instance = replace(instance, prefix=self.prefix or parts.hostname, base=f"{parts.scheme}://{parts.netloc}")
         platform_id = row.get("id") or (match.group(2) if match else None)
         if not platform_id or not re.fullmatch(r"[0-9A-Za-z._~-]+", platform_id):
@@ -274,9 +278,18 @@ def _project_id(instance: Instance, project: str | None) -> str | None:
     return f"{instance.prefix}-project-{slug(project)}" if project else None
 
 
+def _url(url: str | None) -> SplitResult | None:
+    """A URL's parts; None when there is none, or it cannot be split (``http://[::1``)."""
+    try:
+        return urlsplit(url) if url else None
+    except ValueError:
+        return None
+
+
 def _same_city(row: _Cells, city: str) -> bool:
     wanted = city.strip().lower()
-    host = urlsplit(row.get("url") or "").hostname or ""
+    parts = _url(row.get("url"))
+    host = (parts.hostname or "") if parts else ""
     return (row.get("city") or "").lower() == wanted or host == wanted
 
 

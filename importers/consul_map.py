@@ -90,7 +90,7 @@ def count(value: Any, pointer: str) -> int | None:
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
         number = -1.0
     if isinstance(value, bool) or number < 0 or not number.is_integer():
         raise ValidationFailed(f"not a count: {value!r}", errors=[{"pointer": pointer, "detail": "Not a count."}])
@@ -120,7 +120,13 @@ def moment(value: Any, tz: tzinfo, pointer: str) -> str | None:
         raise ValidationFailed(f"not a time: {value!r}", errors=[{"pointer": pointer, "detail": "Not a time."}])
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 00:00 +0100 is in the year 0, which datetime has not
+        raise ValidationFailed(
+            f"not a time: {value!r} is out of range", errors=[{"pointer": pointer, "detail": "Out of range."}]
+        ) from None
+    return parsed.isoformat().replace("+00:00", "Z")
 
 
 def _fold(text: str) -> str:

@@ -33,7 +33,7 @@ from rdflib import BNode, Literal, URIRef
 
 from server.errors import MalformedBody, ValidationFailed
 from server.ingest import Importer, Item, Statements
-from vocabularies import DCAT, DCT, HYDRA, PROV, RDF, XSD
+from vocabularies import DCAT, DCT, FOAF, HYDRA, PROV, RDF, VCARD, XSD
 
 from .dcat_rdf import ACCEPT, configured_fetcher, genid, guess_syntax, iri, parse, source_slug, text, typed_text
 from .remote import Fetcher
@@ -159,6 +159,8 @@ def dataset_statements(graph: rdflib.Graph, location: str, about: str | None) ->
             for p, o in pairs:
                 if str(p) in HYDRA or (p == _RDF_TYPE and str(o) in HYDRA):
                     continue  # paging, not the catalog's content
+                if _a_person(graph, o):
+                    continue  # a person's name, e-mail, phone: no clear identity is published
                 if isinstance(o, BNode):
                     names.name(o, s)
                 pt, ot = iri(str(p)), names.term(o)
@@ -174,6 +176,17 @@ def dataset_statements(graph: rdflib.Graph, location: str, about: str | None) ->
             yield lines
 
 
+#: Classes of a contact point, publisher or creator that is a person, not an organisation.
+_PERSONS = frozenset(URIRef(c) for c in (VCARD.Individual, FOAF.Person))
+
+
+def _a_person(graph: rdflib.Graph, node: Any) -> bool:
+    """Whether a node the catalog describes is a person (a ``vcard:Individual`` contact point, a
+    ``foaf:Person`` publisher): the link to it and what it says are left out, as the CKAN
+    importer leaves out a package's author and maintainer."""
+    return not isinstance(node, Literal) and any(t in _PERSONS for t in graph.objects(node, _RDF_TYPE))
+
+
 class _Skolem:
     """Stable IRIs for blank nodes: from the source, the node that first refers to it and what it
     says (its triples, nested blank nodes by their own content), so that the same catalog gives
@@ -184,16 +197,46 @@ class _Skolem:
         self.content: dict[BNode, str] = {}
         self.names: dict[BNode, str] = {}
 
-    def key(self, term: Any, chain: tuple[BNode, ...] = ()) -> str:
+    def key(self, term: Any) -> str:
+        """A term's N3, or for a blank node a digest of its triples, a nested blank node by its own
+        key (``_:cycle`` for one on the path to it). Depth first like a recursion, but with a
+        stack of its own: a chain of thousands of blank nodes (a long RDF list) would exhaust
+        Python's."""
         if not isinstance(term, BNode):
             return term.n3()
         if term in self.content:
             return self.content[term]
-        if term in chain:
-            return "_:cycle"
-        parts = sorted(f"{p.n3()} {self.key(o, (*chain, term))}" for p, o in self.graph.predicate_objects(term))
-        digest = "_:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
-        self.content[term] = digest
+        # Each frame: a blank node, its pairs still to read, the parts read, the predicate waiting.
+        frames: list[tuple[BNode, Iterator[Any], list[str], list[Any]]] = []
+        path: set[BNode] = set()
+
+        def enter(node: BNode) -> None:
+            frames.append((node, iter(self.graph.predicate_objects(node)), [], [None]))
+            path.add(node)
+
+        enter(term)
+        digest = ""
+        while frames:
+            node, pairs, parts, waiting = frames[-1]
+            if waiting[0] is not None:  # a nested blank node's key, just computed
+                parts.append(f"{waiting[0].n3()} {digest}")
+                waiting[0] = None
+            for p, o in pairs:
+                if not isinstance(o, BNode):
+                    parts.append(f"{p.n3()} {o.n3()}")
+                elif o in self.content:
+                    parts.append(f"{p.n3()} {self.content[o]}")
+                elif o in path:
+                    parts.append(f"{p.n3()} _:cycle")
+                else:
+                    waiting[0] = p
+                    enter(o)
+                    break
+            else:
+                digest = "_:" + hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+                self.content[node] = digest
+                frames.pop()
+                path.discard(node)
         return digest
 
     def name(self, node: BNode, owner: str | None) -> None:

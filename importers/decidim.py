@@ -31,7 +31,7 @@ from server.ingest import Importer, Item
 
 from . import decidim_map as m
 from .decidim_rows import Context
-from .tabular import Row, read_csv, text_lines
+from .tabular import Row, read_csv, read_lines, text_lines
 
 #: An export has a dozen entries; a few hundred is not one (and each costs a read).
 MAX_ENTRIES = 200
@@ -112,10 +112,12 @@ class DecidimSource:
         if entity is None:
             raise MalformedBody(f"{self.name}: which Decidim entity is it? Pass entity= (one of {ENTITY_NAMES})")
         self.file.seek(0)
-        yield from self._rows(entity, self.file, self.name)
+        yield from self._rows(entity, read_lines(self.file), self.name)
 
     def _archive_items(self, archive: zipfile.ZipFile) -> Iterator[Item]:
-        entries = [(e, info) for info in archive.infolist() if (e := entity_named(info.filename))]
+        entries = [
+            (e, info) for info in archive.infolist() if _export_file(info) and (e := entity_named(info.filename))
+        ]
         entries.sort(key=lambda pair: pair[0].rank)  # stable: the archive's order within a rank
         for entity, info in entries:
             label = f"{self.name}: {info.filename}"
@@ -133,9 +135,21 @@ def _entry_lines(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) ->
     """The lines of an entry, inflated as they are read; a corrupt one names itself."""
     try:
         with archive.open(info) as raw:
-            yield from io.BufferedReader(raw, 1 << 16)  # type: ignore[arg-type]
+            yield from read_lines(io.BufferedReader(raw, 1 << 16))  # type: ignore[arg-type]
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
         raise MalformedBody(f"{label}: the entry cannot be read ({exc}): truncated or corrupt archive?") from exc
+
+
+def _export_file(info: zipfile.ZipInfo) -> bool:
+    """An entry that may be a file of the export: a CSV, not a folder nor the ``__MACOSX/._…``
+    metadata an archiver on macOS adds next to each file (binary, under the same name)."""
+    path = PurePosixPath(info.filename.replace("\\", "/"))
+    return (
+        not info.is_dir()
+        and path.suffix.lower() == ".csv"
+        and "__MACOSX" not in path.parts
+        and not path.name.startswith("._")
+    )
 
 
 def _check_archive(archive: zipfile.ZipFile, name: str, max_entry_size: int) -> None:
@@ -203,7 +217,7 @@ def read(
         raise MalformedBody(f"entity={entity!r}: not a Decidim entity this reads (one of {ENTITY_NAMES})")
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise MalformedBody(f"currency={currency!r}: use an ISO 4217 code such as EUR")
-    if not str(max_entry_size).isdigit():
+    if not str(max_entry_size).isdecimal():
         raise MalformedBody(f"max_entry_size={max_entry_size!r}: use a number of bytes")
     file = _seekable(data)
     head = file.read(4)

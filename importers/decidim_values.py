@@ -55,9 +55,12 @@ def day(value: str | None) -> str | None:
 
 
 def integer(value: str | None) -> int | str | None:
+    """A count; a numeral of more than MAX_DIGITS digits is passed on as it is, for the schema to
+    refuse (``int()`` of more than 4,300 digits raises a ValueError that would end the read)."""
     if not value:
         return None
-    return int(value.split(".")[0]) if _INTEGER.fullmatch(value) else value
+    whole = value.split(".")[0]
+    return int(whole) if _INTEGER.fullmatch(value) and len(whole.lstrip("+-")) <= MAX_DIGITS else value
 
 
 def number(value: str | None) -> float | str | None:

@@ -441,6 +441,9 @@ def read(source: str, *, scale: float | str = 1.0) -> DemoSource:
         scale = float(scale)
     except ValueError:
         raise ValidationFailed(f"scale must be a number, not {scale!r}") from None
+    # Counts are made from it: a finite, positive size (the benchmarks go to a few thousand).
+    if not 0 < scale <= 100_000:
+        raise ValidationFailed(f"scale must be a number above 0 and at most 100000, not {scale!r}")
     spec = next((t for t in DEMO_TERRITORIES if t.id == source), None)
     if spec is None:
         names = ", ".join(t.id for t in DEMO_TERRITORIES)

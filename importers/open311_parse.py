@@ -37,6 +37,9 @@ STATUSES = {
     "not_councils_responsibility": "not_receivable",
 }
 _VALID_EMAIL = Email()
+#: Elements nested deeper than this in an XML response are refused: a request is a few levels
+#: deep, and reading each level is a call (a thousand would exhaust Python's stack).
+MAX_DEPTH = 32
 #: The root element of each XML document, by the name of its items.
 ROOTS = {"request": ("service_requests", "requests"), "service": ("services",)}
 
@@ -56,7 +59,7 @@ def parse(data: bytes, name: str, items: str = "request") -> list[Any]:
         return _parse_xml(text, name, items)
     try:
         entries = json.loads(text.decode("utf-8"))
-    except ValueError as exc:  # (UnicodeDecodeError is one)
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is one; RecursionError: absurd nesting)
         raise MalformedBody(f"{name} is neither JSON nor XML: {exc}") from exc
     if not isinstance(entries, list):
         raise MalformedBody(f"{name}: a JSON list of {items}s expected, got {type(entries).__name__}")
@@ -73,24 +76,26 @@ def _parse_xml(data: bytes, name: str, items: str) -> list[Any]:
         line, column = getattr(exc, "position", (None, None))
         raise MalformedBody(f"{name}, line {line}, column {column}: invalid XML ({exc})") from exc
     if _tag(root) == "errors":
-        _raise_errors([_element(e) for e in root], name)
+        _raise_errors([_element(e, name) for e in root], name)
     if _tag(root) not in ROOTS[items]:
         raise MalformedBody(f"{name}: <{_tag(root)}> where Open311 has <{ROOTS[items][0]}>")
-    return [_element(child) for child in root if _tag(child) == items]
+    return [_element(child, name) for child in root if _tag(child) == items]
 
 
 def _tag(element: Any) -> str:
     return str(element.tag).rsplit("}", 1)[-1]
 
 
-def _element(element: Any) -> Any:
+def _element(element: Any, name: str, depth: int = 1) -> Any:
     """An XML element the way Open311's JSON writes it: text, or an object of its children (a
     repeated child a list)."""
     if len(element) == 0:
         return element.text
+    if depth >= MAX_DEPTH:
+        raise MalformedBody(f"{name}: <{_tag(element)}> is nested more than {MAX_DEPTH} elements deep")
     out: dict[str, Any] = {}
     for child in element:
-        value, tag = _element(child), _tag(child)
+        value, tag = _element(child, name, depth + 1), _tag(child)
         if tag in out:
             out[tag] = (out[tag] if isinstance(out[tag], list) else [out[tag]]) + [value]
         else:
@@ -127,7 +132,7 @@ def as_number(value: Any, name: str) -> float | None:
         return None
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
         number = math.nan
     if not math.isfinite(number):
         raise invalid(name, "Not a number.")

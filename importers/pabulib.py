@@ -36,6 +36,9 @@ MEDIA_TYPES = ("application/x-pabulib",)
 #: Longest line read (bytes): a ballot lists a few dozen project ids.
 MAX_LINE = 1024 * 1024
 SECTIONS = ("META", "PROJECTS", "VOTES")
+#: Digits an amount may have (as Decimal.adjusted() counts them, either side of the point): more
+#: is no money, and adding ``1e999999999`` to a total raises decimal.Overflow.
+MAX_DIGITS = 30
 
 #: Pabulib's English category names whose theme is unambiguous; other categories are left out.
 CATEGORY_THEMES = {
@@ -71,6 +74,8 @@ def amount(text: str, pointer: str) -> Decimal:
         raise invalid(pointer, f"{text!r} is not a number") from None
     if not value.is_finite() or value < 0:
         raise invalid(pointer, f"{text!r} is not an amount")
+    if abs(value.adjusted()) > MAX_DIGITS:
+        raise invalid(pointer, f"{text!r} is not an amount (too large or too precise)")
     return value
 
 
@@ -176,6 +181,9 @@ class PabulibSource:
         need = {"META": ["key", "value"], "PROJECTS": ["project_id", "cost"], "VOTES": ["vote"]}[section]
         if cells is None or (section == "META" and header != need) or not set(need) <= set(header):
             raise MalformedBody(f"{self.name}, line {line}: the {section} header needs the columns {';'.join(need)}")
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            raise MalformedBody(f"{self.name}, line {line}: the {section} column(s) {', '.join(twice)} appear twice")
         return header
 
     def _meta(self, line: int, key: str, value: str) -> Iterator[Item]:

@@ -125,8 +125,8 @@ def load_mapping(mapping: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(mapping, str):
         try:
             doc: Any = json.loads(mapping) if mapping.lstrip().startswith("{") else tomllib.loads(mapping)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise MalformedBody(f"the mapping is neither TOML nor JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # also a number of 5,000 digits, arrays 1,000 deep
+            raise MalformedBody(f"the mapping is neither TOML nor JSON: {str(exc)[:300]}") from exc
     else:
         doc = mapping
     if not isinstance(doc, dict):

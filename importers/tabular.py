@@ -19,6 +19,9 @@ from server.errors import MalformedBody
 
 #: Longest field read (characters): a proposal body is a few kilobytes.
 MAX_FIELD = 4 * 1024 * 1024
+#: Longest line read from a stream (bytes), a few fields of MAX_FIELD: a longer one is refused
+#: before it is held whole (a line of gigabytes with no newline would take the memory).
+MAX_LINE = 4 * MAX_FIELD
 DELIMITERS = ";,\t|"
 
 
@@ -44,7 +47,10 @@ def decode(data: bytes, name: str = "the file") -> str:
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise MalformedBody(f"{name}: not UTF-16 text although it starts as such ({exc.reason})") from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -85,6 +91,9 @@ def read_csv(
         header = [h.strip() for h in next(reader)]
     except csv.Error as exc:
         raise MalformedBody(f"{name}, line 1: {exc}") from exc
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise MalformedBody(f"{name}, line 1: the column(s) {', '.join(map(repr, twice))} appear more than once")
     missing = [c for c in required if c not in header]
     if missing:
         raise MalformedBody(f"{name}: no column {', '.join(map(repr, missing))} (columns: {', '.join(header)})")
@@ -127,11 +136,22 @@ def _lines(data: bytes | str | IO[bytes] | Iterable[str], name: str) -> tuple[It
     return itertools.chain([head], lines), head
 
 
-def text_lines(stream: Iterable[bytes], name: str = "the file") -> Iterator[str]:
+def read_lines(stream: IO[bytes], max_line: int = MAX_LINE) -> Iterator[bytes]:
+    """The lines of a binary stream, each read ``max_line + 1`` bytes at most: iterating the stream
+    would hold a line whole however long. :func:`text_lines` refuses the one that is too long."""
+    while line := stream.readline(max_line + 1):
+        yield line
+
+
+def text_lines(stream: Iterable[bytes], name: str = "the file", max_line: int = MAX_LINE) -> Iterator[str]:
     """The lines of a UTF-8 byte stream (an open file, a ZIP entry) as text, one at a time and a
     BOM dropped, for :func:`read_csv`: the file is never held whole, and a byte that is not UTF-8
-    is reported on its own line (a TextIOWrapper decodes ahead by blocks and cannot say where)."""
+    is reported on its own line (a TextIOWrapper decodes ahead by blocks and cannot say where).
+    A line longer than ``max_line`` bytes is a MalformedBody (read a stream with :func:`read_lines`,
+    so that it is refused before it is held whole)."""
     for number, line in enumerate(stream, start=1):
+        if len(line) > max_line:
+            raise MalformedBody(f"{name}, line {number}: longer than {max_line} bytes")
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:

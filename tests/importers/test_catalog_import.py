@@ -226,6 +226,26 @@ def test_a_saved_turtle_file(tmp_path: Path) -> None:
     assert source.pages == [] and source.complete
 
 
+def test_persons_named_by_a_catalog_are_left_out(tmp_path: Path) -> None:
+    """A contact point that is a person (vcard:Individual) or a publisher that is a foaf:Person:
+    neither the link nor the name, e-mail or phone is kept; an organisation's contact point is."""
+    saved = tmp_path / "catalog.ttl"
+    saved.write_text(
+        PREFIXES
+        + "@prefix vcard: <http://www.w3.org/2006/vcard/ns#> .\n@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n"
+        + '<http://example.org/d1> a dcat:Dataset ; dct:title "Budget" ;\n'
+        + '  dcat:contactPoint [ a vcard:Individual ; vcard:fn "Jeanne Martin" ;'
+        + " vcard:hasEmail <mailto:jeanne.martin@example.org> ; vcard:hasTelephone <tel:+33600000000> ] ,\n"
+        + '    [ a vcard:Organization ; vcard:fn "Service open data" ;'
+        + " vcard:hasEmail <mailto:opendata@example.org> ] ;\n"
+        + '  dct:publisher [ a foaf:Person ; foaf:name "Jeanne Martin" ; foaf:mbox <mailto:jm@example.org> ] .\n'
+    )
+    lines = "\n".join(statements(dcat_catalog.read(str(saved))))
+    assert "Jeanne" not in lines and "jeanne" not in lines and "jm@" not in lines and "+3360" not in lines
+    assert "Service open data" in lines and "mailto:opendata@example.org" in lines
+    assert str(DCT.publisher) not in lines
+
+
 # -- DCAT: paging ------------------------------------------------------------------------------------
 
 
