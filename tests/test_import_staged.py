@@ -4,6 +4,7 @@ store as it was until the end, and a copy that did not make it is removed."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 import pytest
 from pyoxigraph import Literal, NamedNode, RdfFormat
 
-from server.ingest import Record, load
+from server.ingest import Deletion, Record, load
 from server.model.kinds import KINDS
-from server.store import Changeset
+from server.store import Changeset, StoreError
 from server.store.oxigraph import EmbeddedStore
 from server.store.staging import live_dir
 
@@ -45,9 +46,8 @@ def _records(svc: Any, territory: str) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _copies(svc: Any) -> list[str]:
-    """The store's directories beside the configured one (staged copies, replaced stores)."""
-    path = Path(svc.config["STORE"])
-    return sorted(p.name for p in path.parent.glob(path.name + ".*") if p.is_dir())
+    """The copies of the store in its directory (staged ones, replaced ones)."""
+    return sorted(p.name for p in Path(svc.config["STORE"]).glob("store.*"))
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_a_source_written_in_batches_gives_what_one_write_gives(embedded: Any, t
     assert staged.written and staged.counts["created"] == 81 and staged.rejected == 0, staged.to_dict()
     # The comments came before their proposals: each batch wrote what it could, the rest after.
     assert {c["about"]["id"] for c in _records(svc, "paris")["comment"].values()} == {f"p{i}" for i in range(40)}
-    assert live_dir(Path(svc.config["STORE"])).name.startswith("oxigraph.")  # it was staged
+    assert live_dir(Path(svc.config["STORE"])).name == "store.1"  # it was staged
 
     other = make_app(tmp_path / "other", None)
     try:
@@ -96,6 +96,34 @@ def test_a_rejected_item_without_quarantine_writes_nothing_and_leaves_no_copy(em
     assert report.written and report.counts["created"] == 40 and report.rejected == 1
 
 
+def test_a_line_retried_after_the_batches_never_wins_over_a_later_one(embedded: Any) -> None:
+    """A comment about a proposal of a later batch is tried again at the end; given again by a
+    later line (changed, or deleted), the later line is what the store keeps, as in one write."""
+    svc = embedded
+    make_territory(svc, {"id": "paris", "name": "Paris", "country": "FR"}, ())
+    process = Record(PROCESS, {"id": "bp", "title": "Budget participatif", "type": "participatory_budget"})
+
+    def comment(cid: str, body: str, line: int) -> Record:
+        return Record(COMMENT, {"id": cid, "about": {"kind": "proposal", "id": "p0"}, "body": body}, line=line)
+
+    filler = [Record(PROPOSAL, {"id": f"f{i}", "title": f"Idée {i}", "process": "bp"}, line=10 + i) for i in range(6)]
+    p0 = Record(PROPOSAL, {"id": "p0", "title": "Idée 0", "process": "bp"}, line=30)
+    items = [process, comment("c0", "OLD", 2), comment("c1", "kept", 3), *filler, p0]
+    items += [comment("c0", "NEW", 40), Deletion(COMMENT, "c1", line=41)]
+    report = load(svc.records, "paris", items, None, batch=4)
+    assert report.written and report.rejected == 0, report.to_dict()
+    comments = _records(svc, "paris")["comment"]
+    assert comments["c0"]["body"] == "NEW" and "c1" not in comments
+
+
+def test_a_batch_size_below_one_is_one_write(embedded: Any) -> None:
+    svc = embedded
+    make_territory(svc, {"id": "paris", "name": "Paris", "country": "FR"}, ())
+    report = load(svc.records, "paris", _items(5), None, batch=0)
+    assert report.written and report.read == 11 and report.counts["created"] == 11
+    assert live_dir(Path(svc.config["STORE"])) == Path(svc.config["STORE"])  # not staged
+
+
 def test_readers_see_the_store_as_before_until_the_copy_replaces_it(tmp_path: Path) -> None:
     path = tmp_path / "oxigraph"
     store = EmbeddedStore(path)
@@ -118,31 +146,36 @@ def test_readers_see_the_store_as_before_until_the_copy_replaces_it(tmp_path: Pa
     reader.start()
     reader.join()
     assert seen_from_another_thread == [0, 1]
-    assert live_dir(path) == tmp_path / "oxigraph.1"
+    assert live_dir(path) == path / "store.1"
     store.close()
     # Reopened, the store is the copy, and the store it replaced is gone.
     again = EmbeddedStore(path)
     quad = next(again.quads())
     assert (quad.subject, quad.object) == (NamedNode("http://example.org/s"), Literal("new"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["oxigraph.1", "oxigraph.live"]
+    assert sorted(p.name for p in path.iterdir()) == ["live", "store.1"]
     # A second staged write goes on from there; one not kept changes nothing.
     with again.staged():
         again.apply(cs)
         again.update("CLEAR ALL")
-    assert again.count() == 1 and live_dir(path) == tmp_path / "oxigraph.1"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["oxigraph.1", "oxigraph.live"]
+    assert again.count() == 1 and live_dir(path) == path / "store.1"
+    assert sorted(p.name for p in path.iterdir()) == ["live", "store.1"]
     again.close()
+    # A live copy gone missing (a partial restore) is an error, never a new empty store.
+    shutil.rmtree(path / "store.1")
+    with pytest.raises(StoreError, match="missing"):
+        EmbeddedStore(path)
+    assert (path / "live").exists()
 
 
 def test_a_copy_a_killed_process_left_is_removed_at_the_next_start(tmp_path: Path) -> None:
     path = tmp_path / "oxigraph"
     store = EmbeddedStore(path)
     store.load('<http://example.org/s> <http://example.org/p> "kept" .', RdfFormat.N_TRIPLES)
-    # What a staged write killed before its end leaves: a copy beside the store, never named live.
-    store.snapshot(tmp_path / "oxigraph.1")
+    # What a staged write killed before its end leaves: a copy in the store, never named live.
+    store.snapshot(path / "store.1")
     store.close()
-    assert (tmp_path / "oxigraph.1").is_dir()
+    assert (path / "store.1").is_dir()
     again = EmbeddedStore(path)
     assert again.count() == 1 and live_dir(path) == path
-    assert not (tmp_path / "oxigraph.1").exists()
+    assert not (path / "store.1").exists()
     again.close()

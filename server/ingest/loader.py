@@ -82,7 +82,7 @@ def load(
     stages writes): still all or nothing, in bounded memory."""
     job = _Job(records, territory, principal, source_id, partial, max_errors, validator or _IN_THREAD, run)
     stream = _read(items if run is None else _counted(items, run))
-    if batch is None or dry_run or not records.store.stages:
+    if batch is None or batch < 1 or dry_run or not records.store.stages:
         return job.whole(list(stream), dry_run)
     first = list(itertools.islice(stream, batch))
     following = next(stream, None)
@@ -199,7 +199,9 @@ class _Job:
         records, territory = self.records, self.territory
         totals: Counter[str] = Counter()
         seen: set[tuple[str, str]] = set()
-        retry: list[Op] = []
+        #: Ops a batch rejected, by record: tried again after the last batch, unless a later
+        #: line gives the record again (the last line on a record wins, as in one write).
+        retry: dict[tuple[str, str], Op] = {}
         read = quads = 0
         provenance = () if self.run is None else self.run_settings(0, None)["provenance"]
         # Both locks for the whole load, in the order every writer takes them: another write
@@ -208,16 +210,20 @@ class _Job:
             for chunk, validated in self.read_ahead(items, batch):
                 read += len(chunk)
                 seen |= _seen(chunk)
+                ops = self.ops(chunk, validated)
+                for op in ops:
+                    if retry.pop((op.kind.name, op.local_id), None) is not None:
+                        totals["superseded"] += 1
                 # Each batch writes what is valid: the whole source's verdict comes at the end.
-                written = self.write(self.placed(self.ops(chunk, validated)), partial=True, provenance=provenance)
+                written = self.write(self.placed(ops), partial=True, provenance=provenance)
                 quads += written.quads
                 for o in written.outcomes:
                     if o.status == "rejected":
-                        retry.append(o.op)  # it may name a record of a later batch
+                        retry[(o.op.kind.name, o.op.local_id)] = o.op  # it may name a record of a later batch
                     else:
                         totals[o.status] += 1
             extra, digest = self.statements_change()
-            final = retry
+            final = list(retry.values())
             settings: dict[str, Any] = {"partial": True, "extra": extra}
             if self.run is not None:
                 final += _vanished(records, territory, self.run, seen)
@@ -233,6 +239,10 @@ class _Job:
             ok = self.partial or not (self.errors or self.omitted)
             if ok and quads:
                 stage.keep()
+        if stage.kept:
+            # What derives from the territory (its catalog datasets) and was built from the live
+            # store while the batches were written is stale now that the copy is the store.
+            records.writer.changes[territory] += 1
         self.errors.sort(key=lambda e: e["line"] or 0)  # type: ignore[arg-type, return-value]
         counts = {k: totals[k] for k in ("created", "updated", "deleted", "unchanged", "superseded")}
         counts["rejected"] = len(self.errors) + self.omitted

@@ -48,14 +48,16 @@ class EmbeddedStore(Store):
             if self.path is None:
                 self._live = OxStore()  # in memory, for throw-away uses
             else:
-                live = staging.live_dir(self.path)
-                if not live.exists():  # the store holds private votes: this user's only
-                    live.mkdir(mode=0o700, parents=True)
-                    live.chmod(0o700)
+                if not self.path.exists():  # the store holds private votes: this user's only
+                    self.path.mkdir(mode=0o700, parents=True)
+                    self.path.chmod(0o700)
+                live = self._live_dir()
                 self._live = OxStore(str(live))
+                if self._live_dir() != live:  # a staged write of another process ended meanwhile
+                    raise StoreBusyError(f"the embedded store at {self.path} changed while it was opened")
                 # Only once the live store is ours (RocksDB's lock): what a killed staged write
                 # left beside it is then no other process's work in progress.
-                staging.sweep(self.path)
+                staging.sweep(self.path, keep=live)
         except OSError as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusyError(
@@ -70,6 +72,19 @@ class EmbeddedStore(Store):
         self._unflushed = 0
         #: Grows with every write: readers holding a snapshot know when it is stale.
         self.generation = 0
+
+    def _live_dir(self) -> Path:
+        assert self.path is not None
+        try:
+            live = staging.live_dir(self.path)
+        except ValueError as exc:
+            raise StoreError(f"cannot open the embedded store: {exc}") from exc
+        if not live.is_dir() and live != self.path:
+            raise StoreError(
+                f"the embedded store at {self.path} names {live.name} as its live copy ({staging.pointer(self.path)}), "
+                "which is missing: restore the whole directory from a backup"
+            )
+        return live
 
     @property
     def _store(self) -> OxStore:

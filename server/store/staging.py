@@ -3,18 +3,18 @@ becomes the store, so that it is all or nothing without one transaction of milli
 memory.
 
 An Oxigraph transaction is held in memory until it commits (about 1.9 KB a quad): one import of a
-million records would need gigabytes. Instead, the store is checkpointed beside itself (RocksDB
-hard links: instant, no copy), the import writes to the checkpoint in bounded batches — with
-``bulk_load`` for what only adds —, and the checkpoint then becomes the live store. Readers keep
-reading the live store meanwhile, and see the import all at once.
+million records would need gigabytes. Instead, the store is checkpointed (RocksDB hard links:
+instant, no copy), the import writes to the checkpoint in bounded batches — with ``bulk_load``
+for what only adds —, and the checkpoint then becomes the live store. Readers keep reading the
+live store meanwhile, and see the import all at once.
 
-Where the store lives: the configured directory ``PATH`` until the first staged write, then
-``PATH.1``, ``PATH.2``… — the file ``PATH.live`` names the live one. The copy becomes the store
-by one atomic rename of that file, so a process killed at any point leaves either the old store
-or the new one, whole. A directory is never renamed while open: RocksDB closing an instance
-deletes its obsolete files by path, and would delete the new store's. The copy stays where it
-was written, and the store it replaced is removed once no reader can be using it (the next
-staged write, or the next start: :func:`sweep`).
+Everything stays inside the configured directory ``PATH`` (one directory to back up or mount): the
+store is ``PATH`` itself until the first staged write, then ``PATH/store.1``, ``PATH/store.2``…,
+and the file ``PATH/live`` names the live one. The copy becomes the store by one atomic rename of
+that file, so a process killed at any point leaves either the old store or the new one, whole. A
+directory is never renamed while open (RocksDB closing an instance deletes its obsolete files by
+path): the copy stays where it was written, and what it replaced is removed once no reader can be
+using it (the next staged write, or the next start: :func:`sweep`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+POINTER = "live"
+_COPY = re.compile(r"store\.(\d+)")
+
 
 def pointer(path: Path) -> Path:
-    """The file naming the live directory (absent: ``path`` itself is the store)."""
-    return path.with_name(path.name + ".live")
+    """The file naming the live copy (absent: ``path`` itself is the store)."""
+    return path / POINTER
 
 
 def live_dir(path: Path) -> Path:
@@ -39,42 +42,47 @@ def live_dir(path: Path) -> Path:
         name = pointer(path).read_text().strip()
     except FileNotFoundError:
         return path
-    return path.with_name(name)
+    if not _COPY.fullmatch(name):
+        raise ValueError(f"{pointer(path)} names {name!r}, not a copy of the store (store.N)")
+    return path / name
 
 
 def next_dir(path: Path) -> Path:
     """A directory for the next staged copy."""
-    match = re.fullmatch(re.escape(path.name) + r"\.(\d+)", live_dir(path).name)
-    return path.with_name(f"{path.name}.{int(match.group(1)) + 1 if match else 1}")
+    match = _COPY.fullmatch(live_dir(path).name) if live_dir(path) != path else None
+    return path / f"store.{int(match.group(1)) + 1 if match else 1}"
 
 
 def make_live(path: Path, target: Path) -> None:
-    """Make ``target`` (a complete, flushed, closed-or-owned copy) the store: one atomic rename."""
+    """Make ``target`` (a complete, flushed copy) the store: one atomic rename."""
     _sync_dir(target)
-    tmp = pointer(path).with_name(pointer(path).name + ".tmp")
+    tmp = path / (POINTER + ".tmp")
     with open(tmp, "w") as f:
         f.write(target.name + "\n")
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(pointer(path))
-    _sync_dir(path.parent)
+    _sync_dir(path)
 
 
-def sweep(path: Path, keep: Path | None = None) -> list[Path]:
-    """Remove the directories of the store that are not live (copies a killed import left, stores
-    a staged write replaced), but ``keep``; the caller holds the live store open (its lock: no
-    other process is writing a copy). What was removed."""
+def sweep(path: Path, keep: Path | None = None) -> list[str]:
+    """Remove what is not the live store inside ``path``: copies a killed import left, stores a
+    staged write replaced (a copy, or the files of ``path`` itself once a copy is live); never
+    ``keep``. The caller holds the live store open (its lock: no other process writes a copy)."""
     live = live_dir(path)
     removed = []
-    for candidate in [path, *path.parent.glob(path.name + ".*")]:
-        if candidate in (live, keep) or not candidate.is_dir():
+    for entry in path.iterdir():
+        if entry in (live, keep) or entry.name == POINTER:
             continue
-        if candidate != path and not re.fullmatch(re.escape(path.name) + r"\.\d+", candidate.name):
+        if entry.is_dir() and _COPY.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif live != path and entry.is_file():  # the store `path` was, before its first copy
+            entry.unlink(missing_ok=True)
+        else:
             continue
-        shutil.rmtree(candidate, ignore_errors=True)
-        removed.append(candidate)
+        removed.append(entry.name)
     if removed:
-        log.info("the embedded store at %s: removed %s", path, ", ".join(p.name for p in removed))
+        log.info("the embedded store at %s: removed %d entries no longer in use", path, len(removed))
     return removed
 
 
