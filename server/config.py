@@ -81,6 +81,13 @@ DEFAULTS: dict[str, Any] = {
     # On a store several processes share, a run that has not said it is alive for this many
     # seconds is dead (its process was killed): the next import or server start marks it failed.
     "IMPORT_STALE_AFTER": 60,
+    # Event streams (LDES, /ldes/{territory}): members per page; every version is kept this many
+    # days, the latest version of each record always, a deletion this many days; the newest page
+    # (the one that still grows) may be cached this many seconds (full pages: immutable).
+    "LDES_PAGE_SIZE": 250,
+    "LDES_FULL_LOG_DAYS": 7,
+    "LDES_DELETIONS_DAYS": 365,
+    "LDES_MAX_AGE": 10,
     # Items of a source written per batch: a larger source is written batch by batch to a staged
     # copy of the embedded store, swapped in at the end (one transaction would hold it in memory).
     "IMPORT_BATCH": 10_000,

@@ -46,6 +46,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         svc = app.extensions["civicfed"]
         svc.open()
         _start_import_runner(svc)
+        threading.Thread(target=_apply_retention, args=(svc,), name="ldes-retention", daemon=True).start()
         if app.config["CATALOG_PREPARE"]:
             threading.Thread(target=_prepare_catalog, args=(svc,), name="catalog-prepare", daemon=True).start()
         return app
@@ -61,6 +62,23 @@ def _start_import_runner(svc: Any) -> None:
 
     Runs(svc.state).fail_interrupted(stale_after(svc))
     runner(svc)
+
+
+def _apply_retention(svc: Any) -> None:
+    """The event streams' retention policy, applied to every territory once an hour (the
+    replaced versions older than LDES_FULL_LOG_DAYS removed: server/ldes/retention.py)."""
+    from server.ldes.retention import prune
+
+    log = logging.getLogger("gunicorn.error")
+    while True:
+        try:
+            for territory in svc.state.territory_ids():
+                removed = prune(svc.records, territory, svc.stream.retention)
+                if removed:
+                    log.info("event stream of %s: %d replaced versions past retention removed", territory, removed)
+        except Exception:  # the store or the state database away for a moment: next hour
+            log.exception("applying the event streams' retention failed")
+        time.sleep(RETENTION_EVERY)
 
 
 def _prepare_catalog(svc: Any) -> None:
@@ -80,6 +98,9 @@ def _prepare_catalog(svc: Any) -> None:
 
 
 #: Slugs of the problems gunicorn answers itself, before the application sees the request.
+#: Seconds between two applications of the event streams' retention policy.
+RETENTION_EVERY = 3600
+
 _PROTOCOL_PROBLEMS = {
     400: "bad-request",
     403: "forbidden",

@@ -6,6 +6,7 @@ command), never by opening a backend itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from flask import Flask, current_app
 from .catalog import Catalog, build_catalog
 from .config import store_options
 from .ingest.validate import Validator
+from .ldes import Retention, Stream
 from .records import Records
 from .sparql.dataset import public_graphs
 from .sparql.engine import Engine, open_engine
@@ -40,6 +42,7 @@ class Civicfed:
         self.urls = Urls(app.config["BASE_URI"])
         self._lock = threading.Lock()
         self._store: Store | None = None
+        self._stream: Stream | None = None
         self._state: State | None = None
         self._records: Records | None = None
         self._sparql: Engine | None = None
@@ -100,6 +103,20 @@ class Civicfed:
                         memory_limit=int(self.config["SPARQL_MEMORY_LIMIT"]),
                     )
         return self._sparql
+
+    @property
+    def stream(self) -> Stream:
+        """The territories' event streams (LDES)."""
+        if self._stream is None:
+            records, config = self.records, self.config
+            with self._lock:
+                if self._stream is None:
+                    retention = Retention(
+                        dt.timedelta(days=float(config["LDES_FULL_LOG_DAYS"])),
+                        dt.timedelta(days=float(config["LDES_DELETIONS_DAYS"])),
+                    )
+                    self._stream = Stream(records, int(config["LDES_PAGE_SIZE"]), retention)
+        return self._stream
 
     @property
     def validator(self) -> Validator:

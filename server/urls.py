@@ -55,6 +55,19 @@ class Urls:
     def account(self, territory: str, pseudonym: str) -> str:
         return f"{self._id_prefix}{territory}/account/{pseudonym}"
 
+    def version(self, territory: str, time_us: int) -> str:
+        """A version of a record in the territory's event stream: the one written at ``time_us``
+        (record times are unique across the instance)."""
+        return f"{self.base}/ldes/{territory}/version/{time_us}"
+
+    def stream(self, territory: str) -> str:
+        """The territory's event stream (an ``ldes:EventStream``), described on its root page."""
+        return f"{self.base}/ldes/{territory}#stream"
+
+    def stream_page(self, territory: str, from_us: int | None = None) -> str:
+        """A page of the stream: the root (the first page), or the page of the members from ``from_us``."""
+        return f"{self.base}/ldes/{territory}" + ("" if from_us is None else f"/{from_us}")
+
     def parse(self, iri: str) -> ResourceRef | None:
         """Which territory/kind/id an IRI of this instance names, or None for a foreign IRI."""
         m = self._resource_re.fullmatch(iri)
@@ -92,6 +105,10 @@ class Urls:
         One graph per (territory, kind) keeps every list query a single sorted triple pattern.
         """
         return f"{self.internal_prefix}index/{territory}/{kind}"
+
+    def history_graph(self, territory: str) -> str:
+        """Superseded versions of a territory's public records, for its event stream."""
+        return f"{self.internal_prefix}history/{territory}"
 
     @property
     def empty_graph(self) -> str:

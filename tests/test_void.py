@@ -260,7 +260,7 @@ def test_home_page_links_every_surface(live_server: LiveServer) -> None:
     links = {urllib.parse.urlsplit(urllib.parse.urljoin(home.url, h)).path for h in parser.hrefs}
     required = {"/sparql", "/api/v1/docs", "/api/v1/openapi.json", "/.well-known/void", "/ns"}
     for territory in territories(live_server):
-        required |= {f"/id/{territory}", f"/dumps/{territory}.nq", f"/dumps/{territory}.trig"}
+        required |= {f"/id/{territory}", f"/dumps/{territory}.nq", f"/dumps/{territory}.trig", f"/ldes/{territory}"}
         assert any(link.startswith(f"/dumps/{territory}/") for link in links), territory
     assert required <= links, f"not linked from /: {sorted(required - links)}"
     for href in sorted(set(parser.hrefs)):

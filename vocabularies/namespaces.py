@@ -76,6 +76,9 @@ EU_THEME = Namespace("http://publications.europa.eu/resource/authority/data-them
 # (Named Authority Lists) that DCAT-AP 3 expects its values from.
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+# Linked Data Event Streams (SEMIC) over the TREE hypermedia specification: the event streams.
+TREE = Namespace("https://w3id.org/tree#")
+LDES = Namespace("https://w3id.org/ldes#")
 DCATAP = Namespace("http://data.europa.eu/r5r/")
 EU_FILE_TYPE = Namespace("http://publications.europa.eu/resource/authority/file-type/")
 EU_FREQUENCY = Namespace("http://publications.europa.eu/resource/authority/frequency/")

@@ -14,6 +14,11 @@ def micros(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(microseconds=1)
 
 
+def moment(time_us: int) -> dt.datetime:
+    """The UTC time of a number of microseconds since the epoch (``micros`` undone)."""
+    return EPOCH + dt.timedelta(microseconds=time_us)
+
+
 class Clock:
     """Strictly increasing UTC timestamps (µs): the record-modified times double as sort keys."""
 

@@ -37,6 +37,7 @@ from .batch import Batch, load_batch, subjects
 from .clock import Clock, etag, micros
 from .counts import Counts, Tallies
 from .edit import editable, merge_patch
+from .history import emit_history
 from .index import emit_index, graph_of
 from .ops import Op, Outcome, WriteReport
 from .read import Reader
@@ -349,6 +350,7 @@ class Writer:
         for kind_name, records in by_kind.items():
             kind = KINDS[kind_name]
             stored = tallies.stored(kind, records)
+            moved: list[str] = []
             for p in records:
                 changed = False
                 for tally in kind.tallies:
@@ -364,6 +366,11 @@ class Writer:
                     changed = True
                 if changed:  # the published record changed: sync consumers must see it
                     stamps.append(Stamp(kind, p, existed=True, reported=batch.index[p].reported))
+                    moved.append(p)
+            if moved:  # the versions the new counts replace stay in the event stream
+                old = self.store.describe(moved, graph)
+                for p in moved:
+                    emit_history(cs, self.urls, territory, p, batch.index[p].modified, old)
         return cs, stamps
 
     def _emit_record(
@@ -395,6 +402,8 @@ class Writer:
         for s in subjects(iri, batch.old_desc):
             cs.drop(graph, s)
         existed = iri in batch.index
+        if existed and not kind.private:  # the version it replaces stays in the event stream
+            emit_history(cs, self.urls, territory, iri, batch.index[iri].modified, batch.old_desc)
         if data is None:
             # Private kinds (votes) keep their tombstone in the private graph: filtered syncs of
             # votes see deletions too, and nothing of them is published.

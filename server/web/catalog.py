@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, render_template, request
-from pyoxigraph import Literal, RdfFormat, parse, serialize
 
 from vocabularies import CATALOG_PREFIXES, PREFIXES, RDF, SDO, SERVICE_PREFIXES
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES
@@ -30,8 +29,8 @@ from vocabularies.licences import DEFAULT_LICENCE, LICENCES
 from ..catalog import Catalog, Dataset
 from ..catalog.dcat import PageLinks, Site, catalog_document, dataset_document, dataset_lines
 from ..errors import BadRequest, CivicfedError, NotFound
-from ..rdf.jsonld import compact
 from ..rdf.negotiation import FORMATS, HTML, JSON_LD, N_TRIPLES, RDF_XML, TURTLE, Format, alternates, negotiate
+from ..rdf.render import render_lines
 from ..services import services
 from ..urls import Urls
 from .errors import RENDERERS, render_html, render_problem
@@ -113,25 +112,7 @@ def select(catalog: Catalog, since: dt.datetime | None, q: str | None) -> list[D
 
 
 def _render(lines: list[str], fmt: Format, main: str | None = None) -> bytes:
-    # Grouped by subject, the main node first: the serialisers group consecutive triples only,
-    # and N-Triples lines sort by subject then predicate as they are.
-    head = f"<{main}> "
-    lines = sorted(lines, key=lambda line: (not line.startswith(head), line))
-    text = "\n".join(lines) + "\n"
-    if fmt is N_TRIPLES:
-        return text.encode()
-    triples = list(parse(text, format=RdfFormat.N_TRIPLES))
-    if fmt is JSON_LD:
-        return json.dumps(
-            compact(((t.subject, t.predicate, t.object) for t in triples), main), ensure_ascii=False, indent=1
-        ).encode()
-    if fmt is TURTLE:
-        used = {line.split(" ", 2)[1] for line in lines}
-        used |= {line.rsplit(" ", 2)[-2] for line in lines if f" <{RDF_TYPE}> " in line}
-        used |= {f"<{t.object.datatype.value}>" for t in triples if isinstance(t.object, Literal)}
-        prefixes = {p: ns for p, ns in _TURTLE_PREFIXES.items() if any(iri.startswith("<" + ns) for iri in used)}
-        return serialize(triples, format=RdfFormat.TURTLE, prefixes=prefixes)
-    return serialize(triples, format=RdfFormat.RDF_XML)
+    return render_lines(lines, fmt, main, _TURTLE_PREFIXES)
 
 
 #: The prefixes of a catalog page in Turtle: fixed, so that each dataset's Turtle can be written

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request
 from pyoxigraph import Literal, NamedNode, Triple, serialize
 
-from vocabularies import DCT, RDF, SDO, SKOS, prefixes_used
+from vocabularies import CF, DCT, RDF, SDO, SKOS, prefixes_used
 
 from ..errors import Gone, NotFound
 from ..ingest.provenance import PROVENANCE_KINDS
@@ -91,6 +91,9 @@ def _find(path: str) -> tuple[Resource, str | None]:
         if entry is None:
             continue
         description = svc.records.published(ref.territory, iri)
+        if kind.name == "territory" and not entry.deleted:  # where its records' history is told
+            own = [*description.get(iri, []), (CF.eventStream, NamedNode(svc.urls.stream(ref.territory)))]
+            description = {**description, iri: own}
         return Resource(iri, graph, description, entry.modified, entry.deleted), suffix
     raise NotFound(f"nothing is published at {base}/id/{path}")
 

@@ -33,7 +33,7 @@ def void_turtle() -> str:
     stats = svc.statistics()
     dataset = f"<{base}/.well-known/void#dataset>"
     lines = [
-        prefix_declarations(("void", "dct", "foaf", "xsd")).rstrip("\n"),
+        prefix_declarations(("void", "dct", "foaf", "xsd", "cf")).rstrip("\n"),
         f"{dataset} a void:Dataset ;",
         '  dct:title "Citizen-participation open data"@en, "Données ouvertes de la participation citoyenne"@fr ;',
         '  dct:description "Processes, proposals, vote counts, comments, meetings, budgets, projects, '
@@ -63,6 +63,7 @@ def void_turtle() -> str:
             f"  dct:spatial <{svc.urls.territory(territory)}> ;",
             f"  void:sparqlEndpoint <{base}/sparql> ;",
             f"  void:triples {stats['graphs'].get(graph, 0)} ;",
+            f"  cf:eventStream <{svc.urls.stream(territory)}> ;",
             "  void:dataDump " + ", ".join(f"<{u}>" for u in dumps.values()) + " .",
         ]
     return "\n".join(line for line in lines if line) + "\n"

@@ -1,0 +1,93 @@
+"""A page of a territory's event stream as N-Triples lines: the stream's description (on every
+page, so that a client may start anywhere), on the root page its view and retention policy, the
+page's relations to the next one, and its members.
+
+The stream says how to read its members (LDES 1.0): ``ldes:timestampPath prov:generatedAtTime``
+orders them, ``ldes:versionOfPath dct:isVersionOf`` names the record each is a version of, and
+``rdf:type as:Tombstone`` (``ldes:versionDeletePath``/``ldes:versionDeleteObject``) marks a
+deletion. A page's relations, on the timestamp path: ``tree:GreaterThanOrEqualToRelation`` to the
+next page (from its first member's time), ``tree:LessThanRelation`` to the page of the members
+before it (below its own first member's time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from vocabularies import AS, DCAT, DCT, LDES, PROV, RDF, TREE, XSD
+
+from ..model.rdf import format_datetime, literal, typed
+from ..records.clock import micros, moment
+from ..records.history import version_lines
+from . import Page, Stream
+
+
+def _time(time_us: int) -> str:
+    return typed(format_datetime(moment(time_us)), XSD.dateTime)
+
+
+def _duration(span: dt.timedelta) -> str:
+    return typed(f"P{span.days}D" if not span.seconds else f"PT{int(span.total_seconds())}S", XSD.duration)
+
+
+def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
+    """The page's statements (N-Triples lines); ``name`` is the territory's name (the stream's title)."""
+    urls, store = stream.records.urls, stream.records.store
+    t = page.territory
+    here, root, sid = urls.stream_page(t, page.from_us), urls.stream_page(t), urls.stream(t)
+    lines = [
+        f"<{sid}> <{RDF.type}> <{LDES.EventStream}>",
+        f"<{sid}> <{DCT.title}> {literal(f'{name}: participation records, every version', 'en')}",
+        f"<{sid}> <{DCT.isPartOf}> <{urls.territory(t)}>",
+        f"<{sid}> <{LDES.timestampPath}> <{PROV.generatedAtTime}>",
+        f"<{sid}> <{LDES.versionOfPath}> <{DCT.isVersionOf}>",
+        f"<{sid}> <{LDES.versionDeletePath}> <{RDF.type}>",
+        f"<{sid}> <{LDES.versionDeleteObject}> <{AS.Tombstone}>",
+        f"<{here}> <{RDF.type}> <{TREE.Node}>",
+    ]
+    if page.from_us is None:
+        view, policy = f"{root}#view", f"{root}#retention"
+        lines += [
+            f"<{sid}> <{TREE.view}> <{root}>",
+            f"<{root}> <{TREE.viewDescription}> <{view}>",
+            f"<{view}> <{RDF.type}> <{LDES.EventSource}>",
+            f"<{view}> <{RDF.type}> <{DCAT.DataService}>",
+            f"<{view}> <{DCAT.servesDataset}> <{sid}>",
+            f"<{view}> <{DCAT.endpointURL}> <{root}>",
+            f"<{view}> <{LDES.retentionPolicy}> <{policy}>",
+            f"<{policy}> <{RDF.type}> <{LDES.RetentionPolicy}>",
+            f"<{policy}> <{LDES.fullLogDuration}> {_duration(stream.retention.full_log)}",
+            f"<{policy}> <{LDES.versionAmount}> {typed('1', XSD.integer)}",
+            f"<{policy}> <{LDES.versionDeleteDuration}> {_duration(stream.retention.deletions)}",
+        ]
+    # Later members are on the next page; earlier ones on the page before (both relations are
+    # known when the page is written and stay true: members only ever join at the end).
+    relations = []
+    if page.next_from is not None:
+        lines += [f"<{here}> <{LDES.immutable}> {typed('true', XSD.boolean)}"]
+        relations.append(("next", TREE.GreaterThanOrEqualToRelation, page.next_from, page.next_from))
+    if page.has_previous and page.from_us is not None:
+        relations.append(("previous", TREE.LessThanRelation, page.from_us, page.previous_from))
+    for key, kind, time_us, target in relations:
+        relation = f"{here}#{key}"
+        lines += [
+            f"<{here}> <{TREE.relation}> <{relation}>",
+            f"<{relation}> <{RDF.type}> <{kind}>",
+            f"<{relation}> <{TREE.path}> <{PROV.generatedAtTime}>",
+            f"<{relation}> <{TREE.value}> {_time(time_us)}",
+            f"<{relation}> <{TREE.node}> <{urls.stream_page(t, target)}>",
+        ]
+    current = [e for e in page.entries if not e.historic]
+    desc = store.describe([e.resource for e in current], urls.territory_graph(t))
+    for e in current:
+        lines += version_lines(urls, t, e.resource, moment(e.time_us), desc)
+    historic = [urls.version(t, e.time_us) for e in page.entries if e.historic]
+    kept = store.describe(historic, urls.history_graph(t))
+    for s, triples in kept.items():
+        for p, o in triples:
+            # A time the store may have written its own way (trailing zeros of the fraction):
+            # written as the version's time is written while it is the current one.
+            term = _time(micros(dt.datetime.fromisoformat(o.value))) if p == PROV.generatedAtTime else str(o)  # type: ignore[attr-defined]
+            lines.append(f"<{s}> <{p}> {term}")
+    lines += [f"<{sid}> <{TREE.member}> <{urls.version(t, e.time_us)}>" for e in page.entries]
+    return [line + " ." for line in lines]
