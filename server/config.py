@@ -88,6 +88,12 @@ DEFAULTS: dict[str, Any] = {
     "LDES_FULL_LOG_DAYS": 7,
     "LDES_DELETIONS_DAYS": 365,
     "LDES_MAX_AGE": 10,
+    # Following peers (civicfed peer/sync): the largest page read from a peer's event stream, and
+    # the bytes one sync reads at most (the next sync goes on from where it stopped).
+    "PEER_MAX_PAGE_BYTES": 64 * 1024 * 1024,
+    "PEER_MAX_BYTES": 4 * 1024 * 1024 * 1024,
+    # `civicfed serve` syncs every peer this often (seconds; 0: only when `civicfed sync` asks).
+    "SYNC_EVERY": 0,
     # Items of a source written per batch: a larger source is written batch by batch to a staged
     # copy of the embedded store, swapped in at the end (one transaction would hold it in memory).
     "IMPORT_BATCH": 10_000,

@@ -46,6 +46,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         svc = app.extensions["civicfed"]
         svc.open()
         _start_import_runner(svc)
+        _start_syncer(svc)
         threading.Thread(target=_apply_retention, args=(svc,), name="ldes-retention", daemon=True).start()
         if app.config["CATALOG_PREPARE"]:
             threading.Thread(target=_prepare_catalog, args=(svc,), name="catalog-prepare", daemon=True).start()
@@ -62,6 +63,13 @@ def _start_import_runner(svc: Any) -> None:
 
     Runs(svc.state).fail_interrupted(stale_after(svc))
     runner(svc)
+
+
+def _start_syncer(svc: Any) -> None:
+    """Peers synced every SYNC_EVERY seconds, and the syncs `civicfed sync` hands over."""
+    from importers.peer_sync import Syncer
+
+    Syncer(svc).start()
 
 
 def _apply_retention(svc: Any) -> None:

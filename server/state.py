@@ -136,6 +136,47 @@ api_keys = Table(
 )
 
 
+#: Servers whose territories this one replicates (docs/federation.md): added by an administrator.
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("base_url", String(2048), nullable=False, unique=True),
+    # The territories followed, JSON (null: every territory the peer publishes).
+    Column("territories", Text, nullable=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(200), nullable=False),
+)
+
+#: Each territory replicated from a peer, and where its sync stands: the page to read next (the
+#: newest page read, with its ETag) and the time of the last member applied.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("territory", String(64), primary_key=True),
+    Column("peer", String(64), ForeignKey("peers.id"), nullable=False, index=True),
+    Column("origin", String(2048), nullable=False),
+    Column("page_url", String(4096), nullable=False),
+    Column("etag", String(512), nullable=True),
+    Column("last_us", BigInteger, nullable=False, default=0),
+    Column("members", BigInteger, nullable=False, default=0),
+    Column("synced_at", DateTime(timezone=True), nullable=True),
+)
+
+
+#: Syncs asked for by a `civicfed sync` that could not open the embedded store (a server owns
+#: it): the server's sync thread runs them and writes their reports back.
+sync_requests = Table(
+    "sync_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("peer", String(64), nullable=True),  # null: every peer
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True), nullable=True),
+    Column("result", Text, nullable=True),
+)
+
+
 class InstanceMismatch(RuntimeError):
     """The state database belongs to an instance with another base IRI."""
 

@@ -91,6 +91,14 @@ class Urls:
         each other's."""
         return f"{self.public_prefix}source/{territory}/{source_id}"
 
+    def sync_graph(self, territory: str) -> str:
+        """The public graph where the syncs of a territory replicated from a peer are described
+        (PROV-O), beside the replica's own graph, which holds only what the origin publishes."""
+        return f"{self.public_prefix}sync/{territory}"
+
+    def sync_run(self, territory: str, run_id: str) -> str:
+        return f"{self.base}/sync/{territory}/{run_id}"
+
     @property
     def internal_prefix(self) -> str:
         return f"{self.base}/_internal/"

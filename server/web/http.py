@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from flask import Response, request
 
-from ..errors import Unauthorized, UnsupportedMediaType
+from ..errors import Conflict, Unauthorized, UnsupportedMediaType
+from ..ingest.peers import Peers
 from ..model.schemas import parse_json
 from ..rdf.conditional import last_modified, not_modified
 from ..records.authz import require_writer
@@ -56,7 +57,14 @@ def territory_or_404(territory: str) -> str:
 
 
 def writer(territory: str) -> Principal:
-    """The principal allowed to write in ``territory`` (401/403 before the body is even read)."""
+    """The principal allowed to write in ``territory`` (401/403 before the body is even read;
+    409 for a territory replicated from a peer: it is written at its origin)."""
+    replica = Peers(services().state).replica(territory)
+    if replica is not None:
+        raise Conflict(
+            f"territory {territory!r} is a replica of {replica.origin} (peer {replica.peer}): write to it there",
+            origin=replica.origin,
+        )
     territory_or_404(territory)
     return require_writer(principal(), territory)
 

@@ -1,0 +1,340 @@
+"""Following peers: each territory a peer publishes, replicated here from its event stream
+(``/ldes/{territory}``, docs/federation.md) under the origin's IRIs, in the graph of the same
+territory id, read-only.
+
+A sync walks the stream from where the last one stopped (``server/ingest/peers.py`` keeps the page
+to read next, its ETag and the time of the last member applied): full pages are read once; the
+newest page is asked again with ``If-None-Match``, so a sync with nothing new costs one 304. Each
+page is applied in one store write — every member replaces the description of the record it is
+a version of (a tombstone included, as the origin's graph holds it) —, then the progress is
+recorded: a sync killed anywhere applies the page again next time, which changes nothing twice.
+
+What a peer may say is bounded: only members that are versions of IRIs of the territory it
+publishes (``{peer}/id/{territory}`` and below), about themselves and their ``#`` nodes; pages,
+members and bytes per sync are limited; addresses go through the import fetcher's checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyoxigraph import NamedNode, RdfFormat, Triple, parse
+
+from server.errors import CivicfedError, Conflict, MalformedBody
+from server.ingest.peers import Peer, Peers, SyncRequests
+from server.model.rdf import format_datetime, typed
+from server.services import Civicfed
+from server.store import Changeset
+from vocabularies import CF, DCT, LDES, PROV, RDF, TREE, XSD
+
+from .remote import Fetcher, SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+#: How often the server's sync thread looks for syncs handed to it (seconds).
+POLL = 1.0
+#: What a peer's page may hold at most, and a sync may read.
+MAX_MEMBERS = 10_000
+MAX_PAGES = 100_000
+ACCEPT = "application/n-triples, text/turtle;q=0.9"
+_FORMATS = {"application/n-triples": RdfFormat.N_TRIPLES, "text/turtle": RdfFormat.TURTLE}
+
+
+@dataclass
+class SyncReport:
+    """What one sync of one replicated territory did."""
+
+    territory: str
+    peer: str
+    pages: int = 0
+    members: int = 0
+    applied: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    #: The newest page had not changed (the sync was one conditional request).
+    unchanged: bool = False
+    rejected: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "territory": self.territory, "peer": self.peer, "pages": self.pages, "members": self.members,
+            "applied": self.applied, "bytes": self.bytes, "seconds": round(self.seconds, 3),
+            "unchanged": self.unchanged, "rejected": self.rejected[:100], "error": self.error,
+        }  # fmt: skip
+
+
+def fetcher_for(svc: Civicfed, peer: Peer) -> Fetcher:
+    """The fetcher of a peer: its host only (an administrator added it), private addresses as
+    for imports (IMPORT_ALLOW_PRIVATE), a size limit per page."""
+    from urllib.parse import urlsplit
+
+    config = svc.config
+    return Fetcher(
+        allowed_hosts=frozenset({urlsplit(peer.base_url).hostname or ""}),
+        allow_private=bool(config["IMPORT_ALLOW_PRIVATE"]),
+        max_bytes=int(config["PEER_MAX_PAGE_BYTES"]),
+        timeout=float(config["IMPORT_TIMEOUT"]),
+    )
+
+
+def territories_of(peer: Peer, fetcher: Fetcher) -> list[str]:
+    """The territories a peer publishes: its VoID description's event streams."""
+    got = fetcher.get(f"{peer.base_url}/.well-known/void", headers={"Accept": "text/turtle"})
+    prefix = f"{peer.base_url}/ldes/"
+    found = set()
+    for t in _parse(got.content, "text/turtle", got.url):
+        if t.predicate == NamedNode(CF.eventStream) and isinstance(t.object, NamedNode):
+            stream = t.object.value.split("#", 1)[0]
+            if stream.startswith(prefix) and "/" not in stream[len(prefix) :]:
+                found.add(stream[len(prefix) :])
+    return sorted(found)
+
+
+def sync_peer(svc: Civicfed, peer: Peer, fetcher: Fetcher | None = None) -> list[SyncReport]:
+    """Sync every territory followed from a peer; one report each (an error stops only its own)."""
+    fetcher = fetcher or fetcher_for(svc, peer)
+    reports = []
+    for territory in peer.territories or territories_of(peer, fetcher):
+        report = SyncReport(territory, peer.id)
+        try:
+            sync_territory(svc, peer, territory, fetcher, report)
+        except CivicfedError as err:
+            report.error = err.detail or err.title
+        reports.append(report)
+    return reports
+
+
+def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, report: SyncReport) -> None:
+    if svc.state.has_territory(territory):
+        raise Conflict(f"territory {territory!r} is this server's own: it cannot also be replicated from {peer.id}")
+    peers = Peers(svc.state)
+    origin = f"{peer.base_url}/id/{territory}"
+    replica = peers.start(territory, peer, origin, f"{peer.base_url}/ldes/{territory}")
+    url, etag, last_us = replica.page_url, replica.etag, replica.last_us
+    graph = svc.urls.territory_graph(territory)
+    started, received = time.monotonic(), fetcher.received
+    budget = int(svc.config["PEER_MAX_BYTES"])
+    began = dt.datetime.now(dt.UTC)
+    try:
+        for _ in range(MAX_PAGES):
+            headers = {"Accept": ACCEPT, **({"If-None-Match": etag} if etag else {})}
+            got = fetcher.get(url, headers=headers)
+            report.pages += 1
+            if got.status == 304:
+                report.unchanged = report.pages == 1
+                return
+            triples = _parse(got.content, got.media_type, got.url)
+            members, following = _page(triples, url, peer, origin, report)
+            report.members += len(members)
+            fresh = [m for m in members if m[0] > last_us]
+            if fresh:
+                _apply(svc, graph, fresh)
+                last_us = max(m[0] for m in fresh)
+                report.applied += len(fresh)
+            if following is None:  # the newest page: asked again, conditionally, next time
+                peers.progress(territory, url, got.headers.get("ETag"), last_us, len(fresh))
+                return
+            peers.progress(territory, following, None, last_us, len(fresh))
+            url, etag = following, None
+            if fetcher.received - received > budget:
+                report.error = f"stopped after {budget} bytes (PEER_MAX_BYTES); the next sync goes on from here"
+                return
+    finally:
+        report.bytes = fetcher.received - received
+        report.seconds = time.monotonic() - started
+        if report.applied:  # a sync that changed nothing adds nothing (a 304 every ten minutes)
+            _describe(svc, peer, territory, report, began)
+
+
+def _describe(svc: Civicfed, peer: Peer, territory: str, report: SyncReport, began: dt.datetime) -> None:
+    """The sync as a PROV-O activity, in the territory's sync graph (not the replica's own)."""
+    urls = svc.urls
+    ended = dt.datetime.now(dt.UTC)
+    act = f"<{urls.sync_run(territory, began.strftime('%Y%m%dT%H%M%S%fZ'))}>"
+    stream, replica = f"<{peer.base_url}/ldes/{territory}#stream>", f"<{urls.territory_graph(territory)}>"
+    lines = [
+        f"{act} <{RDF.type}> <{PROV.Activity}>",
+        f"{act} <{RDF.type}> <{CF.Sync}>",
+        f"{act} <{PROV.used}> {stream}",
+        f"{act} <{PROV.startedAtTime}> {typed(format_datetime(began), XSD.dateTime)}",
+        f"{act} <{PROV.endedAtTime}> {typed(format_datetime(ended), XSD.dateTime)}",
+        f"{act} <{CF.pagesRead}> {typed(str(report.pages), XSD.integer)}",
+        f"{act} <{CF.membersApplied}> {typed(str(report.applied), XSD.integer)}",
+        f"{act} <{CF.bytesReceived}> {typed(str(report.bytes), XSD.integer)}",
+        f"{replica} <{DCT.source}> {stream}",
+        f"{replica} <{PROV.wasDerivedFrom}> {stream}",
+        f"{replica} <{PROV.wasGeneratedBy}> {act}",
+    ]
+    cs = Changeset()
+    cs.add(urls.sync_graph(territory), lines)
+    with svc.state.commit_lock():
+        svc.store.apply(cs)
+
+
+Member = tuple[int, str, list[str]]  # (time in µs, resource IRI, its N-Triples statements)
+
+
+def _parse(content: bytes, media_type: str, url: str) -> list[Triple]:
+    try:
+        return [q.triple for q in parse(content, format=_FORMATS.get(media_type, RdfFormat.TURTLE), base_iri=url)]
+    except (SyntaxError, ValueError) as exc:
+        raise MalformedBody(f"{url} is not a readable page of an event stream: {exc}") from exc
+
+
+def _page(
+    triples: Iterable[Triple], url: str, peer: Peer, origin: str, report: SyncReport
+) -> tuple[list[Member], str | None]:
+    """The page's members (in time order) and the next page's URL (None: the newest page)."""
+    by_subject: dict[str, list[Triple]] = {}
+    for t in triples:
+        if isinstance(t.subject, NamedNode):
+            by_subject.setdefault(t.subject.value, []).append(t)
+    streams = [
+        s
+        for s, ts in by_subject.items()
+        if any(t.predicate == NamedNode(RDF.type) and t.object == NamedNode(LDES.EventStream) for t in ts)
+    ]
+    if len(streams) != 1:
+        raise MalformedBody(f"{url} describes {len(streams)} event streams, not one")
+    versions = [
+        t.object.value
+        for t in by_subject[streams[0]]
+        if t.predicate == NamedNode(TREE.member) and isinstance(t.object, NamedNode)
+    ]
+    if len(versions) > MAX_MEMBERS:
+        raise MalformedBody(f"{url} holds {len(versions)} members, more than {MAX_MEMBERS}")
+    members = []
+    for version in versions:
+        member = _member(version, by_subject, peer, origin)
+        if isinstance(member, str):
+            report.rejected.append(member)
+        else:
+            members.append(member)
+    following = None
+    for t in by_subject.get(url, []):
+        if t.predicate == NamedNode(TREE.relation):
+            relation = by_subject.get(getattr(t.object, "value", ""), [])
+            kinds = {r.object for r in relation if r.predicate == NamedNode(RDF.type)}
+            nodes = [
+                r.object.value
+                for r in relation
+                if r.predicate == NamedNode(TREE.node) and isinstance(r.object, NamedNode)
+            ]
+            if NamedNode(TREE.GreaterThanOrEqualToRelation) in kinds and nodes:
+                following = nodes[0]
+    if following is not None and not following.startswith(f"{peer.base_url}/ldes/"):
+        raise MalformedBody(f"{url} leads to {following}, outside the peer's event streams")
+    return sorted(members), following
+
+
+def _member(version: str, by_subject: dict[str, list[Triple]], peer: Peer, origin: str) -> Member | str:
+    """A member as the statements of the resource it is a version of; or why it is refused."""
+    own = by_subject.get(version, [])
+    resource = next(
+        (t.object.value for t in own if t.predicate == NamedNode(DCT.isVersionOf) and isinstance(t.object, NamedNode)),
+        None,
+    )
+    moment = next((t.object.value for t in own if t.predicate == NamedNode(PROV.generatedAtTime)), None)
+    if resource is None or moment is None:
+        return f"{version}: no dct:isVersionOf or prov:generatedAtTime"
+    if not version.startswith(peer.base_url + "/") or not (resource == origin or resource.startswith(origin + "/")):
+        return f"{version}: a version of {resource}, outside {origin}"
+    try:
+        when = dt.datetime.fromisoformat(moment)
+        time_us = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    except (ValueError, TypeError):
+        return f"{version}: its time {moment!r} is not an xsd:dateTime with a time zone"
+    prefix = version + "#"
+
+    def term(node: Any) -> str:
+        if isinstance(node, NamedNode) and (node.value == version or node.value.startswith(prefix)):
+            return f"<{resource}{node.value[len(version) :]}>"
+        return str(node)
+
+    lines = []
+    for subject, ts in by_subject.items():
+        if subject == version or subject.startswith(prefix):
+            for t in ts:
+                if subject == version and t.predicate in (NamedNode(DCT.isVersionOf), NamedNode(PROV.generatedAtTime)):
+                    continue
+                lines.append(f"{term(t.subject)} <{t.predicate.value}> {term(t.object)}")
+    return time_us, resource, lines
+
+
+def _apply(svc: Civicfed, graph: str, members: list[Member]) -> None:
+    """One write: each record's latest version on the page replaces what the replica holds of it."""
+    latest: dict[str, list[str]] = {}
+    for _, resource, lines in members:  # in time order: the last version wins
+        latest[resource] = lines
+    cs = Changeset()
+    for subject in svc.store.describe(sorted(latest), graph):
+        cs.drop(graph, subject)
+    for lines in latest.values():
+        cs.add(graph, lines)
+    with svc.state.commit_lock():
+        svc.store.apply(cs)
+
+
+def sync_all(svc: Civicfed, peer: str | None = None) -> list[SyncReport]:
+    """Sync one peer (by id or URL) or every peer."""
+    peers = Peers(svc.state)
+    reports: list[SyncReport] = []
+    for p in [peers.get(peer)] if peer else peers.list():
+        reports += sync_peer(svc, p)
+    return reports
+
+
+class Syncer:
+    """The server's sync thread: every peer every ``SYNC_EVERY`` seconds (0: only when asked),
+    and the syncs a `civicfed sync` hands over while this process owns the embedded store."""
+
+    def __init__(self, svc: Civicfed) -> None:
+        self.svc = svc
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peer-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        every = float(self.svc.config["SYNC_EVERY"])
+        due = time.monotonic() + every if every > 0 else None
+        requests = SyncRequests(self.svc.state)
+        while not self._stop.wait(POLL):
+            try:
+                for request_id, peer in requests.pending():
+                    try:
+                        done = [r.to_dict() for r in sync_all(self.svc, peer)]
+                    except CivicfedError as err:
+                        done = [{"peer": peer, "error": err.detail or err.title}]
+                    requests.done(request_id, done)
+                if due is not None and time.monotonic() >= due:
+                    for report in sync_all(self.svc):
+                        log.info("sync %s: %s", report.territory, json.dumps(report.to_dict()))
+                    due = time.monotonic() + every
+            except Exception:  # the state database or a peer away for a moment: next round
+                log.exception("syncing peers failed")
+
+
+def hand_over(svc: Civicfed, peer: str | None, timeout: float = 3600.0) -> list[dict[str, Any]]:
+    """Ask the server owning the embedded store to sync, and wait for its reports."""
+    requests = SyncRequests(svc.state)
+    request_id = requests.ask(peer)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = requests.result(request_id)
+        if result is not None:
+            return result
+        time.sleep(POLL / 2)
+    raise SourceUnavailable(f"the server owning the store did not run sync {request_id} within {timeout:g} s")

@@ -1,0 +1,249 @@
+"""Following a peer: a replica syncs a territory from the origin's event stream over HTTP (a
+live `civicfed serve` on loopback), holds what the origin publishes of its records under the
+origin's IRIs, takes changes and deletions incrementally (a sync with nothing new is one 304),
+is read-only, and refuses what a hostile peer says about others."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rdflib
+import requests
+from flask import current_app
+from rdflib.compare import isomorphic
+
+from importers.peer_sync import sync_peer
+from server.app import create_app
+from server.ingest.peers import Peers
+from server.services import services
+from server.state import State
+from vocabularies import CF
+
+from .conftest import LiveServer, civicfed, make_app, running_server, subprocess_env, unique_base
+
+#: What an origin publishes of a territory that is not a record's version: import runs and
+#: sources (provenance), pseudonymous accounts. Not members of the stream (yet).
+NOT_MEMBERS = ("/import/", "/source/", "/account/")
+XSD_DATETIME = "http://www.w3.org/2001/XMLSchema#dateTime"
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory, remote_store_url: str | None) -> Iterator[LiveServer]:
+    """A live server with the demo data, pages of 10 members (a territory is tens of pages)."""
+    with running_server(
+        tmp_path_factory.mktemp("origin"), remote_store_url, extra_env={"CIVICFED_LDES_PAGE_SIZE": "10"}
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def replica(tmp_path: Path, remote_store_url: str | None) -> Iterator[Any]:
+    app = make_app(tmp_path, remote_store_url, IMPORT_ALLOW_PRIVATE=True)
+    with app.app_context():
+        yield services()
+    app.extensions["civicfed"].close()
+
+
+def origin_graph(server: LiveServer, territory: str = "lyon") -> rdflib.Graph:
+    """What the origin publishes of the territory's records (its graph, through /sparql)."""
+    query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{server.url}/graph/{territory}> {{ ?s ?p ?o }} }}"
+    answer = requests.post(
+        f"{server.url}/sparql", data={"query": query}, headers={"Accept": "application/n-triples"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    graph = rdflib.Graph().parse(data=answer.text, format="nt")
+    for s in {s for s in graph.subjects() if any(part in str(s) for part in NOT_MEMBERS)}:
+        graph.remove((s, None, None))
+    return graph
+
+
+def replica_graph(svc: Any, territory: str = "lyon") -> rdflib.Graph:
+    graph = rdflib.Graph()
+    lines = "".join(
+        f"{q.subject} {q.predicate} {q.object} .\n" for q in svc.store.quads(graph=svc.urls.territory_graph(territory))
+    )
+    return graph.parse(data=lines, format="nt")
+
+
+def test_a_replica_holds_what_the_origin_publishes_and_follows_its_changes(origin: LiveServer, replica: Any) -> None:
+    peer = Peers(replica.state).add(origin.url, ("lyon",), "test")
+    [first] = sync_peer(replica, peer)
+    assert first.error is None and not first.rejected, first.to_dict()
+    assert first.pages >= 15 and first.applied == first.members > 100
+    assert isomorphic(replica_graph(replica), origin_graph(origin)), "the replica differs from the origin"
+    # The sync is described in PROV-O beside the replica (not in it).
+    activity = replica.store.select(
+        f"SELECT ?a ?n ?b WHERE {{ GRAPH <{replica.urls.sync_graph('lyon')}> {{ ?a a <{CF.Sync}> ; "
+        f"<{CF.membersApplied}> ?n ; <{CF.bytesReceived}> ?b }} }}"
+    )
+    assert [(int(r["n"].value), int(r["b"].value)) for r in activity] == [(first.applied, first.bytes)]
+    # The same SPARQL query gives the same rows on both (the replica keeps the origin's IRIs).
+    titles = (
+        "SELECT ?p ?t WHERE { GRAPH <%s> { ?p a <https://w3id.org/civicfed/ns#Proposal> ; "
+        "<http://purl.org/dc/terms/title> ?t } } ORDER BY ?p"
+    )
+    asked = requests.post(
+        f"{origin.url}/sparql",
+        data={"query": titles % f"{origin.url}/graph/lyon"},
+        headers={"Accept": "application/sparql-results+json"},
+        timeout=30,
+    ).json()["results"]["bindings"]
+    rows = replica.store.select(titles % replica.urls.territory_graph("lyon"))
+    assert [(r["p"].value, r["t"].value) for r in rows] == [(b["p"]["value"], b["t"]["value"]) for b in asked]
+    assert len(rows) > 50
+
+    # Nothing new: one conditional request, answered 304.
+    [again] = sync_peer(replica, peer)
+    assert again.unchanged and again.pages == 1 and again.applied == 0 and again.bytes < 1000, again.to_dict()
+    assert replica.store.count(replica.urls.sync_graph("lyon")) == len(activity) * 11  # (no activity for it)
+
+    # An update, a deletion, a creation on the origin: the next sync applies those, not the territory.
+    editor = {"Authorization": f"Bearer {origin.keys['editor']}"}
+    proposals = f"{origin.url}/api/v1/territories/lyon/proposals"
+    listed = requests.get(proposals, params={"limit": 2}, timeout=30).json()["items"]
+    changed = {**{k: v for k, v in listed[0].items() if not k.startswith(("record_", "vote_", "comment_"))}}
+    changed["title"] = "Un titre revu sur l'origine"
+    assert requests.put(f"{proposals}/{listed[0]['id']}", json=changed, headers=editor, timeout=30).status_code == 200
+    assert requests.delete(f"{proposals}/{listed[1]['id']}", headers=editor, timeout=30).status_code == 200
+    made = {"title": "Une idée née après la réplication", "process": listed[0]["process"]}
+    assert requests.put(f"{proposals}/tardive", json=made, headers=editor, timeout=30).status_code == 201
+    [later] = sync_peer(replica, peer)
+    assert later.error is None and 3 <= later.applied <= 6, later.to_dict()
+    assert later.bytes < first.bytes / 3
+    assert isomorphic(replica_graph(replica), origin_graph(origin))
+
+
+def test_a_replicated_territory_is_read_only(origin: LiveServer, replica: Any) -> None:
+    peer = Peers(replica.state).add(origin.url, ("lyon",), "test")
+    sync_peer(replica, peer)
+    client = current_app.test_client()  # the replica's application (its context is pushed)
+    answer = client.put("/api/v1/territories/lyon/proposals/x", json={"title": "x"})
+    assert answer.status_code == 409, answer.get_json()
+    assert answer.get_json()["origin"] == f"{origin.url}/id/lyon"
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """A peer that misbehaves in one chosen way (``server.mode``)."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_port}"
+        mode = self.server.mode  # type: ignore[attr-defined]
+        if mode == "loop":
+            self.send_response(302)
+            self.send_header("Location", self.path + "x")
+            self.end_headers()
+            return
+        stream, version = f"<{base}/ldes/t#stream>", f"<{base}/ldes/t/version/1>"
+        body = [
+            f"{stream} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <https://w3id.org/ldes#EventStream> .",
+            f"{stream} <https://w3id.org/tree#member> {version} .",
+            f'{version} <http://www.w3.org/ns/prov#generatedAtTime> "2026-01-01T00:00:00Z"^^<{XSD_DATETIME}> .',
+        ]
+        if mode == "foreign":  # a version of someone else's record
+            body += [f"{version} <http://purl.org/dc/terms/isVersionOf> <http://victim.example/id/lyon/proposal/p1> .",
+                     f'{version} <http://purl.org/dc/terms/title> "pwned" .']  # fmt: skip
+        text = "\n".join(body) + "\n"
+        if mode == "malformed":
+            text = text.replace(" .\n", "\n", 1)
+        if mode == "huge":
+            text += "# " + "x" * 300_000 + "\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/n-triples")
+        self.end_headers()
+        self.wfile.write(text.encode())
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("foreign", "outside"), ("malformed", "not a readable page"), ("loop", "redirects"), ("huge", "larger than")],
+)
+def test_a_hostile_peer_is_refused_without_damage(replica: Any, mode: str, expected: str) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.mode = mode  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        replica.config["PEER_MAX_PAGE_BYTES"] = 100_000
+        peer = Peers(replica.state).add(f"http://127.0.0.1:{server.server_port}", ("t",), "test")
+        before = replica.store.count()
+        [report] = sync_peer(replica, peer)
+        said = json.dumps(report.to_dict())
+        assert expected in said, said
+        assert replica.store.count() == before
+        assert "victim" not in "".join(str(q) for q in replica.store.quads())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_sync_killed_anywhere_resumes_losing_and_duplicating_nothing(
+    origin: LiveServer, tmp_path: Path, remote_store_url: str | None
+) -> None:
+    data_dir = tmp_path / "replica"
+    data_dir.mkdir(mode=0o700)
+    env = {
+        **subprocess_env(data_dir, unique_base("sync-kill"), remote_store_url),
+        "CIVICFED_IMPORT_ALLOW_PRIVATE": "true",
+    }
+    civicfed(env, "peer", "add", origin.url, "--territory", "lyon")
+    state = State(env.get("CIVICFED_STATE_DB") or f"sqlite:///{data_dir / 'state.sqlite3'}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "sync"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (found := Peers(state).replica("lyon")) is None or found.members < 20:
+            assert process.poll() is None, "the sync ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    state.close()
+    again = [json.loads(line) for line in civicfed(env, "sync").stdout.splitlines()]
+    assert again[0]["error"] is None and again[0]["applied"] > 0, again
+    # The replica as its server would open it (make_app would start from empty graphs).
+    settings = {"DATA_DIR": str(data_dir), "BASE_URI": env["CIVICFED_BASE_URI"], "TESTING": True}
+    settings |= {k: env[f"CIVICFED_{k}"] for k in ("STORE", "STATE_DB") if env.get(f"CIVICFED_{k}")}
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            assert isomorphic(replica_graph(services()), origin_graph(origin))
+    finally:
+        app.extensions["civicfed"].close()
+
+
+def test_the_command_line_adds_a_peer_and_syncs(
+    origin: LiveServer, tmp_path: Path, remote_store_url: str | None
+) -> None:
+    """`civicfed peer add` and `civicfed sync` while the replica's server runs: with the embedded
+    store, the command hands the sync to the server and prints its reports."""
+
+    def follow(env: dict[str, str]) -> None:
+        added = civicfed(env, "peer", "add", origin.url, "--territory", "grenoble")
+        assert "civicfed sync" in added.stdout
+
+    extra = {"CIVICFED_IMPORT_ALLOW_PRIVATE": "true"}
+    with running_server(tmp_path / "replica", remote_store_url, extra, demo=False, prepare=follow) as server:
+        done = civicfed(server.env, "sync")
+        [report] = [json.loads(line) for line in done.stdout.splitlines()]
+        assert report["territory"] == "grenoble" and report["applied"] > 0 and report["error"] is None
+        assert ("the server owning the store runs the sync" in done.stderr) == (remote_store_url is None)
+        listed = civicfed(server.env, "peer", "list").stdout
+        assert "grenoble" in listed and f"{report['applied']} members applied" in listed
+        answer = requests.get(f"{server.url}/ldes/grenoble", timeout=30)
+        assert answer.status_code == 404  # a replica is not republished as a stream of this server
