@@ -29,7 +29,7 @@ from pyoxigraph import NamedNode, RdfFormat, Triple, parse
 
 from server.errors import CivicfedError, Conflict, MalformedBody
 from server.ingest.peers import Peer, Peers, SyncRequests
-from server.model.rdf import format_datetime, typed
+from server.model.rdf import format_datetime, stable_term, typed
 from server.services import Civicfed
 from server.store import Changeset
 from vocabularies import CF, DCT, LDES, PROV, RDF, TREE, XSD
@@ -257,7 +257,7 @@ def _member(version: str, by_subject: dict[str, list[Triple]], peer: Peer, origi
     def term(node: Any) -> str:
         if isinstance(node, NamedNode) and (node.value == version or node.value.startswith(prefix)):
             return f"<{resource}{node.value[len(version) :]}>"
-        return str(node)
+        return stable_term(node)  # what the origin publishes, on every store
 
     lines = []
     for subject, ts in by_subject.items():

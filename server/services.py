@@ -115,7 +115,7 @@ class Civicfed:
                         dt.timedelta(days=float(config["LDES_FULL_LOG_DAYS"])),
                         dt.timedelta(days=float(config["LDES_DELETIONS_DAYS"])),
                     )
-                    self._stream = Stream(records, int(config["LDES_PAGE_SIZE"]), retention)
+                    self._stream = Stream(records, max(1, int(config["LDES_PAGE_SIZE"])), retention)
         return self._stream
 
     @property

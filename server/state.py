@@ -164,6 +164,17 @@ replicas = Table(
 )
 
 
+#: Where each full page of a territory's event stream ends (the next page's first time), fixed
+#: the first time the page is found full: retention then only ever takes members away from a
+#: page, never moves its bounds (server/ldes).
+stream_pages = Table(
+    "stream_pages",
+    metadata,
+    Column("territory", String(64), primary_key=True),
+    Column("from_us", BigInteger, primary_key=True, autoincrement=False),
+    Column("next_us", BigInteger, nullable=False),
+)
+
 #: Syncs asked for by a `civicfed sync` that could not open the embedded store (a server owns
 #: it): the server's sync thread runs them and writes their reports back.
 sync_requests = Table(

@@ -1,6 +1,7 @@
 """A territory's Linked Data Event Stream (LDES 1.0 over TREE), walked as an LDES client walks it:
 from the root page, following the relations. Members are versions of the public records (an
-update adds one, a deletion adds a tombstone, the versions replaced stay), pages are time-ordered
+update adds one and the version it replaced stays; a deletion adds a tombstone and takes the
+record's content out of the stream), pages are time-ordered
 and linked, full pages never change and say so, nothing private is a member."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rdflib.namespace import DCTERMS, PROV, XSD
 
 from server.ldes.retention import prune
 from server.model.kinds import KINDS
+from server.records import Op, Records
 from vocabularies import AS, CF, LDES, TREE
 
 from .conftest import BASE, make_app, make_territory
@@ -112,9 +114,11 @@ def test_every_version_is_a_member_in_time_order(oullins: dict[str, str], client
         merged += graph
     # p1: created then retitled, both versions, each with its own title.
     assert [str(merged.value(v, DCTERMS.title)) for v in versions["p1"]] == ["Idée 1", "Idée 1, revue"]
-    # p2: created then deleted; the deletion is a tombstone, as the stream declares.
-    first, last = versions["p2"]
-    assert (first, RDF.type, TOMBSTONE) not in merged and (last, RDF.type, TOMBSTONE) in merged
+    # p2: created then deleted: its member is the tombstone, as the stream declares; what it said
+    # is no longer published anywhere in the stream.
+    [last] = versions["p2"]
+    assert (last, RDF.type, TOMBSTONE) in merged
+    assert b"Id\xc3\xa9e 2" not in b"".join(answer.data for _, _, answer in pages)
     stream = next(merged.subjects(RDF.type, T_LDES.EventStream))
     assert merged.value(stream, T_LDES.versionDeleteObject) == TOMBSTONE
     # p3: its vote count moved, a new version; the vote and the voter are nowhere.
@@ -189,6 +193,22 @@ def test_full_pages_are_immutable_and_the_newest_is_not(oullins: dict[str, str],
     assert len(again) > len(pages)
 
 
+def test_retention_and_renames_never_add_to_a_full_page(oullins: dict[str, str], client: FlaskClient, svc: Any) -> None:
+    """A full page keeps its bounds: past the retention window it loses the versions it no
+    longer keeps and gains none; renaming the territory leaves it as it was."""
+    stream = svc.stream
+    root = stream.page("oullins", None)
+    assert root.next_from is not None
+    later = dt.datetime.now(dt.UTC) + stream.retention.full_log + dt.timedelta(hours=1)
+    aged = stream.page("oullins", None, later)
+    assert aged.next_from == root.next_from
+    assert {e.time_us for e in aged.entries} < {e.time_us for e in root.entries}  # lost some, gained none
+    second = client.get(f"/ldes/oullins/{root.next_from}")
+    renamed = Records.prepare(KINDS["territory"], {"id": "oullins", "name": "Oullins-la-Belle", "country": "FR"})
+    assert svc.records.write_internal("oullins", [Op(KINDS["territory"], "oullins", "upsert", renamed)]).written
+    assert client.get(f"/ldes/oullins/{root.next_from}").data == second.data
+
+
 def test_validators_formats_and_errors(oullins: dict[str, str], client: FlaskClient) -> None:
     first = client.get("/ldes/oullins", headers={"Accept": "text/turtle"})
     assert (
@@ -206,7 +226,8 @@ def test_validators_formats_and_errors(oullins: dict[str, str], client: FlaskCli
     assert isomorphic(rdflib.Graph().parse(data=as_nt.data, format="nt"), turtle)
     assert client.get("/ldes/oullins", headers={"Accept": "image/png"}).status_code == 406
     assert client.get("/ldes/nowhere").status_code == 404
-    assert client.get("/ldes/oullins/not-a-page").status_code == 404
+    for odd in ("not-a-page", "00012", "٣٤", "99999999999999999999", "253402300800000000"):
+        assert client.get(f"/ldes/oullins/{odd}").status_code == 404, odd
     assert KINDS["vote"].private
 
 
@@ -233,16 +254,16 @@ def test_retention_drops_replaced_versions_then_old_deletions(oullins: dict[str,
     now = dt.datetime.now(dt.UTC)
     everything = members_at(now)
     replaced = [e for e in everything if e.historic]
-    assert len(replaced) == 3  # p1 retitled, p2 deleted, p3's vote count moved
+    assert len(replaced) == 2  # p1 retitled, p3's vote count moved (p2's content left with it)
     # Past the full-log window: the replaced versions go, the latest of each record stays.
     later = now + stream.retention.full_log + dt.timedelta(hours=1)
     kept = members_at(later)
-    assert not any(e.historic for e in kept) and len(kept) == len(everything) - 3
+    assert not any(e.historic for e in kept) and len(kept) == len(everything) - 2
     assert any(e.deleted for e in kept)
     # Past the deletions' window, the deletion goes too.
     assert not any(e.deleted for e in members_at(now + stream.retention.deletions + dt.timedelta(days=1)))
     # Applied: the replaced versions are removed from the store.
     assert prune(svc.records, "oullins", stream.retention, now) == 0
-    assert prune(svc.records, "oullins", stream.retention, later) == 3
+    assert prune(svc.records, "oullins", stream.retention, later) == 2
     assert svc.store.count(svc.urls.history_graph("oullins")) == 0
     assert [e for e in members_at(now) if not e.historic] == [e for e in everything if not e.historic]

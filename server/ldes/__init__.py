@@ -8,14 +8,18 @@ too: the record's tombstone (``rdf:type as:Tombstone``, the stream's ``ldes:vers
 
 Pages hold ``page_size`` members from a time on: the root page from the beginning, each page
 linking to the next by the time of its first member. Members only ever join at the end (record
-times grow in commit order), so a page with a next one is full and never changes — until the
-retention policy drops members older than it promises to keep (server/ldes/retention.py). Votes
-and everything else private are never members: only the index graphs of public kinds are read.
+times grow in commit order), so a page with a next one is full; its bounds are then recorded
+(the state database's ``stream_pages``), and it never gains a member — the retention policy
+only takes away those older than it promises to keep (server/ldes/retention.py). Votes and
+everything else private are never members: only the index graphs of public kinds are read.
+The embedded store's members are listed once per version of the store; a SPARQL server is asked
+for each page's window (ordered and limited: servers cap the rows of an answer).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import itertools
 import threading
@@ -24,13 +28,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyoxigraph import NamedNode
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
-from vocabularies import DCT, PROV
+from vocabularies import DCT, PROV, XSD
 
 from ..model.kinds import KINDS
+from ..model.rdf import format_datetime, typed
 from ..records import Records
-from ..records.clock import micros
+from ..records.clock import micros, moment
 from ..records.index import RECORD_DELETED, RECORD_MODIFIED
+from ..state import stream_pages
 
 #: Territories whose member list is kept between requests (a sync walks one at a time).
 KEPT = 8
@@ -55,10 +63,6 @@ class Page:
     entries: list[Entry]
     #: The time of the next page's first member (None: this is the newest page).
     next_from: int | None
-    #: Where the members before this page begin: the page of the ``page_size`` members before it
-    #: (None: the root page holds them all; absent on the root page itself).
-    previous_from: int | None = None
-    has_previous: bool = False
 
     @property
     def full(self) -> bool:
@@ -128,24 +132,63 @@ class Stream:
     def page(self, territory: str, from_us: int | None, now: dt.datetime | None = None) -> Page:
         """The page of the members from ``from_us`` (None: the root page, from the beginning)."""
         now = now or dt.datetime.now(dt.UTC)
-        entries, times = self.entries(territory)
-        start = bisect.bisect_left(times, from_us or 0)
-        members = (e for e in itertools.islice(entries, start, None) if self.visible(e, now))
-        taken = list(itertools.islice(members, self.page_size))
-        following = next(members, None)
-        # The members before this page never change (they only join at the end): the page of the
-        # page_size ones before it is a stable place to find earlier members.
-        before = (e for e in reversed(entries[:start]) if self.visible(e, now))
-        earlier = list(itertools.islice(before, self.page_size + 1))
-        previous = earlier[self.page_size - 1].time_us if len(earlier) > self.page_size else None
-        return Page(
-            territory,
-            from_us,
-            taken,
-            following.time_us if following else None,
-            previous_from=previous,
-            has_previous=from_us is not None and bool(earlier),
+        start = from_us or 0
+        with self.records.state.engine.connect() as conn:
+            bound = conn.execute(
+                select(stream_pages.c.next_us).where(
+                    stream_pages.c.territory == territory, stream_pages.c.from_us == start
+                )
+            ).scalar()
+        if bound is not None:  # a page found full before: the same bounds
+            return Page(territory, from_us, self._window(territory, start, bound, None, now), bound)
+        found = self._window(territory, start, None, self.page_size + 1, now)
+        if len(found) <= self.page_size:
+            return Page(territory, from_us, found, None)
+        following = found[self.page_size].time_us
+        with contextlib.suppress(IntegrityError), self.records.state.engine.begin() as conn:
+            conn.execute(insert(stream_pages).values(territory=territory, from_us=start, next_us=following))
+        return Page(territory, from_us, found[: self.page_size], following)
+
+    def _window(
+        self, territory: str, start: int, until: int | None, limit: int | None, now: dt.datetime
+    ) -> list[Entry]:
+        """The visible members from ``start`` (and before ``until``), ``limit`` at most, in order."""
+        if self.records.store.tracks_writes:
+            entries, times = self.entries(territory)
+            members = (
+                e for e in itertools.islice(entries, bisect.bisect_left(times, start), None) if self.visible(e, now)
+            )
+            if until is not None:
+                members = itertools.takewhile(lambda e: e.time_us < until, members)
+            return list(itertools.islice(members, limit))
+        return self._query_window(territory, start, until, limit, now)
+
+    def _query_window(
+        self, territory: str, start: int, until: int | None, limit: int | None, now: dt.datetime
+    ) -> list[Entry]:
+        urls = self.records.urls
+        graphs = " ".join(f"<{urls.index_graph(territory, k.name)}>" for k in KINDS.values() if not k.private)
+
+        def at(time_us: int) -> str:
+            return typed(format_datetime(moment(time_us)), XSD.dateTime)
+
+        full_log = at(micros(now - self.retention.full_log))
+        deletions = at(micros(now - self.retention.deletions))
+        window = f"?t >= {at(start)}" + (f" && ?t < {at(until)}" if until is not None else "")
+        last = f" ORDER BY ?t LIMIT {limit}" if limit else " ORDER BY ?t"
+        # Two plain queries, merged here (Virtuoso answers a UNION of BINDs with invalid terms).
+        rows = self.records.store.select(
+            f"SELECT ?r ?p ?t WHERE {{ VALUES ?g {{ {graphs} }} "
+            f"VALUES ?p {{ <{RECORD_MODIFIED}> <{RECORD_DELETED}> }} GRAPH ?g {{ ?r ?p ?t }} "
+            f"FILTER({window} && (?p = <{RECORD_MODIFIED}> || ?t >= {deletions})) }}" + last
         )
+        current = [Entry(_micros(r["t"].value), r["r"].value, r["p"] == NamedNode(RECORD_DELETED), False) for r in rows]
+        rows = self.records.store.select(
+            f"SELECT ?r ?t WHERE {{ GRAPH <{urls.history_graph(territory)}> {{ ?v <{DCT.isVersionOf}> ?r ; "
+            f"<{PROV.generatedAtTime}> ?t }} FILTER({window} && ?t >= {full_log}) }}" + last
+        )
+        kept = [Entry(_micros(r["t"].value), r["r"].value, False, True) for r in rows]
+        return sorted(current + kept, key=lambda e: e.time_us)[:limit]
 
 
 def _micros(lexical: str) -> int:

@@ -5,9 +5,8 @@ page's relations to the next one, and its members.
 The stream says how to read its members (LDES 1.0): ``ldes:timestampPath prov:generatedAtTime``
 orders them, ``ldes:versionOfPath dct:isVersionOf`` names the record each is a version of, and
 ``rdf:type as:Tombstone`` (``ldes:versionDeletePath``/``ldes:versionDeleteObject``) marks a
-deletion. A page's relations, on the timestamp path: ``tree:GreaterThanOrEqualToRelation`` to the
-next page (from its first member's time), ``tree:LessThanRelation`` to the page of the members
-before it (below its own first member's time).
+deletion. A full page's one relation, on the timestamp path: ``tree:GreaterThanOrEqualToRelation``
+to the next page, from its first member's time.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
     here, root, sid = urls.stream_page(t, page.from_us), urls.stream_page(t), urls.stream(t)
     lines = [
         f"<{sid}> <{RDF.type}> <{LDES.EventStream}>",
-        f"<{sid}> <{DCT.title}> {literal(f'{name}: participation records, every version', 'en')}",
         f"<{sid}> <{DCT.isPartOf}> <{urls.territory(t)}>",
         f"<{sid}> <{LDES.timestampPath}> <{PROV.generatedAtTime}>",
         f"<{sid}> <{LDES.versionOfPath}> <{DCT.isVersionOf}>",
@@ -47,7 +45,10 @@ def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
     ]
     if page.from_us is None:
         view, policy = f"{root}#view", f"{root}#retention"
+        # (The title on the root page only: a full page must not change when the territory's
+        # name does.)
         lines += [
+            f"<{sid}> <{DCT.title}> {literal(f'{name}: participation records, every version', 'en')}",
             f"<{sid}> <{TREE.view}> <{root}>",
             f"<{root}> <{TREE.viewDescription}> <{view}>",
             f"<{view}> <{RDF.type}> <{LDES.EventSource}>",
@@ -60,22 +61,17 @@ def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
             f"<{policy}> <{LDES.versionAmount}> {typed('1', XSD.integer)}",
             f"<{policy}> <{LDES.versionDeleteDuration}> {_duration(stream.retention.deletions)}",
         ]
-    # Later members are on the next page; earlier ones on the page before (both relations are
-    # known when the page is written and stay true: members only ever join at the end).
-    relations = []
+    # Later members are on the next page, and only there: one relation, known when the page is
+    # found full and true ever after (a page has one way in, as TREE's search trees do).
     if page.next_from is not None:
-        lines += [f"<{here}> <{LDES.immutable}> {typed('true', XSD.boolean)}"]
-        relations.append(("next", TREE.GreaterThanOrEqualToRelation, page.next_from, page.next_from))
-    if page.has_previous and page.from_us is not None:
-        relations.append(("previous", TREE.LessThanRelation, page.from_us, page.previous_from))
-    for key, kind, time_us, target in relations:
-        relation = f"{here}#{key}"
+        relation = f"{here}#next"
         lines += [
+            f"<{here}> <{LDES.immutable}> {typed('true', XSD.boolean)}",
             f"<{here}> <{TREE.relation}> <{relation}>",
-            f"<{relation}> <{RDF.type}> <{kind}>",
+            f"<{relation}> <{RDF.type}> <{TREE.GreaterThanOrEqualToRelation}>",
             f"<{relation}> <{TREE.path}> <{PROV.generatedAtTime}>",
-            f"<{relation}> <{TREE.value}> {_time(time_us)}",
-            f"<{relation}> <{TREE.node}> <{urls.stream_page(t, target)}>",
+            f"<{relation}> <{TREE.value}> {_time(page.next_from)}",
+            f"<{relation}> <{TREE.node}> <{urls.stream_page(t, page.next_from)}>",
         ]
     current = [e for e in page.entries if not e.historic]
     desc = store.describe([e.resource for e in current], urls.territory_graph(t))

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import shapely
+from pyoxigraph import Literal
 
 from vocabularies import CF, DCT, GEO, LOCN, RDF, SDO, SF, XSD, concept_code, concept_iri
 
@@ -48,6 +49,15 @@ def format_datetime(value: dt.datetime) -> str:
     """xsd:dateTime lexical form, normalised to UTC so that stores return it unchanged."""
     text = value.astimezone(dt.UTC).isoformat()
     return text.removesuffix("+00:00") + "Z"
+
+
+def stable_term(term: object) -> str:
+    """A term read from a store, as N-Triples that every store reads back as the same term. A
+    decimal read back without its point ("45000"^^xsd:decimal, as Virtuoso writes one) is an
+    integer to Virtuoso when written again that way: it gets its point back."""
+    if isinstance(term, Literal) and term.datatype.value == XSD.decimal and "." not in term.value:
+        return typed(term.value + ".0", XSD.decimal)
+    return str(term)
 
 
 def canonical_datetime(lexical: str) -> str:

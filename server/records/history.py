@@ -17,8 +17,8 @@ from pyoxigraph import NamedNode
 
 from vocabularies import DCT, PROV, XSD
 
-from ..model.rdf import format_datetime, typed
-from ..store import Changeset, Description
+from ..model.rdf import format_datetime, stable_term, typed
+from ..store import Changeset, Description, Store
 from ..urls import Urls
 from .clock import micros
 
@@ -37,7 +37,7 @@ def version_lines(urls: Urls, territory: str, iri: str, modified: dt.datetime, d
     def term(o: object) -> str:
         if type(o) is NamedNode and (o.value == iri or o.value.startswith(prefix)):
             return f"<{version}{o.value[len(iri) :]}>"
-        return str(o)
+        return stable_term(o)  # the copy must say what was published, on every store
 
     lines = [
         f"<{version}> <{DCT.isVersionOf}> <{iri}>",
@@ -48,3 +48,18 @@ def version_lines(urls: Urls, territory: str, iri: str, modified: dt.datetime, d
             subject = f"<{version}{s[len(iri) :]}>"
             lines += [f"{subject} <{p}> {term(o)}" for p, o in triples]
     return lines
+
+
+def erase_history(cs: Changeset, store: Store, urls: Urls, territory: str, iris: list[str]) -> None:
+    """Drop every kept version of these records (deleted: their content leaves the stream)."""
+    if not iris:
+        return
+    graph = urls.history_graph(territory)
+    for start in range(0, len(iris), 500):
+        values = " ".join(f"<{i}>" for i in iris[start : start + 500])
+        rows = store.select(
+            f"SELECT ?v WHERE {{ GRAPH <{graph}> {{ VALUES ?r {{ {values} }} ?v <{DCT.isVersionOf}> ?r }} }}"
+        )
+        versions = [row["v"].value for row in rows]
+        for subject in store.describe(versions, graph) if versions else ():
+            cs.drop(graph, subject)

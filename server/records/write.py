@@ -37,7 +37,7 @@ from .batch import Batch, load_batch, subjects
 from .clock import Clock, etag, micros
 from .counts import Counts, Tallies
 from .edit import editable, merge_patch
-from .history import emit_history
+from .history import emit_history, erase_history
 from .index import emit_index, graph_of
 from .ops import Op, Outcome, WriteReport
 from .read import Reader
@@ -341,6 +341,10 @@ class Writer:
                         kept = {p for p, _ in provenance}
                         old = batch.old_desc.get(iri, [])
                         cs.add(graph, [f"<{iri}> <{p}> {v}" for p, v in old if p in kept])
+        # A deleted record's content goes from the event stream too (its tombstone says it is
+        # gone): what a citizen or a moderator removes is not kept published a week longer.
+        deleted = [i for i in written if batch.final[i] is None and not batch.kinds[i].private]
+        erase_history(cs, self.store, self.urls, territory, deleted)
         # Counted records whose counts changed but that the batch did not rewrite.
         graph, ctx = self.urls.territory_graph(territory), Ctx(self.urls, territory)
         others = [p for p in counts if p not in written and p in batch.index and not batch.index[p].deleted]
@@ -402,7 +406,7 @@ class Writer:
         for s in subjects(iri, batch.old_desc):
             cs.drop(graph, s)
         existed = iri in batch.index
-        if existed and not kind.private:  # the version it replaces stays in the event stream
+        if existed and not kind.private and data is not None:  # the version it replaces stays in the stream
             emit_history(cs, self.urls, territory, iri, batch.index[iri].modified, batch.old_desc)
         if data is None:
             # Private kinds (votes) keep their tombstone in the private graph: filtered syncs of

@@ -9,7 +9,9 @@ changes: ``Cache-Control: public, max-age=…, immutable``; the newest one is ca
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
 
 from flask import Blueprint, Flask, Response
 
@@ -20,11 +22,14 @@ from ..ldes.document import page_lines
 from ..model.kinds import KINDS
 from ..rdf.negotiation import FORMATS, JSON_LD, N_TRIPLES, TURTLE, alternates, negotiate
 from ..rdf.render import render_lines
+from ..records.clock import micros
 from ..services import services
 from .http import conditional
 
 bp = Blueprint("ldes", __name__)
 OFFERED = (TURTLE, JSON_LD, N_TRIPLES)
+_PAGE = re.compile(r"0|[1-9][0-9]{0,17}", re.ASCII)
+LAST_US = micros(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC))
 _PREFIXES = {**PREFIXES, **CATALOG_PREFIXES, "tree": str(TREE), "ldes": str(LDES)}
 
 
@@ -44,7 +49,8 @@ def root(territory: str) -> Response:
 @bp.route("/ldes/<territory>/<page>", methods=["GET"])
 def page(territory: str, page: str) -> Response:
     stem, suffix = _split(page)
-    if not stem.isdecimal() or len(stem) > 20:
+    # One URL per page: the decimal digits of a time this server can write (year 9999 at most).
+    if not _PAGE.fullmatch(stem) or int(stem) > LAST_US:
         raise NotFound(f"no page {page!r} of the stream of {territory!r}: follow the relations from /ldes/{territory}")
     return _page(territory, int(stem), suffix)
 
