@@ -1,7 +1,7 @@
 """Federation at scale: one territory of about a million quads, generated, ingested through the
 origin's JSON API (the baseline, measured in the same run), then replicated by a second
 instance from the origin's event stream (``civicfed sync``'s code, over HTTP on loopback); then
-1,000 changes on the origin (proposals retitled through the API) and an incremental sync.
+1,000 changes on the origin (proposals retitled, comments rewritten, through the API) and an incremental sync.
 
 Figures: initial replication (members/s, quads/s, bytes on the wire, and its time against the
 ingest's time of the same territory); incremental sync (bytes per change, seconds), against the
@@ -75,28 +75,28 @@ def _incremental(origin: Server, key: str, territory: str, replica: Any, changes
 
     app, ctx, svc, peer = replica
     http = requests.Session()
-    auth = {"Authorization": f"Bearer {key}"}
-    api = f"{origin.url}/api/v1/territories/{territory}/proposals"
-    ids: list[str] = []
-    cursor = None
-    while len(ids) < changes:
-        page = http.get(api, params={"limit": 500, **({"cursor": cursor} if cursor else {})}, timeout=60).json()
-        ids += [p["id"] for p in page["items"]]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
-    ids = ids[:changes]
-    for local_id in ids:
-        answer = http.patch(
-            f"{api}/{local_id}", json={"title": f"Retitled {local_id}"},
-            headers={**auth, "Content-Type": "application/merge-patch+json"}, timeout=60,
-        )  # fmt: skip
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/merge-patch+json"}
+    root = f"{origin.url}/api/v1/territories/{territory}"
+    # Proposals retitled, then comments rewritten, up to `changes` records (a territory of a
+    # million quads has a few hundred proposals: votes are most of its quads).
+    targets: list[tuple[str, str, dict[str, str]]] = []
+    for plural, field in (("proposals", "title"), ("comments", "body")):
+        cursor = None
+        while len(targets) < changes:
+            params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = http.get(f"{root}/{plural}", params=params, timeout=60).json()
+            targets += [(plural, r["id"], {field: f"Changed {r['id']}"}) for r in page["items"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    targets = targets[:changes]
+    for plural, local_id, patch in targets:
+        answer = http.patch(f"{root}/{plural}/{local_id}", json=patch, headers=auth, timeout=60)
         if answer.status_code != 200:
-            raise RuntimeError(f"changing {local_id} failed: {answer.status_code} {answer.text[:300]}")
-    sizes = [
-        len(http.get(f"{origin.url}/id/{territory}/proposal/{i}.nt", timeout=60).content)
-        for i in ids[:: max(1, len(ids) // 50)]
-    ]
+            raise RuntimeError(f"changing {plural}/{local_id} failed: {answer.status_code} {answer.text[:300]}")
+    kinds = {"proposals": "proposal", "comments": "comment"}
+    sample = targets[:: max(1, len(targets) // 50)]
+    sizes = [len(http.get(f"{origin.url}/id/{territory}/{kinds[k]}/{i}.nt", timeout=60).content) for k, i, _ in sample]
     started = time.perf_counter()
     [report] = sync_peer(svc, peer)
     seconds = time.perf_counter() - started
@@ -108,9 +108,9 @@ def _incremental(origin: Server, key: str, territory: str, replica: Any, changes
     return {
         **report.to_dict(),
         "seconds": seconds,
-        "changes": len(ids),
+        "changes": len(targets),
         "description_bytes": sum(sizes) / len(sizes),
-        "bytes_per_change": report.bytes / len(ids),
+        "bytes_per_change": report.bytes / len(targets),
         "nothing_new_bytes": nothing.bytes,
         "nothing_new_pages": nothing.pages,
     }

@@ -44,6 +44,8 @@ POLL = 1.0
 MAX_MEMBERS = 10_000
 MAX_PAGES = 100_000
 ACCEPT = "application/n-triples, text/turtle;q=0.9"
+#: A member's own statements that say what it is a version of and when: not the record's.
+_STREAM_TERMS = (NamedNode(DCT.isVersionOf), NamedNode(PROV.generatedAtTime))
 _FORMATS = {"application/n-triples": RdfFormat.N_TRIPLES, "text/turtle": RdfFormat.TURTLE}
 
 
@@ -211,9 +213,13 @@ def _page(
     ]
     if len(versions) > MAX_MEMBERS:
         raise MalformedBody(f"{url} holds {len(versions)} members, more than {MAX_MEMBERS}")
+    # Each version's own subjects: the version and its `#` nodes (grouped once, not per member).
+    nodes: dict[str, list[str]] = {}
+    for subject in by_subject:
+        nodes.setdefault(subject.split("#", 1)[0], []).append(subject)
     members = []
     for version in versions:
-        member = _member(version, by_subject, peer, origin)
+        member = _member(version, by_subject, nodes.get(version, []), peer, origin)
         if isinstance(member, str):
             report.rejected.append(member)
         else:
@@ -235,7 +241,9 @@ def _page(
     return sorted(members), following
 
 
-def _member(version: str, by_subject: dict[str, list[Triple]], peer: Peer, origin: str) -> Member | str:
+def _member(
+    version: str, by_subject: dict[str, list[Triple]], subjects: list[str], peer: Peer, origin: str
+) -> Member | str:
     """A member as the statements of the resource it is a version of; or why it is refused."""
     own = by_subject.get(version, [])
     resource = next(
@@ -260,10 +268,10 @@ def _member(version: str, by_subject: dict[str, list[Triple]], peer: Peer, origi
         return stable_term(node)  # what the origin publishes, on every store
 
     lines = []
-    for subject, ts in by_subject.items():
+    for subject in subjects:
         if subject == version or subject.startswith(prefix):
-            for t in ts:
-                if subject == version and t.predicate in (NamedNode(DCT.isVersionOf), NamedNode(PROV.generatedAtTime)):
+            for t in by_subject[subject]:
+                if subject == version and t.predicate in _STREAM_TERMS:
                     continue
                 lines.append(f"{term(t.subject)} <{t.predicate.value}> {term(t.object)}")
     return time_us, resource, lines
