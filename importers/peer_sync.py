@@ -134,11 +134,12 @@ def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, 
                 report.unchanged = report.pages == 1
                 return
             triples = _parse(got.content, got.media_type, got.url)
-            members, following = _page(triples, url, peer, origin, report)
+            members, following, related = _page(triples, url, peer, origin, report)
             report.members += len(members)
             fresh = [m for m in members if m[0] > last_us]
+            if fresh or related:
+                _apply(svc, graph, fresh, related)
             if fresh:
-                _apply(svc, graph, fresh)
                 last_us = max(m[0] for m in fresh)
                 report.applied += len(fresh)
             if following is None:  # the newest page: asked again, conditionally, next time
@@ -193,8 +194,9 @@ def _parse(content: bytes, media_type: str, url: str) -> list[Triple]:
 
 def _page(
     triples: Iterable[Triple], url: str, peer: Peer, origin: str, report: SyncReport
-) -> tuple[list[Member], str | None]:
-    """The page's members (in time order) and the next page's URL (None: the newest page)."""
+) -> tuple[list[Member], str | None, list[str]]:
+    """The page's members (in time order), the next page's URL (None: the newest page), and
+    what the page says of what its members link to."""
     by_subject: dict[str, list[Triple]] = {}
     for t in triples:
         if isinstance(t.subject, NamedNode):
@@ -238,7 +240,19 @@ def _page(
                 following = nodes[0]
     if following is not None and not following.startswith(f"{peer.base_url}/ldes/"):
         raise MalformedBody(f"{url} leads to {following}, outside the peer's event streams")
-    return sorted(members), following
+    return sorted(members), following, _related(by_subject, set(versions), origin)
+
+
+def _related(by_subject: dict[str, list[Triple]], versions: set[str], origin: str) -> list[str]:
+    """What the territory publishes beside its records (accounts, import runs, sources), stated
+    by the page for the members that link to it: added, never dropped (it only grows at the
+    origin). Only subjects of the territory's own IRIs: anything else on a page is not taken."""
+    return [
+        f"<{t.subject.value}> <{t.predicate.value}> {stable_term(t.object)}"
+        for subject, ts in by_subject.items()
+        if subject.startswith(origin + "/") and subject.split("#", 1)[0] not in versions
+        for t in ts
+    ]
 
 
 def _member(
@@ -277,8 +291,9 @@ def _member(
     return time_us, resource, lines
 
 
-def _apply(svc: Civicfed, graph: str, members: list[Member]) -> None:
-    """One write: each record's latest version on the page replaces what the replica holds of it."""
+def _apply(svc: Civicfed, graph: str, members: list[Member], related: list[str]) -> None:
+    """One write: each record's latest version on the page replaces what the replica holds of
+    it; what the records link to is added."""
     latest: dict[str, list[str]] = {}
     for _, resource, lines in members:  # in time order: the last version wins
         latest[resource] = lines
@@ -287,6 +302,7 @@ def _apply(svc: Civicfed, graph: str, members: list[Member]) -> None:
         cs.drop(graph, subject)
     for lines in latest.values():
         cs.add(graph, lines)
+    cs.add(graph, related)
     with svc.state.commit_lock():
         svc.store.apply(cs)
 

@@ -1,6 +1,7 @@
 """A page of a territory's event stream as N-Triples lines: the stream's description (on every
 page, so that a client may start anywhere), on the root page its view and retention policy, the
-page's relations to the next one, and its members.
+page's relation to the next one, its members, and what they link to that the territory publishes
+beside its records (accounts, import runs, sources).
 
 The stream says how to read its members (LDES 1.0): ``ldes:timestampPath prov:generatedAtTime``
 orders them, ``ldes:versionOfPath dct:isVersionOf`` names the record each is a version of, and
@@ -27,6 +28,25 @@ def _time(time_us: int) -> str:
 
 def _duration(span: dt.timedelta) -> str:
     return typed(f"P{span.days}D" if not span.seconds else f"PT{int(span.total_seconds())}S", XSD.duration)
+
+
+#: What a territory publishes beside its records, that records link to: pseudonymous accounts,
+#: import runs and their sources. They only ever grow (written once, or added to), so a page
+#: states them as they are, beside the members that link to them, for a replica to add.
+RELATED = ("account", "import", "source")
+
+
+def _related(stream: Stream, territory: str, lines: list[str]) -> list[str]:
+    """The descriptions of the accounts, import runs and sources the members link to."""
+    urls = stream.records.urls
+    prefixes = tuple(f"<{urls.territory(territory)}/{kind}/" for kind in RELATED)
+    linked = set()
+    for line in lines:
+        term = line.rsplit(" ", 1)[-1]
+        if term.startswith(prefixes):
+            linked.add(term[1:-1].split("#", 1)[0])
+    desc = stream.records.store.describe(sorted(linked), urls.territory_graph(territory)) if linked else {}
+    return [f"<{s}> <{p}> {o}" for s, triples in desc.items() for p, o in triples]
 
 
 def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
@@ -77,6 +97,7 @@ def page_lines(stream: Stream, page: Page, name: str) -> list[str]:
     desc = store.describe([e.resource for e in current], urls.territory_graph(t))
     for e in current:
         lines += version_lines(urls, t, e.resource, moment(e.time_us), desc)
+    lines += _related(stream, t, lines)
     historic = [urls.version(t, e.time_us) for e in page.entries if e.historic]
     kept = store.describe(historic, urls.history_graph(t))
     for s, triples in kept.items():
