@@ -146,10 +146,14 @@ def test_a_replica_holds_what_the_origin_publishes_and_follows_its_changes(origi
     assert_faithful(replica_graph(replica), origin_graph(origin))
 
 
-def test_a_replicated_territory_is_read_only(origin: LiveServer, replica: Any) -> None:
+def test_a_replicated_territory_is_read_only_and_listed_with_its_origin(origin: LiveServer, replica: Any) -> None:
     peer = Peers(replica.state).add(origin.url, ("lyon",), "test")
     sync_peer(replica, peer)
     client = current_app.test_client()  # the replica's application (its context is pushed)
+    void = rdflib.Graph().parse(data=client.get("/.well-known/void", headers={"Accept": "text/turtle"}).data)
+    subset = rdflib.URIRef(f"{replica.urls.base}/.well-known/void#lyon")
+    assert void.value(subset, rdflib.namespace.DCTERMS.source) == rdflib.URIRef(f"{origin.url}/ldes/lyon#stream")
+    assert f"{origin.url}/id/lyon" in client.get("/").get_data(as_text=True)
     answer = client.put("/api/v1/territories/lyon/proposals/x", json={"title": "x"})
     assert answer.status_code == 409, answer.get_json()
     assert answer.get_json()["origin"] == f"{origin.url}/id/lyon"
@@ -269,3 +273,21 @@ def test_the_command_line_adds_a_peer_and_syncs(
         assert "grenoble" in listed and f"{report['applied']} members applied" in listed
         answer = requests.get(f"{server.url}/ldes/grenoble", timeout=30)
         assert answer.status_code == 404  # a replica is not republished as a stream of this server
+
+
+def test_the_server_syncs_its_peers_by_itself(origin: LiveServer, tmp_path: Path, remote_store_url: str | None) -> None:
+    """`CIVICFED_SYNC_EVERY`: the server follows its peers without being asked."""
+
+    def follow(env: dict[str, str]) -> None:
+        civicfed(env, "peer", "add", origin.url, "--territory", "rennes")
+
+    extra = {"CIVICFED_IMPORT_ALLOW_PRIVATE": "true", "CIVICFED_SYNC_EVERY": "1"}
+    with running_server(tmp_path / "replica", remote_store_url, extra, demo=False, prepare=follow) as server:
+        query = f"ASK {{ GRAPH <{server.url}/graph/rennes> {{ <{origin.url}/id/rennes> ?p ?o }} }}"
+        deadline = time.monotonic() + 60
+        while not requests.post(
+            f"{server.url}/sparql", data={"query": query}, headers={"Accept": "application/sparql-results+json"},
+            timeout=30,
+        ).json()["boolean"]:  # fmt: skip
+            assert time.monotonic() < deadline, "the server did not sync its peer"
+            time.sleep(0.2)

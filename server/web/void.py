@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, Response
 from vocabularies import CF_IRI, namespace_of, prefix_declarations
 
 from ..catalog import dump_urls
+from ..ingest.peers import Peers
 from ..rdf.negotiation import JSON_LD, N_TRIPLES, RDF_XML, TURTLE, alternates, negotiate
 from ..services import services
 
@@ -33,7 +34,7 @@ def void_turtle() -> str:
     stats = svc.statistics()
     dataset = f"<{base}/.well-known/void#dataset>"
     lines = [
-        prefix_declarations(("void", "dct", "foaf", "xsd", "cf")).rstrip("\n"),
+        prefix_declarations(("void", "dct", "foaf", "xsd", "cf", "prov")).rstrip("\n"),
         f"{dataset} a void:Dataset ;",
         '  dct:title "Citizen-participation open data"@en, "Données ouvertes de la participation citoyenne"@fr ;',
         '  dct:description "Processes, proposals, vote counts, comments, meetings, budgets, projects, '
@@ -47,7 +48,8 @@ def void_turtle() -> str:
         f"  void:properties {len(stats['properties'])} ;",
     ]
     lines += [f"  void:exampleResource <{e}> ;" for e in stats["examples"]]
-    for territory in svc.state.territory_ids():
+    replicas = Peers(svc.state).replicas()
+    for territory in [*svc.state.territory_ids(), *(r.territory for r in replicas)]:
         lines.append(f"  void:subset <{base}/.well-known/void#{territory}> ;")
     for cls, n in sorted(stats["classes"].items()):
         lines.append(f"  void:classPartition [ void:class <{cls}> ; void:entities {n} ] ;")
@@ -65,6 +67,17 @@ def void_turtle() -> str:
             f"  void:triples {stats['graphs'].get(graph, 0)} ;",
             f"  cf:eventStream <{svc.urls.stream(territory)}> ;",
             "  void:dataDump " + ", ".join(f"<{u}>" for u in dumps.values()) + " .",
+        ]
+    for replica in replicas:  # a territory replicated from a peer: its origin said
+        stream = replica.origin.replace("/id/", "/ldes/", 1) + "#stream"
+        lines += [
+            f"<{base}/.well-known/void#{replica.territory}> a void:Dataset ;",
+            f'  dct:title "{replica.territory}" ;',
+            f"  dct:spatial <{replica.origin}> ;",
+            f"  dct:source <{stream}> ;",
+            f"  prov:wasDerivedFrom <{stream}> ;",
+            f"  void:sparqlEndpoint <{base}/sparql> ;",
+            f"  void:triples {stats['graphs'].get(svc.urls.territory_graph(replica.territory), 0)} .",
         ]
     return "\n".join(line for line in lines if line) + "\n"
 
