@@ -25,13 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyoxigraph import NamedNode, RdfFormat, Triple, parse
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 
 from server.errors import CivicfedError, Conflict, MalformedBody
 from server.ingest.peers import Peer, Peers, SyncRequests
 from server.model.rdf import format_datetime, stable_term, typed
 from server.services import Civicfed
 from server.store import Changeset
+from server.urls import TERRITORY_ID_RE
 from vocabularies import CF, DCT, LDES, PROV, RDF, TREE, XSD
 
 from .remote import Fetcher, SourceUnavailable
@@ -45,7 +46,8 @@ MAX_MEMBERS = 10_000
 MAX_PAGES = 100_000
 ACCEPT = "application/n-triples, text/turtle;q=0.9"
 #: A member's own statements that say what it is a version of and when: not the record's.
-_STREAM_TERMS = (NamedNode(DCT.isVersionOf), NamedNode(PROV.generatedAtTime))
+_TIME = NamedNode(PROV.generatedAtTime)
+_STREAM_TERMS = (NamedNode(DCT.isVersionOf), _TIME)
 _FORMATS = {"application/n-triples": RdfFormat.N_TRIPLES, "text/turtle": RdfFormat.TURTLE}
 
 
@@ -103,33 +105,53 @@ def territories_of(peer: Peer, fetcher: Fetcher) -> list[str]:
 def sync_peer(svc: Civicfed, peer: Peer, fetcher: Fetcher | None = None) -> list[SyncReport]:
     """Sync every territory followed from a peer; one report each (an error stops only its own)."""
     fetcher = fetcher or fetcher_for(svc, peer)
+    try:
+        territories = list(peer.territories or territories_of(peer, fetcher))
+    except CivicfedError as err:  # the peer away: its report says so, the other peers go on
+        return [SyncReport("*", peer.id, error=f"the territories of {peer.base_url}: {err.detail or err.title}")]
     reports = []
-    for territory in peer.territories or territories_of(peer, fetcher):
+    for territory in territories:
         report = SyncReport(territory, peer.id)
         try:
             sync_territory(svc, peer, territory, fetcher, report)
         except CivicfedError as err:
             report.error = err.detail or err.title
+        except Exception as exc:  # a store or database refusal: this territory's sync stops here
+            log.exception("sync of %s from %s", territory, peer.id)
+            report.error = f"the sync stopped: {type(exc).__name__}: {str(exc)[:300]}"
         reports.append(report)
     return reports
 
 
 def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, report: SyncReport) -> None:
+    if not TERRITORY_ID_RE.fullmatch(territory):
+        raise MalformedBody(f"{peer.base_url} names a territory {territory[:80]!r}, which is not a territory id")
     if svc.state.has_territory(territory):
         raise Conflict(f"territory {territory!r} is this server's own: it cannot also be replicated from {peer.id}")
     peers = Peers(svc.state)
     origin = f"{peer.base_url}/id/{territory}"
-    replica = peers.start(territory, peer, origin, f"{peer.base_url}/ldes/{territory}")
-    url, etag, last_us = replica.page_url, replica.etag, replica.last_us
+    replica = peers.replica(territory)
+    if replica is not None and replica.peer != peer.id:
+        raise Conflict(f"territory {territory!r} is already replicated from peer {replica.peer!r}")
+    # The replica is recorded once its stream has answered (a territory the peer does not publish
+    # leaves nothing behind).
+    url = replica.page_url if replica else f"{peer.base_url}/ldes/{territory}"
+    etag, last_us = (replica.etag, replica.last_us) if replica else (None, 0)
+    seen: set[str] = set()
     graph = svc.urls.territory_graph(territory)
     started, received = time.monotonic(), fetcher.received
     budget = int(svc.config["PEER_MAX_BYTES"])
     began = dt.datetime.now(dt.UTC)
     try:
         for _ in range(MAX_PAGES):
+            if url in seen:
+                raise MalformedBody(f"{url}: the stream's relations lead back to a page already read")
+            seen.add(url)
             headers = {"Accept": ACCEPT, **({"If-None-Match": etag} if etag else {})}
             got = fetcher.get(url, headers=headers)
             report.pages += 1
+            if replica is None:
+                replica = peers.start(territory, peer, origin, url)
             if got.status == 304:
                 report.unchanged = report.pages == 1
                 return
@@ -143,13 +165,17 @@ def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, 
                 last_us = max(m[0] for m in fresh)
                 report.applied += len(fresh)
             if following is None:  # the newest page: asked again, conditionally, next time
-                peers.progress(territory, url, got.headers.get("ETag"), last_us, len(fresh))
+                tag = got.headers.get("ETag")
+                peers.progress(territory, url, tag if tag and len(tag) <= 500 else None, last_us, len(fresh))
                 return
+            if len(following) > 4000:
+                raise MalformedBody(f"{url} leads to a URL of {len(following)} characters")
             peers.progress(territory, following, None, last_us, len(fresh))
             url, etag = following, None
             if fetcher.received - received > budget:
                 report.error = f"stopped after {budget} bytes (PEER_MAX_BYTES); the next sync goes on from here"
                 return
+        report.error = f"stopped after {MAX_PAGES} pages; the next sync goes on from here"
     finally:
         report.bytes = fetcher.received - received
         report.seconds = time.monotonic() - started
@@ -247,11 +273,13 @@ def _related(by_subject: dict[str, list[Triple]], versions: set[str], origin: st
     """What the territory publishes beside its records (accounts, import runs, sources), stated
     by the page for the members that link to it: added, never dropped (it only grows at the
     origin). Only subjects of the territory's own IRIs: anything else on a page is not taken."""
+    kinds = tuple(f"{origin}/{kind}/" for kind in ("account", "import", "source"))
     return [
         f"<{t.subject.value}> <{t.predicate.value}> {stable_term(t.object)}"
         for subject, ts in by_subject.items()
-        if subject.startswith(origin + "/") and subject.split("#", 1)[0] not in versions
+        if subject.startswith(kinds) and "/.." not in subject
         for t in ts
+        if type(t.object) is not Triple
     ]
 
 
@@ -264,7 +292,7 @@ def _member(
         (t.object.value for t in own if t.predicate == NamedNode(DCT.isVersionOf) and isinstance(t.object, NamedNode)),
         None,
     )
-    moment = next((t.object.value for t in own if t.predicate == NamedNode(PROV.generatedAtTime)), None)
+    moment = next((t.object.value for t in own if t.predicate == _TIME and type(t.object) is Literal), None)
     if resource is None or moment is None:
         return f"{version}: no dct:isVersionOf or prov:generatedAtTime"
     if not version.startswith(peer.base_url + "/") or not (resource == origin or resource.startswith(origin + "/")):
@@ -281,6 +309,8 @@ def _member(
             return f"<{resource}{node.value[len(version) :]}>"
         return stable_term(node)  # what the origin publishes, on every store
 
+    if any(type(t.object) is Triple for subject in subjects for t in by_subject[subject]):
+        return f"{version}: a statement about a statement (RDF 1.2), which a version does not hold"
     lines = []
     for subject in subjects:
         if subject == version or subject.startswith(prefix):
@@ -322,6 +352,10 @@ class Syncer:
 
     def __init__(self, svc: Civicfed) -> None:
         self.svc = svc
+        try:  # read now: a bad setting fails the start, not the thread later
+            self.every = float(svc.config["SYNC_EVERY"] or 0)
+        except (TypeError, ValueError):
+            raise ValueError(f"CIVICFED_SYNC_EVERY is a number of seconds, not {svc.config['SYNC_EVERY']!r}") from None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="peer-sync", daemon=True)
 
@@ -332,21 +366,23 @@ class Syncer:
         self._stop.set()
 
     def _loop(self) -> None:
-        every = float(self.svc.config["SYNC_EVERY"])
+        every = self.every
         due = time.monotonic() + every if every > 0 else None
         requests = SyncRequests(self.svc.state)
         while not self._stop.wait(POLL):
             try:
                 for request_id, peer in requests.pending():
+                    done: list[dict[str, Any]] = [{"peer": peer, "error": "the sync stopped (see the server's log)"}]
                     try:
                         done = [r.to_dict() for r in sync_all(self.svc, peer)]
                     except CivicfedError as err:
                         done = [{"peer": peer, "error": err.detail or err.title}]
-                    requests.done(request_id, done)
+                    finally:  # every request is answered once, whatever happened
+                        requests.done(request_id, done)
                 if due is not None and time.monotonic() >= due:
+                    due = time.monotonic() + every  # (before: a failing sync must not run every second)
                     for report in sync_all(self.svc):
                         log.info("sync %s: %s", report.territory, json.dumps(report.to_dict()))
-                    due = time.monotonic() + every
             except Exception:  # the state database or a peer away for a moment: next round
                 log.exception("syncing peers failed")
 

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
+from .errors import Conflict
 from .urls import TERRITORY_ID_RE
 
 ROLE_RE = re.compile(r"^(admin|editor|organization:[A-Za-z0-9][A-Za-z0-9._~-]{0,127})$")
@@ -290,8 +291,12 @@ class State:
 
     # -- territories -------------------------------------------------------------------------
     def create_territory(self, territory: str) -> bool:
-        """Register a territory and give it a fresh secret; False if it already exists."""
+        """Register a territory and give it a fresh secret; False if it already exists. The id
+        of a territory replicated from a peer is taken (409): its graph holds the origin's data."""
         with self.engine.begin() as conn:
+            replica = conn.execute(select(replicas.c.peer).where(replicas.c.territory == territory)).first()
+            if replica is not None:
+                raise Conflict(f"territory {territory!r} is replicated from peer {replica.peer!r}: choose another id")
             if conn.execute(select(territories.c.id).where(territories.c.id == territory)).first():
                 return False
             conn.execute(insert(territories).values(id=territory, secret=secrets.token_bytes(32), created_at=_now()))

@@ -23,14 +23,15 @@ import requests
 from flask import current_app
 from rdflib.compare import graph_diff, isomorphic, to_isomorphic
 
-from importers.peer_sync import sync_peer
+from importers.peer_sync import sync_all, sync_peer
 from server.app import create_app
-from server.ingest.peers import Peers
+from server.errors import Conflict
+from server.ingest.peers import Peers, peer_id
 from server.services import services
 from server.state import State
 from vocabularies import CF
 
-from .conftest import LiveServer, civicfed, make_app, running_server, subprocess_env, unique_base
+from .conftest import LiveServer, civicfed, free_port, make_app, running_server, subprocess_env, unique_base
 
 XSD_DATETIME = "http://www.w3.org/2001/XMLSchema#dateTime"
 
@@ -182,6 +183,14 @@ class Hostile(BaseHTTPRequestHandler):
         if mode == "foreign":  # a version of someone else's record
             body += [f"{version} <http://purl.org/dc/terms/isVersionOf> <http://victim.example/id/lyon/proposal/p1> .",
                      f'{version} <http://purl.org/dc/terms/title> "pwned" .']  # fmt: skip
+        if mode == "self":  # a page whose next page is itself
+            here = f"<{base}{self.path}>"
+            body += [
+                f"{here} <https://w3id.org/tree#relation> <{base}{self.path}#next> .",
+                f"<{base}{self.path}#next> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+                "<https://w3id.org/tree#GreaterThanOrEqualToRelation> .",
+                f"<{base}{self.path}#next> <https://w3id.org/tree#node> {here} .",
+            ]
         text = "\n".join(body) + "\n"
         if mode == "malformed":
             text = text.replace(" .\n", "\n", 1)
@@ -195,7 +204,13 @@ class Hostile(BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize(
     ("mode", "expected"),
-    [("foreign", "outside"), ("malformed", "not a readable page"), ("loop", "redirects"), ("huge", "larger than")],
+    [
+        ("foreign", "outside"),
+        ("malformed", "not a readable page"),
+        ("loop", "redirects"),
+        ("huge", "larger than"),
+        ("self", "lead back"),
+    ],
 )
 def test_a_hostile_peer_is_refused_without_damage(replica: Any, mode: str, expected: str) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
@@ -291,3 +306,19 @@ def test_the_server_syncs_its_peers_by_itself(origin: LiveServer, tmp_path: Path
         ).json()["boolean"]:  # fmt: skip
             assert time.monotonic() < deadline, "the server did not sync its peer"
             time.sleep(0.2)
+
+
+def test_a_peer_away_or_wrong_stops_only_itself(origin: LiveServer, replica: Any) -> None:
+    """A peer that does not answer does not stop the others; a territory a peer does not publish
+    leaves no replica behind; a replica's id cannot be taken by a local territory."""
+    peers = Peers(replica.state)
+    peers.add(f"http://127.0.0.1:{free_port()}", None, "test")  # nothing listens there
+    peers.add(origin.url, ("lyon", "nowhere"), "test")
+    reports = {(r.peer, r.territory): r for r in sync_all(replica)}
+    away = [r for (peer, _), r in reports.items() if peer != peer_id(origin.url)]
+    assert len(away) == 1 and "could not be fetched" in (away[0].error or ""), away
+    assert reports[(peer_id(origin.url), "lyon")].error is None
+    assert "404" in (reports[(peer_id(origin.url), "nowhere")].error or "")
+    assert peers.replica("nowhere") is None and peers.replica("lyon") is not None
+    with pytest.raises(Conflict, match="replicated from peer"):
+        replica.records.create_territory({"id": "lyon", "name": "Lyon", "country": "FR"})
