@@ -157,6 +157,9 @@ def test_a_replicated_territory_is_read_only_and_listed_with_its_origin(origin: 
     assert f"{origin.url}/id/lyon" in client.get("/").get_data(as_text=True)
     answer = client.put("/api/v1/territories/lyon/proposals/x", json={"title": "x"})
     assert answer.status_code == 409, answer.get_json()
+    # An id that cannot be a territory is a 404 before any database is asked (PostgreSQL refuses
+    # a NUL byte with an error: it was a 500 there).
+    assert client.put("/api/v1/territories/a%00b/proposals/x", json={"title": "x"}).status_code == 404
     assert answer.get_json()["origin"] == f"{origin.url}/id/lyon"
 
 

@@ -18,6 +18,7 @@ from ..rdf.conditional import last_modified, not_modified
 from ..records.authz import require_writer
 from ..services import services
 from ..state import Principal
+from ..urls import TERRITORY_ID_RE
 
 JSON_TYPES = ("application/json",)
 
@@ -59,7 +60,9 @@ def territory_or_404(territory: str) -> str:
 def writer(territory: str) -> Principal:
     """The principal allowed to write in ``territory`` (401/403 before the body is even read;
     409 for a territory replicated from a peer: it is written at its origin)."""
-    replica = Peers(services().state).replica(territory)
+    # An id that cannot be a territory is unknown before any database is asked (PostgreSQL
+    # refuses some strings, NUL bytes, with an error instead of "no row").
+    replica = Peers(services().state).replica(territory) if TERRITORY_ID_RE.fullmatch(territory) else None
     if replica is not None:
         raise Conflict(
             f"territory {territory!r} is a replica of {replica.origin} (peer {replica.peer}): write to it there",
