@@ -30,6 +30,7 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 from server.errors import CivicfedError, Conflict, MalformedBody
 from server.ingest.peers import Peer, Peers, SyncRequests
 from server.model.rdf import format_datetime, stable_term, typed
+from server.records.clock import micros
 from server.services import Civicfed
 from server.store import Changeset
 from server.urls import TERRITORY_ID_RE
@@ -298,8 +299,7 @@ def _member(
     if not version.startswith(peer.base_url + "/") or not (resource == origin or resource.startswith(origin + "/")):
         return f"{version}: a version of {resource}, outside {origin}"
     try:
-        when = dt.datetime.fromisoformat(moment)
-        time_us = (when - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+        time_us = micros(dt.datetime.fromisoformat(moment))
     except (ValueError, TypeError):
         return f"{version}: its time {moment!r} is not an xsd:dateTime with a time zone"
     prefix = version + "#"

@@ -87,12 +87,12 @@ class Stream:
         self._lock = threading.Lock()
 
     def entries(self, territory: str) -> tuple[list[Entry], list[int]]:
-        """Every member of the territory's stream in time order, and their times. Kept until
-        the store changes, where the store tells (else read again on each request)."""
+        """Every member of the territory's stream in time order, and their times, kept until the
+        store changes (for a store that tracks its writes: the others are read page by page)."""
         store = self.records.store
         with self._lock:
             kept = self._kept.get(territory)
-            if kept is not None and store.tracks_writes and kept[0] == store.generation:
+            if kept is not None and kept[0] == store.generation:
                 self._kept.move_to_end(territory)
                 return kept[1], kept[2]
         generation = store.generation
