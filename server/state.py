@@ -277,8 +277,10 @@ class State:
 
         Every stored IRI starts with it: serving the same data under another base would make
         every record unreachable, so the mismatch is an error, not a silent 404 everywhere.
+        Workers booting together on a new database would both find no row and both insert it
+        (UNIQUE constraint failed): the lock makes the second one read the first one's row.
         """
-        with self.engine.begin() as conn:
+        with self._lock("instance"), self.engine.begin() as conn:
             row = conn.execute(select(instance.c.value).where(instance.c.key == "base_iri")).first()
             if row is None:
                 conn.execute(insert(instance).values(key="base_iri", value=base_iri))

@@ -12,6 +12,7 @@ import requests
 from .conftest import (
     TEST_STATE_DB,
     civicfed,
+    drop_state_schema,
     start_server,
     state_db_url,
     stop_server,
@@ -143,6 +144,42 @@ def test_workers_starting_together_on_a_new_state_database(tmp_path: Path) -> No
         code = f"from server.state import State; State({url!r})"
         starting = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)]
         failed = [p.communicate(timeout=120)[1].decode()[-300:] for p in starting if p.wait(timeout=120) != 0]
+        assert not failed, failed
+
+
+def test_workers_recording_the_base_iri_together(tmp_path: Path) -> None:
+    """The next step of booting, on a database whose tables exist: every worker records the base
+    IRI. Both found no row and both inserted it, and one died on "UNIQUE constraint failed:
+    instance.key" (a CI failure of `serve --workers 2`). They start together on a signal file."""
+    import subprocess
+    import sys
+
+    from server.state import State
+
+    for attempt in range(5):
+        url = state_db_url(tmp_path / f"run{attempt}")
+        State(url)  # the tables, as `create_state_database` makes them before a test's workers
+        go = tmp_path / f"go{attempt}"
+        code = (
+            "import os, time\nfrom server.state import State\n"
+            f"state = State({url!r})\nprint('ready', flush=True)\n"
+            f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.001)\n"
+            "state.check_base_iri('http://example.org/')\n"
+        )
+        starting = [
+            subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(6)
+        ]
+        try:
+            for process in starting:
+                assert process.stdout is not None and process.stdout.readline().strip() == b"ready"
+            go.touch()
+            failed = [p.communicate(timeout=120)[1].decode()[-300:] for p in starting if p.wait(timeout=120) != 0]
+        finally:
+            for process in starting:
+                process.kill()
+                process.wait()
+            drop_state_schema(url)
         assert not failed, failed
 
 
