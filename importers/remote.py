@@ -11,10 +11,12 @@ the connection (DNS rebinding).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -28,6 +30,7 @@ from server.errors import CivicfedError
 #: Defaults of the IMPORT_* settings (docs/configuration.md).
 MAX_BYTES = 256 * 1024 * 1024
 TIMEOUT = 30.0
+DEADLINE = 600.0
 MAX_REDIRECTS = 3
 USER_AGENT = "civicfed-importer (+https://w3id.org/civicfed)"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -69,6 +72,9 @@ class Fetcher:
     allow_private: bool = False
     max_bytes: int = MAX_BYTES
     timeout: float = TIMEOUT
+    #: Seconds an answer's body may take to arrive whole: ``timeout`` bounds the wait between two
+    #: reads only, and a source sending a byte every few seconds would hold its reader for ever.
+    deadline: float = DEADLINE
     max_redirects: int = MAX_REDIRECTS
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     #: Bytes received so far (provenance reports them).
@@ -91,6 +97,7 @@ class Fetcher:
             allow_private=bool(config.get("IMPORT_ALLOW_PRIVATE", False)),
             max_bytes=int(config.get("IMPORT_MAX_BYTES", MAX_BYTES)),
             timeout=float(config.get("IMPORT_TIMEOUT", TIMEOUT)),
+            deadline=float(config.get("IMPORT_DEADLINE", DEADLINE)),
         )
 
     def check(self, url: str) -> None:
@@ -165,7 +172,7 @@ class Fetcher:
                         if resp.status_code in (301, 302, 303):
                             method, json = "GET", None
                         continue
-                    body = self._read(resp.iter_content(64 * 1024), url)
+                    body = self._read(resp, url)
                     if resp.status_code >= 400:
                         raise SourceUnavailable(f"{url} answered {resp.status_code} {resp.reason}")
                     return Fetched(resp.url, resp.status_code, resp.headers, body)
@@ -173,12 +180,27 @@ class Fetcher:
                 raise SourceUnavailable(f"{url} could not be fetched: {exc}") from exc
         raise SourceUnavailable(f"{url}: more than {self.max_redirects} redirects")
 
-    def _read(self, chunks: Iterable[bytes], url: str) -> bytes:
+    def _read(self, resp: requests.Response, url: str) -> bytes:
+        """The body, within ``max_bytes`` and ``deadline``: past the deadline a watchdog shuts
+        the connection down, which ends the read blocked in it (a read of a chunk waits for the
+        whole chunk, so a check between chunks would come too late)."""
         out = bytearray()
-        for chunk in chunks:
-            out += chunk
-            if len(out) > self.max_bytes:
-                raise SourceUnavailable(f"{url} is larger than IMPORT_MAX_BYTES ({self.max_bytes} bytes)")
+        late = threading.Event()
+        watchdog = threading.Timer(self.deadline, _cut, (resp, late))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                out += chunk
+                if len(out) > self.max_bytes:
+                    raise SourceUnavailable(f"{url} is larger than IMPORT_MAX_BYTES ({self.max_bytes} bytes)")
+        except requests.RequestException:
+            if not late.is_set():
+                raise
+        finally:
+            watchdog.cancel()
+        if late.is_set():  # (a body without a length just ends early when cut: not an error by itself)
+            raise SourceUnavailable(f"{url} did not send its answer within {self.deadline:g} s (IMPORT_DEADLINE)")
         self.received += len(out)
         return bytes(out)
 
@@ -241,6 +263,19 @@ def _pinned(request: requests.PreparedRequest, parts: SplitResult, address: str)
         port = parts.port
         pinned.headers["Host"] = host if port in (None, DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
     return pinned
+
+
+def _cut(resp: requests.Response, late: threading.Event) -> None:
+    """Shut down the connection a response is read from (from the watchdog's thread)."""
+    late.set()
+    # The socket the body is read from: http.client's file over it (the connection object may
+    # have let go of its own reference once the headers were read).
+    sock = getattr(getattr(getattr(getattr(resp.raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    if sock is None:
+        sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed: the read has ended
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _not_connected(exc: requests.ConnectionError) -> bool:

@@ -78,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_ALLOW_PRIVATE": False,
     "IMPORT_MAX_BYTES": 256 * 1024 * 1024,
     "IMPORT_TIMEOUT": 30,
+    "IMPORT_DEADLINE": 600,
     # On a store several processes share, a run that has not said it is alive for this many
     # seconds is dead (its process was killed): the next import or server start marks it failed.
     "IMPORT_STALE_AFTER": 60,

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "http://" + self.path.removeprefix("/redirect-to-"))
             self.end_headers()
+            return
+        if self.path.startswith("/trickle"):  # a byte every 0.1 s (with or without a length)
+            self.send_response(200)
+            if self.path == "/trickle-length":
+                self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(300):  # 30 s at most
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:  # the reader hung up
+                pass
+            self.close_connection = True
             return
         body = b"x" * (4096 if self.path == "/big" else 10)
         self.send_response(404 if self.path == "/missing" else 200)
@@ -91,9 +106,23 @@ def test_size_and_status_limits(origin: str) -> None:
         fetcher.get(origin + "/missing")
 
 
+@pytest.mark.parametrize("path", ["/trickle-length", "/trickle"])
+def test_a_source_trickling_its_answer_is_cut_off_at_the_deadline(origin: str, path: str) -> None:
+    """Every byte comes within the read timeout, and a chunk read waits for a whole chunk: without
+    a deadline the reader is held as long as the source likes (30 s here, days for a hostile one)."""
+    fetcher = Fetcher(frozenset({"127.0.0.1"}), allow_private=True, timeout=5, deadline=1)
+    started = time.monotonic()
+    with pytest.raises(SourceUnavailable, match=r"within 1 s \(IMPORT_DEADLINE\)"):
+        fetcher.get(origin + path)
+    assert time.monotonic() - started < 5
+    assert fetcher.get(origin + "/ok").content == b"x" * 10  # (the next answer is read as usual)
+
+
 def test_settings_from_the_configuration() -> None:
-    fetcher = Fetcher.from_config({"IMPORT_ALLOWED_HOSTS": "a.org, *.b.org", "IMPORT_ALLOW_PRIVATE": True})
-    assert fetcher.allowed_hosts == {"a.org", "*.b.org"} and fetcher.allow_private
+    fetcher = Fetcher.from_config(
+        {"IMPORT_ALLOWED_HOSTS": "a.org, *.b.org", "IMPORT_ALLOW_PRIVATE": True, "IMPORT_DEADLINE": "90"}
+    )
+    assert fetcher.allowed_hosts == {"a.org", "*.b.org"} and fetcher.allow_private and fetcher.deadline == 90
 
 
 @pytest.mark.parametrize(
