@@ -45,16 +45,19 @@ def synthetic(n: int) -> list[TerritorySpec]:
     return out
 
 
-def write(out: Path, quads: int, territories: int, seed: int = 7) -> list[tuple[dict, Path, int]]:
-    """Write one NDJSON file per territory; returns (territory record, file, number of lines)."""
+def write(
+    out: Path, quads: int, territories: int, seed: int = 7, *, counts_only: bool = False
+) -> list[tuple[dict, Path, int]]:
+    """Write one NDJSON file per territory; returns (territory record, file, number of lines).
+    ``counts_only``: votes as counts, no individual (private) vote: ``quads`` are all published."""
     out.mkdir(parents=True, exist_ok=True)
-    scale = scale_for(quads / territories)
+    scale = quads / territories / LINEAR if counts_only else scale_for(quads / territories)
     files = []
     for spec in synthetic(territories):
         path = out / f"{spec.id}.ndjson"
         n = 0
         with path.open("w", encoding="utf-8") as f:
-            for record in generate(spec, scale=scale, seed=seed):
+            for record in generate(spec, scale=scale, seed=seed, counts_only=counts_only):
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 n += 1
         files.append((territory_record(spec), path, n))

@@ -198,11 +198,15 @@ def _in_cell(cell: tuple[float, float, float, float], u: float, v: float) -> dic
     return {"lat": round(lat, 6), "lon": round(lon, 6)}
 
 
-def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Iterator[dict[str, Any]]:
+def generate(
+    spec: TerritorySpec, scale: float = 1.0, seed: int = 2024, *, counts_only: bool = False
+) -> Iterator[dict[str, Any]]:
     """Records of one territory (each with its ``kind``), in an order where links point backwards.
 
     ``scale=1`` gives a demo-sized territory (~60 proposals, ~1,500 votes); the benchmarks use
-    hundreds. Voters and authors are drawn from a pool of fake platform user ids.
+    hundreds. Voters and authors are drawn from a pool of fake platform user ids. With
+    ``counts_only`` every proposal carries its vote count and no individual vote is made (as
+    platforms that send only counts: everything generated is published).
     """
     rng = random.Random(f"{seed}:{spec.id}")
     start = dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.UTC)
@@ -315,7 +319,7 @@ def generate(spec: TerritorySpec, scale: float = 1.0, seed: int = 2024) -> Itera
         }
         if status in ("accepted", "selected", "evaluating", "rejected", "not_receivable"):
             proposal["handled_by"] = THEME_ORG[theme]
-        if i % 7 == 0:  # some platforms only send counts
+        if counts_only or i % 7 == 0:  # some platforms only send counts
             proposal["vote_count"] = rng.randrange(0, 40)
         proposals.append(proposal)
         yield proposal

@@ -32,6 +32,8 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
         "40",
         "--import-proposals",
         "200",
+        "--federation-quads",
+        "5000",
     ]
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", *small, "--results", str(tmp_path)],
@@ -46,6 +48,7 @@ def test_a_miniature_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "get_one_warm" in report and "Store.bulk_load" in report
     assert "package_search fq, rows=100" in report and "the catalog walked end to end" in report
     assert "civicfed import decidim: 601 records written" in report and "district assignment" in report
+    assert "initial replication:" in report and "a sync with nothing new: 1 request, 0 bytes" in report
 
 
 @pytest.mark.slow  # about 40 s
