@@ -27,6 +27,7 @@ from vocabularies import PREFIXES
 
 PAGE = 500
 SKIP_COLUMNS = ("author", "author_email", "voter", "iri", "territory", "record_modified", "deleted", "deleted_at")
+SKIP_COLUMNS += ("origin",)  # a replica's records: where they are written (not a column of the data)
 
 
 # -- CSV columns ----------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ def stream_territory(records: Records, territory: str, fmt: str) -> Iterator[byt
 def dump(records: Records, territory: str, output: IO[bytes], *, fmt: str, kind: str | None = None) -> int:
     """Write one dump to ``output`` (``kind``: a plural, for the formats of one kind); returns the
     bytes written."""
-    records.require_territory(territory)
+    records.require_readable(territory)
     if fmt in TERRITORY_FORMATS:
         chunks = stream_territory(records, territory, fmt)
     else:

@@ -29,12 +29,14 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 
 from server.errors import CivicfedError, Conflict, MalformedBody
 from server.ingest.peers import Peer, Peers, SyncRequests
+from server.model.kinds import KINDS
 from server.model.rdf import format_datetime, stable_term, typed
-from server.records.clock import micros
+from server.records.clock import micros, moment
+from server.records.index import emit_index
 from server.services import Civicfed
-from server.store import Changeset
+from server.store import Changeset, StoreBusyError
 from server.urls import TERRITORY_ID_RE
-from vocabularies import CF, DCT, LDES, PROV, RDF, TREE, XSD
+from vocabularies import AS, CF, DCT, LDES, PROV, RDF, TREE, XSD
 
 from .remote import Fetcher, SourceUnavailable
 
@@ -87,6 +89,7 @@ def fetcher_for(svc: Civicfed, peer: Peer) -> Fetcher:
         allow_private=bool(config["IMPORT_ALLOW_PRIVATE"]),
         max_bytes=int(config["PEER_MAX_PAGE_BYTES"]),
         timeout=float(config["IMPORT_TIMEOUT"]),
+        deadline=float(config["IMPORT_DEADLINE"]),
     )
 
 
@@ -129,6 +132,14 @@ def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, 
         raise MalformedBody(f"{peer.base_url} names a territory {territory[:80]!r}, which is not a territory id")
     if svc.state.has_territory(territory):
         raise Conflict(f"territory {territory!r} is this server's own: it cannot also be replicated from {peer.id}")
+    # One sync of a territory at a time, across threads and processes (workers syncing on a
+    # schedule, `civicfed sync` beside them): the next one starts where this one stops, instead
+    # of reading the same pages and counting their members twice.
+    with svc.state.write_lock(territory):
+        _sync_territory(svc, peer, territory, fetcher, report)
+
+
+def _sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, report: SyncReport) -> None:
     peers = Peers(svc.state)
     origin = f"{peer.base_url}/id/{territory}"
     replica = peers.replica(territory)
@@ -139,7 +150,6 @@ def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, 
     url = replica.page_url if replica else f"{peer.base_url}/ldes/{territory}"
     etag, last_us = (replica.etag, replica.last_us) if replica else (None, 0)
     seen: set[str] = set()
-    graph = svc.urls.territory_graph(territory)
     started, received = time.monotonic(), fetcher.received
     budget = int(svc.config["PEER_MAX_BYTES"])
     began = dt.datetime.now(dt.UTC)
@@ -161,7 +171,7 @@ def sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher, 
             report.members += len(members)
             fresh = [m for m in members if m[0] > last_us]
             if fresh or related:
-                _apply(svc, graph, fresh, related)
+                _apply(svc, territory, peer, fresh, related)
             if fresh:
                 last_us = max(m[0] for m in fresh)
                 report.applied += len(fresh)
@@ -321,17 +331,25 @@ def _member(
     return time_us, resource, lines
 
 
-def _apply(svc: Civicfed, graph: str, members: list[Member], related: list[str]) -> None:
+def _apply(svc: Civicfed, territory: str, peer: Peer, members: list[Member], related: list[str]) -> None:
     """One write: each record's latest version on the page replaces what the replica holds of
-    it; what the records link to is added."""
-    latest: dict[str, list[str]] = {}
-    for _, resource, lines in members:  # in time order: the last version wins
-        latest[resource] = lines
+    it; what the records link to is added. The record index follows, with the origin's times:
+    the JSON API lists and reads a replica like a territory of this server's own."""
+    graph = svc.urls.territory_graph(territory)
+    latest: dict[str, Member] = {}
+    for member in members:  # in time order: the last version wins
+        latest[member[1]] = member
     cs = Changeset()
     for subject in svc.store.describe(sorted(latest), graph):
         cs.drop(graph, subject)
-    for lines in latest.values():
+    origin = svc.urls.of_origin(peer.base_url)
+    for time_us, resource, lines in latest.values():
         cs.add(graph, lines)
+        ref = origin.parse(resource)
+        kind = KINDS.get(ref.kind or "territory") if ref is not None and ref.fragment is None else None
+        if kind is not None and not kind.private:
+            gone = f"<{resource}> <{RDF.type}> <{AS.Tombstone}>" in lines
+            emit_index(cs, svc.urls, territory, kind, resource, moment(time_us), deleted=gone, existed=True)
     cs.add(graph, related)
     with svc.state.commit_lock():
         svc.store.apply(cs)
@@ -388,13 +406,25 @@ class Syncer:
 
 
 def hand_over(svc: Civicfed, peer: str | None, timeout: float = 3600.0) -> list[dict[str, Any]]:
-    """Ask the server owning the embedded store to sync, and wait for its reports."""
+    """Ask the server owning the embedded store to sync, and wait for its reports. When the store
+    comes free first (it was held by another command, or the server stopped), the sync is taken
+    back and run here."""
     requests = SyncRequests(svc.state)
     request_id = requests.ask(peer)
     deadline = time.monotonic() + timeout
+    tried = time.monotonic()
     while time.monotonic() < deadline:
         result = requests.result(request_id)
         if result is not None:
             return result
+        if time.monotonic() - tried > 5 * POLL:
+            tried = time.monotonic()
+            try:
+                svc.store  # noqa: B018 - free now?
+            except StoreBusyError:
+                pass
+            else:
+                if requests.withdraw(request_id):  # (not if a server answered it meanwhile)
+                    return [r.to_dict() for r in sync_all(svc, peer)]
         time.sleep(POLL / 2)
     raise SourceUnavailable(f"the server owning the store did not run sync {request_id} within {timeout:g} s")

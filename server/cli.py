@@ -192,9 +192,11 @@ def territory_create(territory_id: str, **options: Any) -> None:
 @territory_group.command("list")
 @with_appcontext
 def territory_list() -> None:
-    """List territories."""
-    for t in services().state.territory_ids():
-        click.echo(t)
+    """List territories (those replicated from peers with their origin)."""
+    state = services().state  # not the store: the server may hold it
+    origins = state.replica_origins()
+    for t in sorted({*state.territory_ids(), *origins}):
+        click.echo(f"{t}  (replica of {origins[t]})" if t in origins else t)
 
 
 # -- API keys ---------------------------------------------------------------------------------

@@ -308,6 +308,11 @@ class State:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(territories.c.id).order_by(territories.c.id))]
 
+    def replica_origins(self) -> dict[str, str]:
+        """The territories replicated from peers, with each one's IRI at its origin."""
+        with self.engine.connect() as conn:
+            return {r.territory: r.origin for r in conn.execute(select(replicas.c.territory, replicas.c.origin))}
+
     def has_territory(self, territory: str) -> bool:
         return self.secret(territory) is not None
 

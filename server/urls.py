@@ -35,13 +35,21 @@ class ResourceRef:
 class Urls:
     """IRIs and URLs of one instance, built from its configured base IRI."""
 
-    def __init__(self, base_iri: str) -> None:
+    def __init__(self, base_iri: str, *, iris_of: str | None = None) -> None:
         self.base = base_iri.rstrip("/")
-        self._id_prefix = f"{self.base}/id/"
+        #: Where resource IRIs start: this instance's base, or a peer's for the data of a territory
+        #: replicated from it (``of_origin``), which keeps its origin's IRIs.
+        self.iri_base = (iris_of or base_iri).rstrip("/")
+        self._id_prefix = f"{self.iri_base}/id/"
         self._resource_re = re.compile(
             rf"^{re.escape(self._id_prefix)}(?P<t>{TERRITORY_ID_PATTERN})"
             rf"(?:/(?P<kind>[a-z_]+)/(?P<id>{LOCAL_ID_PATTERN}))?(?:#(?P<frag>.*))?$"
         )
+
+    def of_origin(self, origin_base: str) -> Urls:
+        """The IRIs of a territory replicated from the peer at ``origin_base`` (its resources keep
+        the origin's IRIs), in this instance's graphs and URLs."""
+        return Urls(self.base, iris_of=origin_base)
 
     # -- resources ---------------------------------------------------------------------------
     def territory(self, territory: str) -> str:

@@ -20,13 +20,17 @@ from typing import Any
 import pytest
 import rdflib
 import requests
+import sqlalchemy
 from flask import current_app
 from rdflib.compare import graph_diff, isomorphic, to_isomorphic
 
 from importers.peer_sync import sync_all, sync_peer
 from server.app import create_app
+from server.cli import cli
 from server.errors import Conflict
 from server.ingest.peers import Peers, peer_id
+from server.model.kinds import KINDS
+from server.records import Op
 from server.services import services
 from server.state import State
 from vocabularies import CF
@@ -145,6 +149,47 @@ def test_a_replica_holds_what_the_origin_publishes_and_follows_its_changes(origi
     assert later.error is None and 3 <= later.applied <= 6, later.to_dict()
     assert later.bytes < first.bytes / 3
     assert_faithful(replica_graph(replica), origin_graph(origin))
+    assert_same_json(origin, replica, deleted=listed[1]["id"])
+
+
+def assert_same_json(origin: LiveServer, replica: Any, deleted: str) -> None:
+    """The replica's JSON API serves the replicated records as the origin's does (deletions
+    included), each with the URL where it is written: its ``origin``."""
+    client = current_app.test_client()  # the replica's application (its context is pushed)
+    at_origin = f"{origin.url}/api/v1/territories/lyon"
+    [territory] = [t for t in client.get("/api/v1/territories").get_json()["items"] if t["id"] == "lyon"]
+    assert territory["origin"] == at_origin and territory["iri"] == f"{origin.url}/id/lyon"
+    params = {"limit": 500, "include_deleted": "true"}
+    theirs = requests.get(f"{at_origin}/proposals", params=params, timeout=30).json()["items"]
+    ours = client.get("/api/v1/territories/lyon/proposals", query_string=params).get_json()["items"]
+    assert len(ours) == len(theirs) > 50
+    for mine, their in zip(ours, theirs, strict=True):
+        if not mine.get("deleted"):
+            assert mine.pop("origin") == f"{at_origin}/proposals/{their['id']}"
+        assert mine == their
+    gone = client.get(f"/api/v1/territories/lyon/proposals/{deleted}")
+    assert gone.status_code == 410 and gone.get_json()["record"]["deleted_at"]
+    one = theirs[-1]["id"] if not theirs[-1].get("deleted") else theirs[0]["id"]
+    assert (
+        client.get(f"/api/v1/territories/lyon/proposals/{one}").get_json()["iri"]
+        == f"{origin.url}/id/lyon/proposal/{one}"
+    )
+    # Lists across territories take it too, beside the replica's own territories; its dumps are served.
+    replica.records.create_territory({"id": "bron", "name": "Bron", "country": "FR"})
+    op = Op(KINDS["process"], "budget", "upsert", {"title": "Budget participatif", "type": "participatory_budget"})
+    replica.records.write_internal("bron", [op])
+    op = Op(KINDS["proposal"], "locale", "upsert", {"title": "Une idée d'ici", "process": "budget"})
+    replica.records.write_internal("bron", [op])
+    across = client.get("/api/v1/proposals", query_string={"limit": 500}).get_json()["items"]
+    assert {(p["territory"], p["id"], p["iri"]) for p in across} == {
+        *(("lyon", p["id"], p["iri"]) for p in theirs if not p.get("deleted")),
+        ("bron", "locale", f"{replica.urls.base}/id/bron/proposal/locale"),
+    }
+    assert sorted(t["id"] for t in client.get("/api/v1/territories").get_json()["items"]) == ["bron", "lyon"]
+    listed = current_app.test_cli_runner().invoke(cli, ["territory", "list"])
+    assert listed.output.splitlines() == ["bron", f"lyon  (replica of {origin.url}/id/lyon)"], listed.output
+    dump = client.get("/dumps/lyon/proposals.csv")
+    assert dump.status_code == 200 and dump.get_data(as_text=True).count("\n") > 50
 
 
 def test_a_replicated_territory_is_read_only_and_listed_with_its_origin(origin: LiveServer, replica: Any) -> None:
@@ -161,6 +206,25 @@ def test_a_replicated_territory_is_read_only_and_listed_with_its_origin(origin: 
     # a NUL byte with an error: it was a 500 there).
     assert client.put("/api/v1/territories/a%00b/proposals/x", json={"title": "x"}).status_code == 404
     assert answer.get_json()["origin"] == f"{origin.url}/id/lyon"
+
+
+def test_two_syncs_of_one_territory_at_once_apply_it_once(origin: LiveServer, replica: Any) -> None:
+    """Two syncs at the same moment (a schedule and the command line): one reads the stream, the
+    other then starts where it stopped (one 304). Both read every page, and counted and described
+    the members twice, before syncs of a territory took its lock."""
+    peer = Peers(replica.state).add(origin.url, ("lyon",), "test")
+    reports: list[Any] = []
+    both = [threading.Thread(target=lambda: reports.extend(sync_peer(replica, peer))) for _ in range(2)]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=600)
+    assert all(r.error is None for r in reports), [r.to_dict() for r in reports]
+    applied = sorted(r.applied for r in reports)
+    assert applied[0] == 0 and applied[1] > 100, applied
+    assert replica.store.count(replica.urls.sync_graph("lyon")) == 11  # one activity
+    [row] = replica.state.engine.connect().execute(sqlalchemy.text("SELECT members FROM replicas")).all()
+    assert row[0] == applied[1]
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -325,3 +389,56 @@ def test_a_peer_away_or_wrong_stops_only_itself(origin: LiveServer, replica: Any
     assert peers.replica("nowhere") is None and peers.replica("lyon") is not None
     with pytest.raises(Conflict, match="replicated from peer"):
         replica.records.create_territory({"id": "lyon", "name": "Lyon", "country": "FR"})
+
+
+def test_base_urls_making_one_id_get_their_own(replica: Any) -> None:
+    """http and https of one host (or two paths on it) make the same id: the second peer was an
+    IntegrityError (a 500 through the command line's handler); it now gets the next free id."""
+    peers = Peers(replica.state)
+    first = peers.add("http://peer.example:8001", None, "test")
+    second = peers.add("https://peer.example:8001", None, "test")
+    third = peers.add("https://peer.example:8001/civicfed", None, "test")
+    assert [first.id, second.id, third.id] == ["peer-example-8001", "peer-example-8001-2", "peer-example-8001-3"]
+    assert peers.get("peer-example-8001-2").base_url == "https://peer.example:8001"
+    with pytest.raises(Conflict, match="already a peer"):
+        peers.add("https://peer.example:8001/", None, "test")
+
+
+def test_a_sync_handed_over_is_taken_back_when_the_store_comes_free(
+    origin: LiveServer, tmp_path: Path, remote_store_url: str | None
+) -> None:
+    """The embedded store held by another command (not a server): `civicfed sync` hands its sync
+    over, and nobody runs it. It waited an hour for nothing; it now runs the sync itself once the
+    other command lets the store go."""
+    if remote_store_url is not None:
+        pytest.skip("a SPARQL server is never held by one process: there is nothing to hand over")
+    data_dir = tmp_path / "replica"
+    data_dir.mkdir(mode=0o700)
+    env = {**subprocess_env(data_dir, unique_base("sync-held"), None), "CIVICFED_IMPORT_ALLOW_PRIVATE": "true"}
+    civicfed(env, "peer", "add", origin.url, "--territory", "grenoble")
+    hold = (
+        "import sys\nfrom server.app import create_app\nfrom server.services import services\n"
+        "app = create_app()\nwith app.app_context():\n"
+        "    services().store\n    print('held', flush=True)\n    sys.stdin.readline()\n"
+        "app.extensions['civicfed'].close()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    syncing = None
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        syncing = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "sync"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert syncing.stderr is not None
+        assert "the server owning the store runs the sync" in syncing.stderr.readline().decode()
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other command ends
+        holder.wait(timeout=60)
+        out, _ = syncing.communicate(timeout=120)
+        [report] = [json.loads(line) for line in out.decode().splitlines()]
+        assert report["territory"] == "grenoble" and report["applied"] > 0 and report["error"] is None
+    finally:
+        for process in (holder, syncing):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()

@@ -139,7 +139,7 @@ def _field_rows(kind: Kind) -> list[str]:
     names = [n for n in schema.fields if n not in common] + list(common)
     for name in names:
         f = schema.fields[name]
-        if name in ("iri", "territory", "record_modified", "deleted", "deleted_at"):
+        if name in ("iri", "territory", "record_modified", "deleted", "deleted_at", "origin"):
             continue
         flags = "required" if f.required else ("write-only" if f.load_only else "")
         if name == "id":

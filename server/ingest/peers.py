@@ -64,10 +64,15 @@ class Peers:
         for t in territories or ():
             if not TERRITORY_ID_RE.fullmatch(t):
                 raise BadRequest(f"{t!r} is not a territory id")
-        peer = Peer(peer_id(base_url), base_url, territories, dt.datetime.now(dt.UTC), added_by)
         with self.state.engine.begin() as conn:
             if conn.execute(select(peers.c.id).where(peers.c.base_url == base_url)).first():
                 raise Conflict(f"{base_url} is already a peer")
+            # Two base URLs may make one id (http and https, two paths on one host): -2, -3…
+            taken = {r.id for r in conn.execute(select(peers.c.id))}
+            name = peer_id(base_url)
+            if name in taken:
+                name = next(f"{name[:60]}-{n}" for n in range(2, len(taken) + 3) if f"{name[:60]}-{n}" not in taken)
+            peer = Peer(name, base_url, territories, dt.datetime.now(dt.UTC), added_by)
             conn.execute(
                 insert(peers).values(
                     id=peer.id, base_url=base_url, added_at=peer.added_at, added_by=added_by,
@@ -175,6 +180,14 @@ class SyncRequests:
                 .where(sync_requests.c.id == request_id)
                 .values(done_at=dt.datetime.now(dt.UTC), result=json.dumps(result))
             )
+
+    def withdraw(self, request_id: str) -> bool:
+        """Take back a request no server has answered; False if one has."""
+        with self.state.engine.begin() as conn:
+            gone = conn.execute(
+                delete(sync_requests).where(sync_requests.c.id == request_id, sync_requests.c.done_at.is_(None))
+            )
+        return gone.rowcount == 1
 
     def result(self, request_id: str) -> list[dict[str, Any]] | None:
         """The reports of a request once the server ran it (None: not yet)."""

@@ -148,6 +148,13 @@ class RecordSchema(StrictSchema):
     )
     deleted = fields.Boolean(dump_only=True)
     deleted_at = Moment(dump_only=True)
+    origin = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Only for a territory replicated from a peer: the record's URL in the JSON API "
+            "of its origin server, where it is written."
+        },
+    )
 
     @pre_load
     def _drop_read_only(self, data: Any, **_: Any) -> Any:

@@ -38,7 +38,7 @@ def parse_json(raw: bytes) -> Any:
         raise MalformedBody(f"unreadable JSON: {str(exc)[:200]}") from exc
 
 
-READ_ONLY_FIELDS = ("iri", "territory", "record_modified", "deleted", "deleted_at", "kind")
+READ_ONLY_FIELDS = ("iri", "territory", "record_modified", "deleted", "deleted_at", "kind", "origin")
 
 
 class Whole(validate.Regexp):

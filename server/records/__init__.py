@@ -19,7 +19,7 @@ from ..errors import NotFound
 from ..model.kinds import KINDS, Kind
 from ..state import Principal, State
 from ..store import Changeset, Description, Store
-from ..urls import Urls
+from ..urls import TERRITORY_ID_RE, Urls
 from .authz import require_writer
 from .cache import RecordCache
 from .clock import Clock, etag
@@ -44,7 +44,8 @@ class Records:
         self.urls = urls
         self.clock = Clock()
         self.cache = RecordCache(cache_size)
-        self.reader = Reader(store, urls, self.cache)
+        self.reader = Reader(store, urls, self.cache, self.origin)
+        self._origins: dict[str, str] = {}
         self.writer = Writer(self.reader, state, self.clock, shared_clock=store.shared)
 
     @property
@@ -54,8 +55,31 @@ class Records:
 
     # -- territories -------------------------------------------------------------------------
     def require_territory(self, territory: str) -> None:
+        """A territory of this server's own (written here)."""
         if not self.state.has_territory(territory):
             raise NotFound(f"unknown territory {territory!r}", territory=territory)
+
+    def require_readable(self, territory: str) -> None:
+        """A territory of this server's own, or one replicated from a peer (read-only here)."""
+        if self.origin(territory) is None:
+            self.require_territory(territory)
+
+    def origin(self, territory: str) -> str | None:
+        """The territory's IRI at its origin when it is replicated from a peer, else None. Kept
+        once known (a replica's origin never changes)."""
+        found = self._origins.get(territory)
+        if found is None and not self.state.has_territory(territory) and TERRITORY_ID_RE.fullmatch(territory):
+            self._origins = self.state.replica_origins()  # a new replica, or an unknown id
+            found = self._origins.get(territory)
+        return found
+
+    def territory_ids(self, *, replicas: bool = True) -> list[str]:
+        """This server's territories, and (unless told not to) those replicated from peers."""
+        own = self.state.territory_ids()
+        if not replicas:
+            return own
+        self._origins = self.state.replica_origins()
+        return sorted({*own, *self._origins})
 
     def create_territory(self, data: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         """Register a territory (secret in the state DB) and write its record to the store."""

@@ -4,7 +4,7 @@ version is known)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from pyoxigraph import RdfFormat
@@ -25,10 +25,27 @@ from .ops import Page
 class Reader:
     """Record reads over one store and one set of IRIs."""
 
-    def __init__(self, store: Store, urls: Urls, cache: RecordCache) -> None:
+    def __init__(
+        self, store: Store, urls: Urls, cache: RecordCache, origin_of: Callable[[str], str | None] = lambda t: None
+    ) -> None:
         self.store = store
         self.urls = urls
         self.cache = cache
+        #: A territory's IRI at its origin when it is replicated from a peer, else None.
+        self.origin_of = origin_of
+        self._origin_urls: dict[str, Urls] = {}
+
+    def urls_for(self, territory: str) -> Urls:
+        """The IRIs of a territory's resources: this instance's, or its origin's for a replica
+        (the graphs are this instance's either way)."""
+        origin = self.origin_of(territory)
+        if origin is None:
+            return self.urls
+        base = origin.rsplit("/id/", 1)[0]
+        found = self._origin_urls.get(base)
+        if found is None:
+            found = self._origin_urls[base] = self.urls.of_origin(base)
+        return found
 
     def iri(self, territory: str, kind: Kind, local_id: str) -> str:
         if not LOCAL_ID_RE.fullmatch(local_id):
@@ -37,7 +54,7 @@ class Reader:
                 f"no {kind.name} {local_id!r} in territory {territory!r}: not a valid identifier",
                 errors=[{"parameter": "local_id", "detail": "Letters, digits and . _ ~ - only."}],
             )
-        return self.urls.resource(territory, kind.name, local_id)
+        return self.urls_for(territory).resource(territory, kind.name, local_id)
 
     def index_entries(self, territory: str, kind: Kind, iris: Sequence[str]) -> dict[str, IndexEntry]:
         """Which of these records exist (live or tombstoned) and when they last changed."""
@@ -66,10 +83,15 @@ class Reader:
         self, territory: str, kind: Kind, iri: str, desc: Description, modified: dt.datetime | str
     ) -> dict[str, Any]:
         """A record's JSON from its description (and into the cache, keyed by its version)."""
-        data = kind.mapping.from_description(iri, desc, Ctx(self.urls, territory))
-        out: dict[str, Any] = {"id": data.pop("id", None) or iri.rsplit("/", 1)[-1], "iri": iri, "territory": territory}
+        urls = self.urls_for(territory)
+        data = kind.mapping.from_description(iri, desc, Ctx(urls, territory))
+        local_id = data.pop("id", None) or iri.rsplit("/", 1)[-1]
+        out: dict[str, Any] = {"id": local_id, "iri": iri, "territory": territory}
         out.update(data)
         out["record_modified"] = modified if isinstance(modified, str) else format_datetime(modified)
+        if urls is not self.urls:  # a replica's record: where it is written (docs/federation.md)
+            path = f"territories/{territory}" + ("" if kind.name == "territory" else f"/{kind.plural}/{local_id}")
+            out["origin"] = urls.api(path, root=urls.iri_base)
         self.cache.put(iri, out["record_modified"], out)
         return out
 
@@ -130,7 +152,7 @@ class Reader:
         territories, kind = query.territories, query.kind
         if not territories:
             return Page([], None)
-        rows = self.store.select(query.sparql(self.urls))
+        rows = self.store.select(query.sparql(self.urls_for(territories[0])))
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         modified_of = {r["s"].value: canonical_datetime(r["m"].value) for r in rows}
@@ -141,11 +163,11 @@ class Reader:
             )
 
         # Describe the live records of the page, per territory, in one call each.
-        territory_of: dict[str, str] = {}
-        for r in rows:
-            iri = r["s"].value
-            ref = self.urls.parse(iri)
-            territory_of[iri] = ref.territory if ref else territories[0]
+        if len(territories) == 1:
+            territory_of = {r["s"].value: territories[0] for r in rows}
+        else:  # by the graph the record was found in (a replica's IRIs are not this instance's)
+            by_graph = {graph_of(self.urls, kind, t): t for t in territories}
+            territory_of = {r["s"].value: by_graph[r["g"].value] for r in rows}
         deleted = {r["s"].value for r in rows if query.with_deleted and r["rp"].value == RECORD_DELETED}
         live_by_t: dict[str, list[str]] = {}
         cached: dict[str, dict[str, Any]] = {}

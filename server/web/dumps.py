@@ -81,7 +81,7 @@ def kind_dump(territory: str, name: str) -> Response:
         )
     if fmt == "geojson" and not kind.mappable:
         raise NotFound(f"{kind.plural} have no location: no GeoJSON dump")
-    records.require_territory(territory)
+    records.require_readable(territory)
     version = _version(records, territory, [kind])
     chunks = stream_records(records, kind, territory, fmt)
     return _send(chunks, RECORD_FORMATS[fmt], version, f"{territory}-{name}", fmt)
@@ -93,7 +93,7 @@ def territory_dump(name: str) -> Response:
     if fmt not in TERRITORY_FORMATS:
         raise NotFound(f"no dump {name!r}: use {{territory}}.nq or {{territory}}.trig")
     records = services().records
-    records.require_territory(territory)
+    records.require_readable(territory)
     version = _version(records, territory, list(DUMPED_KINDS))
     return _send(stream_territory(records, territory, fmt), TERRITORY_FORMATS[fmt], version, name, fmt)
 

@@ -53,7 +53,7 @@ def link(path: str, **params: str | int | None) -> str:
 
 
 def territory_or_404(territory: str) -> str:
-    services().records.require_territory(territory)
+    services().records.require_readable(territory)
     return territory
 
 

@@ -69,7 +69,7 @@ def _register_kind(kind: Kind) -> None:
         elif kind.private and who is not None:
             territories = [who.territory]
         else:
-            territories = svc.state.territory_ids()
+            territories = svc.records.territory_ids(replicas=not kind.private)
         can_read_private(kind, territories)
         return list_records(kind, territories, args, plural)
 

@@ -22,10 +22,13 @@ TERRITORY = KINDS["territory"]
     list_args(TERRITORY, with_territory=False), location="query", error_status_code=400, as_kwargs=False, unknown=RAISE
 )
 @blp.response(200, page_schema(TERRITORY))
-@blp.doc(tags=["territories"], summary="List the territories this server hosts")
+@blp.doc(
+    tags=["territories"],
+    summary="List the territories this server hosts, and those it replicates from peers (with their `origin`)",
+)
 @links(TERRITORY, "first")
 def list_territories(args: dict[str, Any]) -> Response:
-    return list_records(TERRITORY, services().state.territory_ids(), args, "territories")
+    return list_records(TERRITORY, services().records.territory_ids(), args, "territories")
 
 
 @blp.route("/territories/<territory>", methods=["GET"], endpoint="territory_get")
