@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,9 @@ from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 
 from server.errors import CivicfedError, Conflict, MalformedBody
 from server.ingest.peers import Peer, Peers, SyncRequests
-from server.model.kinds import KINDS
+from server.model.kinds import KINDS, Kind
 from server.model.rdf import format_datetime, stable_term, typed
-from server.records.clock import micros, moment
+from server.records.clock import micros
 from server.records.index import emit_index
 from server.services import Civicfed
 from server.store import Changeset, StoreBusyError
@@ -149,6 +149,10 @@ def _sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher,
     # leaves nothing behind).
     url = replica.page_url if replica else f"{peer.base_url}/ldes/{territory}"
     etag, last_us = (replica.etag, replica.last_us) if replica else (None, 0)
+    if replica is not None and replica.members and not svc.store.count(svc.urls.index_graph(territory, "territory")):
+        # Replicated before syncs kept the record index: the stream read again from its start
+        # (applying a member twice changes nothing) indexes every record.
+        url, etag, last_us = f"{peer.base_url}/ldes/{territory}", None, 0
     seen: set[str] = set()
     started, received = time.monotonic(), fetcher.received
     budget = int(svc.config["PEER_MAX_BYTES"])
@@ -333,8 +337,11 @@ def _member(
 
 def _apply(svc: Civicfed, territory: str, peer: Peer, members: list[Member], related: list[str]) -> None:
     """One write: each record's latest version on the page replaces what the replica holds of
-    it; what the records link to is added. The record index follows, with the origin's times:
-    the JSON API lists and reads a replica like a territory of this server's own."""
+    it; what the records link to is added. The record index follows, so that the JSON API
+    lists and reads a replica like a territory of this server's own: each record's time is when
+    this server applied it (this server's clock: its lists' cursors and ``modified_since`` see
+    replicated records in the order they arrived, and a peer's clock, wrong or hostile, moves
+    nothing here), in the order of the origin's versions."""
     graph = svc.urls.territory_graph(territory)
     latest: dict[str, Member] = {}
     for member in members:  # in time order: the last version wins
@@ -343,16 +350,25 @@ def _apply(svc: Civicfed, territory: str, peer: Peer, members: list[Member], rel
     for subject in svc.store.describe(sorted(latest), graph):
         cs.drop(graph, subject)
     origin = svc.urls.of_origin(peer.base_url)
-    for time_us, resource, lines in latest.values():
+    indexed: list[tuple[Kind, str, bool]] = []
+    for _, resource, lines in sorted(latest.values()):
         cs.add(graph, lines)
         ref = origin.parse(resource)
-        kind = KINDS.get(ref.kind or "territory") if ref is not None and ref.fragment is None else None
+        # The territory itself, or a record of a public kind: only what a JSON API serves
+        # (`…/id/t/territory/x` is no record: a territory is `…/id/t` alone).
+        kind = None
+        if ref is not None and ref.fragment is None and ref.kind != "territory":
+            kind = KINDS.get(ref.kind or "territory")
         if kind is not None and not kind.private:
-            gone = f"<{resource}> <{RDF.type}> <{AS.Tombstone}>" in lines
-            emit_index(cs, svc.urls, territory, kind, resource, moment(time_us), deleted=gone, existed=True)
+            indexed.append((kind, resource, f"<{resource}> <{RDF.type}> <{AS.Tombstone}>" in lines))
     cs.add(graph, related)
-    with svc.state.commit_lock():
-        svc.store.apply(cs)
+
+    def stamped(now: Callable[[], dt.datetime]) -> Changeset:
+        for kind, resource, gone in indexed:
+            emit_index(cs, svc.urls, territory, kind, resource, now(), deleted=gone, existed=True)
+        return cs
+
+    svc.records.commit(stamped)
 
 
 def sync_all(svc: Civicfed, peer: str | None = None) -> list[SyncReport]:

@@ -16,6 +16,7 @@ import ipaddress
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +73,10 @@ class Fetcher:
     allow_private: bool = False
     max_bytes: int = MAX_BYTES
     timeout: float = TIMEOUT
-    #: Seconds an answer's body may take to arrive whole: ``timeout`` bounds the wait between two
-    #: reads only, and a source sending a byte every few seconds would hold its reader for ever.
+    #: Seconds an answer may take to arrive whole, redirects included (0: no limit): ``timeout``
+    #: bounds the wait between two reads only, and a source sending a byte every few seconds
+    #: would hold its reader for ever. (Headers are cut by the read timeout, shortened to what is
+    #: left: a source trickling its header lines is held for that long per read.)
     deadline: float = DEADLINE
     max_redirects: int = MAX_REDIRECTS
     session: requests.Session = field(default_factory=requests.Session, repr=False)
@@ -160,11 +163,16 @@ class Fetcher:
         json: Any = None,
     ) -> Fetched:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
+        # One deadline for the answer, redirects included (0: none).
+        ends = time.monotonic() + self.deadline if self.deadline > 0 else None
         for _hop in range(self.max_redirects + 1):
             self._check_url(url)  # the addresses are checked by the session's adapter, when connecting
+            left = self.timeout if ends is None else min(self.timeout, ends - time.monotonic())
+            if left <= 0:
+                raise SourceUnavailable(f"{url} did not send its answer within {self.deadline:g} s (IMPORT_DEADLINE)")
             try:
                 with self.session.request(
-                    method, url, params=params, headers=sent, json=json, timeout=self.timeout,
+                    method, url, params=params, headers=sent, json=json, timeout=left,
                     allow_redirects=False, stream=True,
                 ) as resp:  # fmt: skip
                     if resp.is_redirect and "Location" in resp.headers:
@@ -172,7 +180,7 @@ class Fetcher:
                         if resp.status_code in (301, 302, 303):
                             method, json = "GET", None
                         continue
-                    body = self._read(resp, url)
+                    body = self._read(resp, url, ends)
                     if resp.status_code >= 400:
                         raise SourceUnavailable(f"{url} answered {resp.status_code} {resp.reason}")
                     return Fetched(resp.url, resp.status_code, resp.headers, body)
@@ -180,15 +188,16 @@ class Fetcher:
                 raise SourceUnavailable(f"{url} could not be fetched: {exc}") from exc
         raise SourceUnavailable(f"{url}: more than {self.max_redirects} redirects")
 
-    def _read(self, resp: requests.Response, url: str) -> bytes:
-        """The body, within ``max_bytes`` and ``deadline``: past the deadline a watchdog shuts
-        the connection down, which ends the read blocked in it (a read of a chunk waits for the
-        whole chunk, so a check between chunks would come too late)."""
+    def _read(self, resp: requests.Response, url: str, ends: float | None) -> bytes:
+        """The body, within ``max_bytes`` and by ``ends``: then a watchdog shuts the connection
+        down, which ends the read blocked in it (a read of a chunk waits for the whole chunk, so
+        a check between chunks would come too late)."""
         out = bytearray()
         late = threading.Event()
-        watchdog = threading.Timer(self.deadline, _cut, (resp, late))
+        watchdog = threading.Timer(max(0.0, ends - time.monotonic()) if ends else 0, _cut, (resp, late))
         watchdog.daemon = True
-        watchdog.start()
+        if ends is not None:
+            watchdog.start()
         try:
             for chunk in resp.iter_content(64 * 1024):
                 out += chunk
@@ -199,7 +208,9 @@ class Fetcher:
                 raise
         finally:
             watchdog.cancel()
-        if late.is_set():  # (a body without a length just ends early when cut: not an error by itself)
+        length = resp.headers.get("Content-Length", "")
+        whole = length.isdigit() and int(length) == len(out)  # (cut just after the last byte came)
+        if late.is_set() and not whole:  # a body without a length just ends early when cut
             raise SourceUnavailable(f"{url} did not send its answer within {self.deadline:g} s (IMPORT_DEADLINE)")
         self.received += len(out)
         return bytes(out)

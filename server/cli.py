@@ -520,6 +520,8 @@ def sync_command(peer: str | None, every: str | None) -> None:
         except StoreBusyError:
             click.echo("the server owning the store runs the sync", err=True)
             reports = hand_over(svc, peer)
+        finally:  # the embedded store let go between rounds: a server may start meanwhile
+            svc.close()
         failed = False
         for report in reports:
             click.echo(json.dumps(report, ensure_ascii=False))

@@ -163,9 +163,12 @@ def assert_same_json(origin: LiveServer, replica: Any, deleted: str) -> None:
     theirs = requests.get(f"{at_origin}/proposals", params=params, timeout=30).json()["items"]
     ours = client.get("/api/v1/territories/lyon/proposals", query_string=params).get_json()["items"]
     assert len(ours) == len(theirs) > 50
-    for mine, their in zip(ours, theirs, strict=True):
-        if not mine.get("deleted"):
-            assert mine.pop("origin") == f"{at_origin}/proposals/{their['id']}"
+    for mine, their in zip(ours, theirs, strict=True):  # in the same order
+        assert mine.pop("origin") == f"{at_origin}/proposals/{their['id']}"
+        # When this server wrote it (its lists' cursor), not when the origin did.
+        assert mine.pop("record_modified") > their.pop("record_modified")
+        if mine.get("deleted"):
+            assert mine.pop("deleted_at") > their.pop("deleted_at")
         assert mine == their
     gone = client.get(f"/api/v1/territories/lyon/proposals/{deleted}")
     assert gone.status_code == 410 and gone.get_json()["record"]["deleted_at"]
@@ -250,6 +253,23 @@ class Hostile(BaseHTTPRequestHandler):
         if mode == "foreign":  # a version of someone else's record
             body += [f"{version} <http://purl.org/dc/terms/isVersionOf> <http://victim.example/id/lyon/proposal/p1> .",
                      f'{version} <http://purl.org/dc/terms/title> "pwned" .']  # fmt: skip
+        if mode == "spoof":  # a "territory" inside the territory, an id that is no id, a time in 2099
+            evil, p1 = f"<{base}/ldes/t/version/2>", f"<{base}/id/t/proposal/p1>"
+            cf, dct = "https://w3id.org/civicfed/ns#", "http://purl.org/dc/terms/"
+            body = [
+                body[0],
+                body[1],
+                f"{stream} <https://w3id.org/tree#member> {evil} .",
+                f'{version} <http://www.w3.org/ns/prov#generatedAtTime> "2099-01-01T00:00:00Z"^^<{XSD_DATETIME}> .',
+                f"{version} <{dct}isVersionOf> {p1} .",
+                f"{version} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{cf}Proposal> .",
+                f'{version} <{dct}identifier> "../../../evil?x=1" .',
+                f'{version} <{dct}title> "Une idée" .',
+                f'{evil} <http://www.w3.org/ns/prov#generatedAtTime> "2099-01-02T00:00:00Z"^^<{XSD_DATETIME}> .',
+                f"{evil} <{dct}isVersionOf> <{base}/id/t/territory/lyon> .",
+                f"{evil} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{cf}Territory> .",
+                f'{evil} <{dct}identifier> "lyon" .',
+            ]
         if mode == "self":  # a page whose next page is itself
             here = f"<{base}{self.path}>"
             body += [
@@ -292,6 +312,32 @@ def test_a_hostile_peer_is_refused_without_damage(replica: Any, mode: str, expec
         assert expected in said, said
         assert list(replica.store.quads(graph=graph)) == []  # (a shared store holds others' graphs)
 
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_peer_cannot_pass_off_records_ids_or_times(replica: Any) -> None:
+    """What a peer states is served under its own territory, as what its IRIs say: a "territory"
+    inside its territory is no record of the JSON API (it was listed among the territories, with
+    the id it chose), a record's id is its IRI's (not its dct:identifier), and a time in 2099
+    moves neither the replica's record times nor its clock (they were the peer's)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.mode = "spoof"  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        [report] = sync_peer(replica, Peers(replica.state).add(base, ("t",), "test"))
+        assert report.error is None and report.applied == 2, report.to_dict()
+        client = current_app.test_client()
+        assert [t["iri"] for t in client.get("/api/v1/territories").get_json()["items"]] == []
+        [proposal] = client.get("/api/v1/territories/t/proposals").get_json()["items"]
+        assert proposal["id"] == "p1" and proposal["origin"] == f"{base}/api/v1/territories/t/proposals/p1"
+        assert proposal["record_modified"] < "2030" and proposal["title"] == "Une idée"
+        assert client.get("/api/v1/territories/t/proposals/p1").status_code == 200
+        # A record written here afterwards gets a time of now, not one after 2099.
+        replica.records.create_territory({"id": "bron", "name": "Bron", "country": "FR"})
+        assert client.get("/api/v1/territories/bron").get_json()["record_modified"] < "2030"
     finally:
         server.shutdown()
         server.server_close()

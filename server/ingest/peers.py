@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, insert, select, update
 
 from ..errors import BadRequest, Conflict, NotFound
-from ..state import State, peers, replicas, sync_requests
+from ..state import State, peers, replicas, sync_requests, territories
 from ..urls import TERRITORY_ID_RE
 
 
@@ -130,6 +130,10 @@ class Peers:
                 raise Conflict(f"territory {territory!r} is already replicated from peer {found.peer!r}")
             return found
         with self.state.engine.begin() as conn:
+            # (A local territory created since the sync began: the id is taken. The territory
+            # creation checks the replicas the same way, in its own transaction.)
+            if conn.execute(select(territories.c.id).where(territories.c.id == territory)).first():
+                raise Conflict(f"territory {territory!r} is this server's own: it cannot also be replicated")
             conn.execute(
                 insert(replicas).values(
                     territory=territory, peer=peer.id, origin=origin, page_url=page_url, last_us=0, members=0

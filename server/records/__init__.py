@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
@@ -32,6 +33,9 @@ from .write import Writer, prepare
 #: What a write adds in its atomic step: a changeset, or a function making it from the report.
 Extra = Changeset | Callable[[WriteReport], Changeset] | None
 
+#: Seconds the list of replicated territories is kept by a process.
+ORIGINS_FOR = 10.0
+
 __all__ = ["Op", "Outcome", "Page", "Records", "WriteReport", "etag"]
 
 
@@ -46,6 +50,7 @@ class Records:
         self.cache = RecordCache(cache_size)
         self.reader = Reader(store, urls, self.cache, self.origin)
         self._origins: dict[str, str] = {}
+        self._origins_read = 0.0
         self.writer = Writer(self.reader, state, self.clock, shared_clock=store.shared)
 
     @property
@@ -65,20 +70,23 @@ class Records:
             self.require_territory(territory)
 
     def origin(self, territory: str) -> str | None:
-        """The territory's IRI at its origin when it is replicated from a peer, else None. Kept
-        once known (a replica's origin never changes)."""
-        found = self._origins.get(territory)
-        if found is None and not self.state.has_territory(territory) and TERRITORY_ID_RE.fullmatch(territory):
-            self._origins = self.state.replica_origins()  # a new replica, or an unknown id
-            found = self._origins.get(territory)
-        return found
+        """The territory's IRI at its origin when it is replicated from a peer, else None. A
+        territory of this server's own is never one (its writes build its IRIs here). The
+        replicas are read again after ``ORIGINS_FOR`` seconds, or at once for an id not among
+        them: a peer removed, a territory replicated anew from another, are seen by every process."""
+        if not TERRITORY_ID_RE.fullmatch(territory) or self.state.has_territory(territory):
+            return None
+        if territory not in self._origins or time.monotonic() - self._origins_read > ORIGINS_FOR:
+            self._origins = self.state.replica_origins()
+            self._origins_read = time.monotonic()
+        return self._origins.get(territory)
 
     def territory_ids(self, *, replicas: bool = True) -> list[str]:
         """This server's territories, and (unless told not to) those replicated from peers."""
         own = self.state.territory_ids()
         if not replicas:
             return own
-        self._origins = self.state.replica_origins()
+        self._origins, self._origins_read = self.state.replica_origins(), time.monotonic()
         return sorted({*own, *self._origins})
 
     def create_territory(self, data: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
@@ -152,6 +160,11 @@ class Records:
         return self.writer.write(
             territory, ops, principal, partial=partial, dry_run=dry_run, extra=extra, provenance=provenance
         )
+
+    def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
+        """Apply a changeset made outside :meth:`write` (a page of a peer's stream), its record
+        times from this instance's clock, in commit order (``Writer.commit``)."""
+        self.writer.commit(build)
 
     def write_internal(
         self,

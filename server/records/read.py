@@ -86,18 +86,18 @@ class Reader:
         urls = self.urls_for(territory)
         data = kind.mapping.from_description(iri, desc, Ctx(urls, territory))
         local_id = data.pop("id", None) or iri.rsplit("/", 1)[-1]
+        if urls is not self.urls:  # a replica's: its id is its IRI's (not what a peer states)
+            local_id = iri.rsplit("/", 1)[-1]
         out: dict[str, Any] = {"id": local_id, "iri": iri, "territory": territory}
         out.update(data)
         out["record_modified"] = modified if isinstance(modified, str) else format_datetime(modified)
-        if urls is not self.urls:  # a replica's record: where it is written (docs/federation.md)
-            path = f"territories/{territory}" + ("" if kind.name == "territory" else f"/{kind.plural}/{local_id}")
-            out["origin"] = urls.api(path, root=urls.iri_base)
+        self._mark_origin(out, urls, territory, kind)
         self.cache.put(iri, out["record_modified"], out)
         return out
 
     def tombstone(self, territory: str, kind: Kind, local_id: str, deleted_at: dt.datetime | str) -> dict[str, Any]:
         when = deleted_at if isinstance(deleted_at, str) else format_datetime(deleted_at)
-        return {
+        out = {
             "id": local_id,
             "iri": self.iri(territory, kind, local_id),
             "territory": territory,
@@ -105,6 +105,14 @@ class Reader:
             "deleted_at": when,
             "record_modified": when,
         }
+        self._mark_origin(out, self.urls_for(territory), territory, kind)
+        return out
+
+    def _mark_origin(self, out: dict[str, Any], urls: Urls, territory: str, kind: Kind) -> None:
+        """A replica's record says where it is written: its URL in its origin's JSON API."""
+        if urls is not self.urls:
+            path = f"territories/{territory}" + ("" if kind.name == "territory" else f"/{kind.plural}/{out['id']}")
+            out["origin"] = urls.api(path, root=urls.iri_base)
 
     def published(self, territory: str, iri: str) -> Description:
         """What the territory's public graph says of one of its IRIs (and of its ``#`` nodes)."""

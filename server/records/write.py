@@ -157,21 +157,31 @@ class Writer:
                 extra = extra(WriteReport(territory, outcomes, written=True))
             if extra is not None:
                 changeset.merge(extra)
-            # Record times are taken and committed under one instance-wide lock, so that they
-            # grow in commit order across territories (and processes): a consumer paging by
-            # record_modified, or syncing with modified_since, never misses a later commit.
-            with self.state.commit_lock():
-                if not self._swept:  # once per process, before its first write
-                    self.store.discard_leftovers()
-                    self._swept = True
-                self._sync_clock()
+
+            def stamped(now: Callable[[], dt.datetime]) -> Changeset:
                 for stamp in stamps:
-                    stamp.emit(changeset, self, territory, self.clock.next())
-                if self.shared_clock:  # before the write: a write that times out may still land
-                    self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
-                self.store.apply(changeset)
-                self.changes[territory] += 1
+                    stamp.emit(changeset, self, territory, now())
+                return changeset
+
+            self.commit(stamped)
+            self.changes[territory] += 1
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
+
+    def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
+        """Apply the changeset ``build`` makes, its record times taken from this instance's clock
+        (``build``'s argument) and committed under one instance-wide lock, so that they grow in
+        commit order across territories and processes: a consumer paging by record_modified, or
+        syncing with modified_since, never misses a later commit. :meth:`write` commits through
+        it, and so does a page of a peer's stream."""
+        with self.state.commit_lock():
+            if not self._swept:  # once per process, before its first write
+                self.store.discard_leftovers()
+                self._swept = True
+            self._sync_clock()
+            changeset = build(self.clock.next)
+            if self.shared_clock:  # before the write: a write that times out may still land
+                self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
+            self.store.apply(changeset)
 
     def _sync_clock(self) -> None:
         """Never give a record time at or before one already given (restarts, other processes)."""

@@ -20,7 +20,7 @@ from ...errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType, Val
 from ...ingest.runs import QUEUED, Run, Runs
 from ...model.schemas import parse_json
 from ...services import services
-from ..http import json_response, link, principal, territory_or_404, writer
+from ..http import json_response, link, principal, writer
 from .common import SECURED, blp, errors
 
 RUN_ID = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$"
@@ -226,8 +226,9 @@ def import_get(territory: str, run_id: str) -> Response:
 
 
 def _reader(territory: str) -> None:
-    """Runs list what was quarantined, source values included: keys of the territory only."""
-    territory_or_404(territory)
+    """Runs list what was quarantined, source values included: keys of the territory only (a
+    territory replicated from a peer has none here)."""
+    services().records.require_territory(territory)
     who = principal()
     if who is None:
         raise Forbidden("import runs are shown to the territory's keys (admin or editor)")
