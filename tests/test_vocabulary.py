@@ -209,3 +209,29 @@ def test_no_namespace_iri_is_typed_outside_vocabularies() -> None:
         text = path.read_text(encoding="utf-8")
         found += [f"{path.relative_to(root)}: {ns}" for ns in known if ns in text]
     assert not found, found
+
+
+def test_every_indicator_is_defined_once_with_what_a_reader_needs() -> None:
+    """indicators.ttl (issue 12): each indicator has its label, definition and computation in
+    English and French, a QUDT unit, an XSD datatype, and a code unique among them; what it says
+    of itself are terms it declares; docs/indicators.md shows each one's code and definition."""
+    from pathlib import Path
+
+    from vocabularies import INDICATORS_FILE, indicators
+
+    found = indicators()
+    assert len(found) == 12 and len({i.iri for i in found.values()}) == 12
+    for code, ind in found.items():
+        assert code.replace("_", "").isalpha() and code.islower(), code
+        for texts in (ind.label, ind.definition, ind.computation):
+            assert set(texts) == {"en", "fr"} and all(t.strip() for t in texts.values()), (code, texts)
+        assert ind.unit.startswith(("http://qudt.org/vocab/unit/", "http://qudt.org/vocab/currency/")), code
+        assert ind.datatype in ("http://www.w3.org/2001/XMLSchema#integer", "http://www.w3.org/2001/XMLSchema#decimal")
+        assert not (ind.per_inhabitants and ind.unit.endswith(("PERCENT", "DAY"))), code  # a share is no count
+    graph = rdflib.Graph().parse(INDICATORS_FILE, format="turtle")
+    declared = {s for s in graph.subjects(rdflib.RDFS.isDefinedBy, None)}
+    used = {t for triple in graph for t in triple if isinstance(t, rdflib.URIRef) and str(t).startswith(CF_IRI)}
+    assert used <= declared, sorted(used - declared)
+    docs = (Path(__file__).parent.parent / "docs" / "indicators.md").read_text(encoding="utf-8")
+    for code, ind in found.items():
+        assert f"`{code}`" in docs and ind.definition["en"] in docs, code

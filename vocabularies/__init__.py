@@ -10,6 +10,7 @@ of a namespace is typed anywhere else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,7 @@ ONTOLOGY_FILE = _DIR / "civicfed.ttl"
 SCHEMES_FILE = _DIR / "schemes.ttl"
 SHAPES_FILE = _DIR / "shapes.ttl"
 CONTEXT_FILE = _DIR / "context.jsonld"
+INDICATORS_FILE = _DIR / "indicators.ttl"
 
 
 def vocabulary_turtle() -> str:
@@ -67,5 +69,58 @@ def _schemes() -> dict[str, dict[str, str]]:
     return _SCHEMES
 
 
+@dataclass(frozen=True)
+class Indicator:
+    """A participation indicator as indicators.ttl defines it (texts by language tag)."""
+
+    iri: str
+    code: str
+    label: dict[str, str]
+    definition: dict[str, str]
+    computation: dict[str, str]
+    unit: str
+    datatype: str
+    per_inhabitants: bool
+    counts_people: bool
+
+
+def indicators() -> dict[str, Indicator]:
+    """The indicators by code, in the order indicators.ttl defines them."""
+    global _INDICATORS
+    if _INDICATORS is None:
+        from pyoxigraph import Literal, RdfFormat, parse
+
+        from .namespaces import CF, RDF, RDFS, SDMXA
+
+        texts = {str(RDFS.label): "label", str(SKOS.definition): "definition", str(CF.computation): "computation"}
+        props: dict[str, dict[str, object]] = {}
+        order: list[str] = []
+        for t in parse(path=str(INDICATORS_FILE), format=RdfFormat.TURTLE):
+            s, p, o = t.subject.value, t.predicate.value, t.object
+            if p == str(RDF.type) and o.value == str(CF.Indicator):
+                order.append(s)
+            entry = props.setdefault(s, {"label": {}, "definition": {}, "computation": {}})
+            if p in texts and isinstance(o, Literal) and o.language:
+                entry[texts[p]][o.language] = o.value  # type: ignore[index]
+            elif p == str(CF.code):
+                entry["code"] = o.value
+            elif p == str(SDMXA.unitMeasure):
+                entry["unit"] = o.value
+            elif p == str(RDFS.range):
+                entry["datatype"] = o.value
+            elif p in (str(CF.perInhabitants), str(CF.countsPeople)):
+                entry[p] = o.value == "true"
+        _INDICATORS = {}
+        for s in order:
+            e = props[s]
+            _INDICATORS[str(e["code"])] = Indicator(
+                s, str(e["code"]), e["label"], e["definition"], e["computation"],  # type: ignore[arg-type]
+                str(e["unit"]), str(e["datatype"]),
+                bool(e[str(CF.perInhabitants)]), bool(e[str(CF.countsPeople)]),
+            )  # fmt: skip
+    return _INDICATORS
+
+
+_INDICATORS: dict[str, Indicator] | None = None
 _SCHEMES: dict[str, dict[str, str]] | None = None
 _CODES: dict[tuple[str, str], str] | None = None
