@@ -1,0 +1,103 @@
+"""The participation indicators computed from scratch (server/indicators), against values
+counted by hand on a small territory: which period and process each record counts in, distinct
+participants, votes reported as counts, deletions, currencies."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from server.indicators import recompute
+from server.model.kinds import KINDS
+from server.records import Op
+
+from .conftest import Territory
+
+
+def _write(svc: Any, territory: str, kind: str, data: dict[str, Any]) -> None:
+    local_id = data.pop("id")
+    loaded = svc.records.prepare(KINDS[kind], data, local_id=local_id)  # as the API validates it
+    report = svc.records.write_internal(territory, [Op(KINDS[kind], local_id, "upsert", loaded)])
+    assert report.written, report
+
+
+def test_indicators_counted_by_hand(svc: Any, lyon: Territory) -> None:
+    t = lyon.id
+    for pid, kind in (("bp", "participatory_budget"), ("c", "consultation")):
+        _write(svc, t, "process", {"id": pid, "title": f"Démarche {pid}", "type": kind})
+    for pid, process, created, author, extra in (
+        ("p1", "bp", "2024-03-05T10:00:00Z", "alice", {}),
+        ("p2", "bp", "2024-03-20T10:00:00Z", "bob", {"vote_count": 7}),  # votes its platform counted
+        ("p3", "c", "2024-04-01T10:00:00Z", "alice", {}),
+        ("p4", "bp", "2025-01-10T10:00:00Z", "carol", {}),
+        ("p5", "bp", "2024-03-01T10:00:00Z", "zoe", {}),  # deleted below: counts nowhere
+    ):
+        data = {"id": pid, "process": process, "title": f"Idée {pid}", "created": created, "author": author}
+        _write(svc, t, "proposal", data | extra)
+    svc.records.write_internal(t, [Op(KINDS["proposal"], "p5", "delete", None)])
+    for vid, proposal, voter, created in (
+        ("v1", "p1", "bob", "2024-03-06T10:00:00Z"),
+        ("v2", "p1", "dave", "2024-04-02T10:00:00Z"),
+        ("v3", "p3", "alice", "2024-04-03T10:00:00Z"),
+    ):
+        _write(svc, t, "vote", {"id": vid, "proposal": proposal, "voter": voter, "created": created})
+    _write(svc, t, "comment", {"id": "c1", "about": {"kind": "proposal", "id": "p1"}, "body": "Oui",
+                               "author": "erin", "created": "2024-03-07T10:00:00Z"})  # fmt: skip
+    _write(svc, t, "comment", {"id": "c2", "about": {"kind": "process", "id": "c"}, "body": "Et si…",
+                               "author": "bob", "created": "2024-04-05T10:00:00Z"})  # fmt: skip
+    _write(svc, t, "meeting", {"id": "m1", "process": "bp", "title": "Atelier", "start": "2024-03-10T17:00:00Z",
+                               "mode": "in_person", "attendees_count": 30})  # fmt: skip
+    _write(
+        svc,
+        t,
+        "meeting",
+        {"id": "m2", "process": "c", "title": "Débat", "start": "2024-04-11T17:00:00Z", "mode": "online"},
+    )
+    _write(svc, t, "project", {"id": "pr1", "process": "bp", "title": "Arbres", "status": "completed",
+                               "end_date": "2024-06-30", "cost": {"amount": 1000.5, "currency": "EUR"}})  # fmt: skip
+    _write(svc, t, "project", {"id": "pr2", "process": "bp", "title": "Bancs", "status": "completed",
+                               "end_date": "2024-06-30", "cost": {"amount": 999, "currency": "CHF"}})  # fmt: skip
+    _write(svc, t, "project", {"id": "pr3", "process": "bp", "title": "Piste", "status": "in_progress"})
+    _write(svc, t, "budget", {"id": "b1", "process": "bp", "title": "Enveloppe",
+                              "amount": {"amount": 50000, "currency": "EUR"}, "fiscal_year": 2024})  # fmt: skip
+
+    got = recompute(svc.records, t)
+    expected = {
+        # The year, every process: p1 p2 p3; 3 votes + the 7 p2's platform counted; alice, bob,
+        # dave (a voter), erin (a commenter) — p4's carol is 2025, p5's zoe was deleted.
+        ("proposals", "2024", None): 3,
+        ("votes", "2024", None): 10,
+        ("comments", "2024", None): 2,
+        ("meetings", "2024", None): 2,
+        ("attendance", "2024", None): 30,
+        ("participants", "2024", None): 4,
+        ("projects_delivered", "2024", None): 2,  # (its cost in CHF is not added to euros)
+        ("budget_spent", "2024", None): Decimal("1000.5"),
+        ("budget_allocated", "2024", None): Decimal("50000"),
+        # Months.
+        ("proposals", "2024-03", None): 2,
+        ("votes", "2024-03", None): 8,
+        ("participants", "2024-03", None): 3,  # alice, bob (an author and a voter), erin
+        ("votes", "2024-04", None): 2,
+        ("participants", "2024-04", None): 3,  # alice (twice), dave, bob
+        ("comments", "2024-04", None): 1,
+        ("projects_delivered", "2024-06", None): 2,
+        ("proposals", "2025", None): 1,
+        ("participants", "2025", None): 1,
+        # By process: a vote and a comment count in their proposal's process, a comment about a
+        # process in that one.
+        ("proposals", "2024", "bp"): 2,
+        ("votes", "2024", "bp"): 9,
+        ("comments", "2024", "bp"): 1,
+        ("participants", "2024", "bp"): 4,  # alice, bob, dave, erin
+        ("votes", "2024", "c"): 1,
+        ("comments", "2024", "c"): 1,
+        ("participants", "2024", "c"): 2,  # alice, bob
+        ("meetings", "2024-04", "c"): 1,
+        ("budget_allocated", "2024", "bp"): Decimal("50000"),
+    }
+    assert {cell: got.get(cell) for cell in expected} == expected
+    assert ("attendance", "2024-04", None) not in got  # m2 has no count: no value, not a zero
+    assert ("budget_allocated", "2024-03", None) not in got  # a fiscal year has no months
+    assert not {cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")}
+    assert {cell[2] for cell in got} == {None, "bp", "c"}
