@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -538,6 +539,39 @@ def _duration(text: str) -> float:
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdecimal() or int(text[:-1]) < 1:
         _fail(f"--every takes a duration such as 30s, 10m or 1h, not {text!r}")
     return int(text[:-1]) * units[text[-1]]
+
+
+# -- indicators -------------------------------------------------------------------------------
+@cli.group("indicators")
+def indicators_group() -> None:
+    """The participation indicators (docs/indicators.md)."""
+
+
+@indicators_group.command("compute")
+@click.option("--territory", required=True, help="The territory (its own, or one replicated from a peer).")
+@click.option("--period", default=None, help="Only this year or month and its months (2024, 2024-03).")
+@with_appcontext
+@_cli_errors
+def indicators_compute(territory: str, period: str | None) -> None:
+    """Compute a territory's indicators from its records, by period and process; print CSV
+    (indicator, period, process: empty for the whole territory, value)."""
+    import csv
+
+    from vocabularies import indicators
+
+    from .indicators import recompute
+
+    if period is not None and not re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2]))?", period):
+        _fail(f"--period is a year or a month (2024, 2024-03), not {period!r}")
+    records = services().records
+    records.require_readable(territory)
+    order = {code: i for i, code in enumerate(indicators())}
+    cells = sorted(recompute(records, territory).items(), key=lambda c: (order[c[0][0]], c[0][1], c[0][2] or ""))
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["indicator", "period", "process", "value"])
+    for (code, when, process), value in cells:
+        if period is None or when.startswith(period):
+            out.writerow([code, when, process or "", value])
 
 
 # -- store ------------------------------------------------------------------------------------

@@ -4,9 +4,14 @@ participants, votes reported as counts, deletions, currencies."""
 
 from __future__ import annotations
 
+import csv
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from flask import current_app
+
+from server.cli import cli
 from server.indicators import recompute
 from server.model.kinds import KINDS
 from server.records import Op
@@ -21,7 +26,9 @@ def _write(svc: Any, territory: str, kind: str, data: dict[str, Any]) -> None:
     assert report.written, report
 
 
-def test_indicators_counted_by_hand(svc: Any, lyon: Territory) -> None:
+@pytest.fixture
+def counted(svc: Any, lyon: Territory) -> str:
+    """A small territory whose indicators were counted by hand (below)."""
     t = lyon.id
     for pid, kind in (("bp", "participatory_budget"), ("c", "consultation")):
         _write(svc, t, "process", {"id": pid, "title": f"Démarche {pid}", "type": kind})
@@ -60,8 +67,11 @@ def test_indicators_counted_by_hand(svc: Any, lyon: Territory) -> None:
     _write(svc, t, "project", {"id": "pr3", "process": "bp", "title": "Piste", "status": "in_progress"})
     _write(svc, t, "budget", {"id": "b1", "process": "bp", "title": "Enveloppe",
                               "amount": {"amount": 50000, "currency": "EUR"}, "fiscal_year": 2024})  # fmt: skip
+    return t
 
-    got = recompute(svc.records, t)
+
+def test_indicators_counted_by_hand(svc: Any, counted: str) -> None:
+    got = recompute(svc.records, counted)
     expected = {
         # The year, every process: p1 p2 p3; 3 votes + the 7 p2's platform counted; alice, bob,
         # dave (a voter), erin (a commenter) — p4's carol is 2025, p5's zoe was deleted.
@@ -101,3 +111,23 @@ def test_indicators_counted_by_hand(svc: Any, lyon: Territory) -> None:
     assert ("budget_allocated", "2024-03", None) not in got  # a fiscal year has no months
     assert not {cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")}
     assert {cell[2] for cell in got} == {None, "bp", "c"}
+
+
+def test_the_command_line_prints_them(svc: Any, counted: str) -> None:
+    """`civicfed indicators compute`: CSV of the cells, a period's months with it."""
+    run = current_app.test_cli_runner().invoke(
+        cli, ["indicators", "compute", "--territory", counted, "--period", "2024-03"]
+    )
+    assert run.exit_code == 0, run.output
+    rows = list(csv.DictReader(run.output.splitlines()))
+    expected = {cell: v for cell, v in recompute(svc.records, counted).items() if cell[1] == "2024-03"}
+    assert {(r["indicator"], r["period"], r["process"] or None): r["value"] for r in rows} == {
+        cell: str(v) for cell, v in expected.items()
+    }
+    assert rows[0]["indicator"] == "participants"  # in the order of the definitions
+    for args, said in (
+        (["--territory", counted, "--period", "2024-13"], "is a year or a month"),
+        (["--territory", "nowhere"], "unknown territory"),
+    ):
+        run = current_app.test_cli_runner().invoke(cli, ["indicators", "compute", *args])
+        assert run.exit_code != 0 and said in run.output, run.output
