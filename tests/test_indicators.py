@@ -94,6 +94,10 @@ def test_indicators_counted_by_hand(svc: Any, counted: str) -> None:
         ("projects_delivered", "2024-06", None): 2,
         ("proposals", "2025", None): 1,
         ("participants", "2025", None): 1,
+        # A period or process with records: the counts it has none of are 0, not absent.
+        ("votes", "2025", None): 0,
+        ("comments", "2025-01", "bp"): 0,
+        ("meetings", "2024-04", "bp"): 0,
         # By process: a vote and a comment count in their proposal's process, a comment about a
         # process in that one.
         ("proposals", "2024", "bp"): 2,
@@ -108,6 +112,7 @@ def test_indicators_counted_by_hand(svc: Any, counted: str) -> None:
     }
     assert {cell: got.get(cell) for cell in expected} == expected
     assert ("attendance", "2024-04", None) not in got  # m2 has no count: no value, not a zero
+    assert ("meetings", "2024-03", "c") not in got  # process c has no record in March
     assert ("budget_allocated", "2024-03", None) not in got  # a fiscal year has no months
     assert not {cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")}
     assert {cell[2] for cell in got} == {None, "bp", "c"}
@@ -131,3 +136,33 @@ def test_the_command_line_prints_them(svc: Any, counted: str) -> None:
     ):
         run = current_app.test_cli_runner().invoke(cli, ["indicators", "compute", *args])
         assert run.exit_code != 0 and said in run.output, run.output
+
+
+def test_what_is_not_counted_and_what_counts_elsewhere(svc: Any, lyon: Territory) -> None:
+    """Votes and comments about a deleted proposal are not counted (they stay stored: a deletion
+    leaves what points to it); an undated vote counts at its proposal's creation, and hides the
+    proposal's reported figure as its published vote count does; a project without a process
+    is in its budget's; a meeting without one only in the whole territory's counts."""
+    t = lyon.id
+    _write(svc, t, "process", {"id": "bp", "title": "Budget", "type": "participatory_budget"})
+    _write(svc, t, "proposal", {"id": "gone", "process": "bp", "title": "Retirée", "author": "ann",
+                                "created": "2024-05-02T10:00:00Z"})  # fmt: skip
+    _write(svc, t, "vote", {"id": "v1", "proposal": "gone", "voter": "ben", "created": "2024-05-03T10:00:00Z"})
+    _write(svc, t, "comment", {"id": "c1", "about": {"kind": "proposal", "id": "gone"}, "body": "Dommage",
+                               "author": "cat", "created": "2024-05-04T10:00:00Z"})  # fmt: skip
+    svc.records.write_internal(t, [Op(KINDS["proposal"], "gone", "delete", None)])
+    _write(svc, t, "proposal", {"id": "p1", "process": "bp", "title": "Idée", "author": "dan", "vote_count": 40,
+                                "created": "2024-06-01T10:00:00Z"})  # fmt: skip
+    _write(svc, t, "vote", {"id": "v2", "proposal": "p1", "voter": "eve"})  # no date
+    assert svc.records.get(t, KINDS["proposal"], "p1")["vote_count"] == 1  # (what is published)
+    _write(svc, t, "budget", {"id": "b1", "process": "bp", "title": "Enveloppe",
+                              "amount": {"amount": 1000, "currency": "EUR"}})  # fmt: skip
+    _write(svc, t, "project", {"id": "pr1", "budget": "b1", "title": "Bancs", "status": "completed",
+                               "end_date": "2024-07-15"})  # fmt: skip
+    _write(svc, t, "meeting", {"id": "m1", "title": "Réunion", "start": "2024-06-20T18:00:00Z", "mode": "online"})
+    got = recompute(svc.records, t)
+    assert got[("votes", "2024", None)] == 1 and got[("votes", "2024-06", "bp")] == 1  # eve's, at p1's date
+    assert got[("participants", "2024", None)] == 2  # dan and eve: not ben nor cat (about "gone")
+    assert got[("comments", "2024", None)] == 0 and ("votes", "2024-05", None) not in got
+    assert got[("projects_delivered", "2024-07", "bp")] == 1
+    assert got[("meetings", "2024-06", None)] == 1 and got[("meetings", "2024-06", "bp")] == 0
