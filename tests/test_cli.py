@@ -205,3 +205,14 @@ def test_a_command_leaves_the_embedded_store_flushed(tmp_path: Path) -> None:
     tables = sum(p.stat().st_size for p in store.glob("*.sst"))
     logs = {p.name: p.stat().st_size for p in store.glob("*.log")}
     assert tables > 1_000_000, f"the demo's quads are still only in the write-ahead log {logs}"
+
+
+def test_the_rate_limit_commands_run(env: dict[str, str]) -> None:
+    """`civicfed limiter …` (flask-limiter's commands, listed by `civicfed --help`): `config` ended
+    in a traceback (AttributeError: 'AutoStorage' object has no attribute 'storage')."""
+    env = {**env, "CIVICFED_RATELIMIT_ENABLED": "true", "COLUMNS": "200"}
+    config = civicfed(env, "limiter", "config", check=False)
+    assert config.returncode == 0 and "Traceback" not in config.stderr, config.stderr[-2000:]
+    assert "memory (this process)" in config.stdout or "rate_limits table" in config.stdout
+    limits = civicfed(env, "limiter", "limits", check=False)
+    assert limits.returncode == 0 and "/api/v1/territories" in limits.stdout, limits.stderr[-2000:]

@@ -112,6 +112,12 @@ class StateStorage(Storage):
         self._next_sweep = time.monotonic() + SWEEP_EVERY
 
     @property
+    def storage(self) -> str:
+        """Where the counts are (flask-limiter's own storages name their client here, and
+        `civicfed limiter config` shows it)."""
+        return "the state database's rate_limits table"
+
+    @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return SQLAlchemyError
 
@@ -226,6 +232,12 @@ class AutoStorage(Storage):
                     where = "the state database" if shared else "memory"
                     log.info("rate-limit counts in %s (RATELIMIT_STORAGE_URI=auto)", where)
         return self._chosen
+
+    @property
+    def storage(self) -> str:
+        """Where the counts are (shown by `civicfed limiter config`)."""
+        chosen = self.chosen
+        return chosen.storage if isinstance(chosen, StateStorage) else "memory (this process)"
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
