@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from .app import create_app
-from .errors import CivicfedError
+from .cli_errors import cli_errors as _cli_errors
+from .cli_errors import fail as _fail
+from .cli_peers import peer_group, sync_command
 from .model.kinds import KINDS
 from .services import services
-from .state import InstanceMismatch, readable_by_others
-from .store import StoreError
-
-
-def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)
-
-
-def _cli_errors(func: Any) -> Any:
-    """Show typed errors as one clear line instead of a traceback."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CivicfedError as err:
-            details = "".join(f"\n  {e.get('pointer', '')} {e.get('detail', '')}" for e in err.errors)
-            _fail(f"{err.detail}{details}")
-        except (StoreError, InstanceMismatch) as err:
-            _fail(str(err))
-        except OSError as err:  # a file named on the command line
-            _fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))
-
-    return wrapper
+from .state import readable_by_others
 
 
 def _command_app() -> Flask:
@@ -63,6 +39,8 @@ cli = FlaskGroup(
     help="civicfed: federated open data for citizen participation.",
 )
 cli.add_command(shell_command)
+cli.add_command(peer_group)
+cli.add_command(sync_command)
 cli.add_command(routes_command)
 
 
@@ -450,95 +428,6 @@ def _export_ckan(url: str | None, token: str | None, org: str | None, territory:
     click.echo(f"ckan: {summary.line()}")
     if summary.failed:
         _fail(f"{len(summary.failed)} of the datasets failed (see above)")
-
-
-# -- peers ------------------------------------------------------------------------------------
-@cli.group("peer")
-def peer_group() -> None:
-    """Servers whose territories this one replicates (docs/federation.md)."""
-
-
-@peer_group.command("add")
-@click.argument("base_url")
-@click.option("--territory", "territories", multiple=True, help="A territory to follow (repeat; default: all).")
-@with_appcontext
-@_cli_errors
-def peer_add(base_url: str, territories: tuple[str, ...]) -> None:
-    """Follow the event streams of the civicfed server at BASE_URL."""
-    from .ingest.peers import Peers
-
-    peer = Peers(services().state).add(base_url, territories or None, f"command line ({getpass.getuser()})")
-    which = ", ".join(peer.territories) if peer.territories else "every territory it publishes"
-    click.echo(f"peer {peer.id}: {peer.base_url} ({which}); `civicfed sync {peer.id}` replicates it")
-
-
-@peer_group.command("list")
-@with_appcontext
-@_cli_errors
-def peer_list() -> None:
-    """The peers, and where the sync of each replicated territory stands."""
-    from .ingest.peers import Peers
-
-    peers = Peers(services().state)
-    replicas = peers.replicas()
-    for peer in peers.list():
-        which = ", ".join(peer.territories) if peer.territories else "all"
-        click.echo(f"{peer.id}\t{peer.base_url}\tterritories: {which}")
-        for r in (r for r in replicas if r.peer == peer.id):
-            when = r.synced_at.isoformat() if r.synced_at else "never"
-            click.echo(f"  {r.territory}\t{r.members} members applied\tlast sync {when}")
-
-
-@peer_group.command("remove")
-@click.argument("peer")
-@with_appcontext
-@_cli_errors
-def peer_remove(peer: str) -> None:
-    """Stop following a peer (what was replicated stays, read-only)."""
-    from .ingest.peers import Peers
-
-    removed = Peers(services().state).remove(peer)
-    click.echo(f"peer {removed.id} removed")
-
-
-@cli.command("sync")
-@click.argument("peer", required=False)
-@click.option("--every", default=None, metavar="DURATION", help="Sync again and again, this long apart (30s, 10m, 1h).")
-@with_appcontext
-@_cli_errors
-def sync_command(peer: str | None, every: str | None) -> None:
-    """Replicate the territories of one peer (or of every peer) from their event streams."""
-    from importers.peer_sync import hand_over, sync_all
-
-    from .store import StoreBusyError
-
-    pause = _duration(every) if every else None
-    while True:
-        svc = services()
-        try:
-            svc.store  # noqa: B018 - the embedded store is free, or a server owns it
-            reports = [r.to_dict() for r in sync_all(svc, peer)]
-        except StoreBusyError:
-            click.echo("the server owning the store runs the sync", err=True)
-            reports = hand_over(svc, peer)
-        finally:  # the embedded store let go between rounds: a server may start meanwhile
-            svc.close()
-        failed = False
-        for report in reports:
-            click.echo(json.dumps(report, ensure_ascii=False))
-            failed = failed or report.get("error") is not None
-        if pause is None:
-            if failed:
-                _fail("a sync stopped with an error (see above); the next one goes on from where it stopped")
-            return
-        time.sleep(pause)
-
-
-def _duration(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdecimal() or int(text[:-1]) < 1:
-        _fail(f"--every takes a duration such as 30s, 10m or 1h, not {text!r}")
-    return int(text[:-1]) * units[text[-1]]
 
 
 # -- indicators -------------------------------------------------------------------------------
