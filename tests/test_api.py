@@ -270,6 +270,19 @@ def test_counts_are_maintained_from_votes_and_comments(client: FlaskClient, seed
     assert client.get(url(seeded, "proposal", "p1")).get_json()["comment_count"] == 1
 
 
+def test_a_count_goes_with_the_last_vote_when_none_was_reported(client: FlaskClient, seeded: Territory) -> None:
+    """A proposal whose platform reported no count publishes none once its last vote is gone (it
+    kept publishing 1, its last maintained value)."""
+    put(client, seeded, "proposal", record("proposal", id="p2", vote_count=None, comment_count=None))
+    put(client, seeded, "vote", {"id": "v1", "proposal": "p2", "voter": "user-1"})
+    assert client.get(url(seeded, "proposal", "p2")).get_json()["vote_count"] == 1
+    put(client, seeded, "vote", {"id": "v1", "proposal": "p1", "voter": "user-1"})  # moved elsewhere
+    assert "vote_count" not in client.get(url(seeded, "proposal", "p2")).get_json()
+    put(client, seeded, "vote", {"id": "v2", "proposal": "p2", "voter": "user-2"})
+    client.delete(url(seeded, "vote", "v2"), headers=seeded.auth())
+    assert "vote_count" not in client.get(url(seeded, "proposal", "p2")).get_json()
+
+
 def test_one_vote_per_voter_per_proposal(client: FlaskClient, seeded: Territory) -> None:
     assert put(client, seeded, "vote", {"id": "a", "proposal": "p1", "voter": "alice"}).status_code == 201
     twice = put(client, seeded, "vote", {"id": "b", "proposal": "p1", "voter": "alice"})

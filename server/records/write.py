@@ -371,12 +371,13 @@ class Writer:
                     value = counts[p].get(tally.field)
                     counter = kind.mapping.by_name[tally.field]
                     node = counter.node(p)  # type: ignore[attr-defined]
-                    if value is None or stored.get(node) == value:
+                    if tally.field not in counts[p] or stored.get(node) == value:
                         continue
                     cs.drop(graph, node)
-                    statements: list[str] = []
-                    counter.emit(p, value, ctx, statements)
-                    cs.add(graph, statements)
+                    if value is not None:  # None: its last member went and no figure was reported
+                        statements: list[str] = []
+                        counter.emit(p, value, ctx, statements)
+                        cs.add(graph, statements)
                     changed = True
                 if changed:  # the published record changed: sync consumers must see it
                     stamps.append(Stamp(kind, p, existed=True, reported=batch.index[p].reported))
