@@ -361,6 +361,10 @@ def main() -> None:
         default=1_000_000,
         help="Quads of the territory the federation section replicates.",
     )
+    parser.add_argument("--no-indicators", action="store_true", help="Skip the indicators section (compare, upkeep).")
+    parser.add_argument(
+        "--indicators-quads", type=int, default=2_000_000, help="Quads of the indicators section's 100 territories."
+    )
     parser.add_argument(
         "--pin-cpu", action="store_true", help="Ingest and latency sections: serve with `civicfed serve --pin-cpu`."
     )
@@ -443,6 +447,13 @@ def main() -> None:
         results["federation"] = federation.run_federation(work, args.federation_quads, threads=args.threads)
         text += "\n" + federation.report(results["federation"])
         print(federation.report(results["federation"]), flush=True)
+    if not args.no_indicators:
+        from . import indicators
+
+        print(f"indicators: 100 territories, ~{args.indicators_quads:,} quads, compare …", flush=True)
+        results["indicators"] = indicators.run_indicators(work, args.indicators_quads, threads=args.threads)
+        text += "\n" + indicators.report(results["indicators"])
+        print(indicators.report(results["indicators"]), flush=True)
     if not args.no_backends:
         from . import backends
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from typing import Any
 from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, parse
 
 from server.errors import CivicfedError, Conflict, MalformedBody
+from server.indicators import sums
 from server.ingest.peers import Peer, Peers, SyncRequests
 from server.model.kinds import KINDS, Kind
 from server.model.rdf import format_datetime, stable_term, typed
@@ -154,6 +156,8 @@ def _sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher,
         # (applying a member twice changes nothing) indexes every record.
         url, etag, last_us = f"{peer.base_url}/ldes/{territory}", None, 0
     seen: set[str] = set()
+    # A sync that died between its pages and its recount left the marker: recount this time.
+    recount = svc.records.writer.cells.pending(territory)
     started, received = time.monotonic(), fetcher.received
     budget = int(svc.config["PEER_MAX_BYTES"])
     began = dt.datetime.now(dt.UTC)
@@ -175,6 +179,9 @@ def _sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher,
             report.members += len(members)
             fresh = [m for m in members if m[0] > last_us]
             if fresh or related:
+                if not recount:  # the pages' indicators are counted at the end: say so first
+                    svc.records.commit(lambda _: svc.records.writer.cells.marked(territory))
+                    recount = True
                 _apply(svc, territory, peer, fresh, related)
             if fresh:
                 last_us = max(m[0] for m in fresh)
@@ -196,6 +203,12 @@ def _sync_territory(svc: Civicfed, peer: Peer, territory: str, fetcher: Fetcher,
         report.seconds = time.monotonic() - started
         if report.applied:  # a sync that changed nothing adds nothing (a 304 every ten minutes)
             _describe(svc, peer, territory, report, began)
+        if recount and sys.exc_info()[0] is None:
+            # A replica's indicators are computed again from what it now holds, once per sync
+            # (under the territory's write lock the sync holds): its pages are written apart
+            # from the write path, which keeps its own territories' values current. The
+            # replacement removes the marker; a sync that failed leaves it for the next one.
+            svc.records.replace_indicators(territory, sums(svc.records, territory))
 
 
 def _describe(svc: Civicfed, peer: Peer, territory: str, report: SyncReport, began: dt.datetime) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from .app import create_app
 from .cli_errors import cli_errors as _cli_errors
 from .cli_errors import fail as _fail
+from .cli_indicators import indicators_group
 from .cli_peers import peer_group, sync_command
 from .model.kinds import KINDS
 from .services import services
@@ -40,6 +40,7 @@ cli = FlaskGroup(
 )
 cli.add_command(shell_command)
 cli.add_command(peer_group)
+cli.add_command(indicators_group)
 cli.add_command(sync_command)
 cli.add_command(routes_command)
 
@@ -428,39 +429,6 @@ def _export_ckan(url: str | None, token: str | None, org: str | None, territory:
     click.echo(f"ckan: {summary.line()}")
     if summary.failed:
         _fail(f"{len(summary.failed)} of the datasets failed (see above)")
-
-
-# -- indicators -------------------------------------------------------------------------------
-@cli.group("indicators")
-def indicators_group() -> None:
-    """The participation indicators (docs/indicators.md)."""
-
-
-@indicators_group.command("compute")
-@click.option("--territory", required=True, help="The territory (its own, or one replicated from a peer).")
-@click.option("--period", default=None, help="Only this year or month and its months (2024, 2024-03).")
-@with_appcontext
-@_cli_errors
-def indicators_compute(territory: str, period: str | None) -> None:
-    """Compute a territory's indicators from its records, by period and process; print CSV
-    (indicator, period, process: empty for the whole territory, value)."""
-    import csv
-
-    from vocabularies import indicators
-
-    from .indicators import recompute
-
-    if period is not None and not re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2]))?", period):
-        _fail(f"--period is a year or a month (2024, 2024-03), not {period!r}")
-    records = services().records
-    records.require_readable(territory)
-    order = {code: i for i, code in enumerate(indicators())}
-    cells = sorted(recompute(records, territory).items(), key=lambda c: (order[c[0][0]], c[0][1], c[0][2] or ""))
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    out.writerow(["indicator", "period", "process", "value"])
-    for (code, when, process), value in cells:
-        if period is None or when.startswith(period):
-            out.writerow([code, when, process or "", value])
 
 
 # -- store ------------------------------------------------------------------------------------

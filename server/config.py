@@ -95,6 +95,16 @@ DEFAULTS: dict[str, Any] = {
     "PEER_MAX_BYTES": 4 * 1024 * 1024 * 1024,
     # `civicfed serve` syncs every peer this often (seconds; 0: only when `civicfed sync` asks).
     "SYNC_EVERY": 0,
+    # Published indicators (docs/indicators.md): a breakdown cell (by process, district or month)
+    # of an indicator counting people is withheld below this many people.
+    "INDICATORS_MIN_PEOPLE": 5,
+    # Values per 1,000 inhabitants use the population of the period's year, or of the nearest
+    # year before within this many (a legal population is in force in the years after its
+    # reference year: INSEE's populations légales three years after); 0: the same year only.
+    "INDICATORS_POPULATION_YEARS": 3,
+    # Whether writes keep the indicator values and their cube current. Off only for a first bulk
+    # load that must go as fast as possible; `civicfed indicators verify --repair` then sets them.
+    "INDICATORS_MAINTAINED": True,
     # Items of a source written per batch: a larger source is written batch by batch to a staged
     # copy of the embedded store, swapped in at the end (one transaction would hold it in memory).
     "IMPORT_BATCH": 10_000,

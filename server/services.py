@@ -84,7 +84,15 @@ class Civicfed:
             state.check_base_iri(self.urls.base)
             with self._lock:
                 if self._records is None:
-                    self._records = Records(store, state, self.urls, self.config["RECORD_CACHE_SIZE"])
+                    self._records = Records(
+                        store,
+                        state,
+                        self.urls,
+                        self.config["RECORD_CACHE_SIZE"],
+                        min_people=self.config["INDICATORS_MIN_PEOPLE"],
+                        population_years=self.config["INDICATORS_POPULATION_YEARS"],
+                    )
+                    self._records.writer.maintain_indicators = bool(self.config["INDICATORS_MAINTAINED"])
         return self._records
 
     @property

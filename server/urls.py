@@ -104,6 +104,17 @@ class Urls:
         (PROV-O), beside the replica's own graph, which holds only what the origin publishes."""
         return f"{self.public_prefix}sync/{territory}"
 
+    def indicators_cube_graph(self, territory: str, *, public: bool = True) -> str:
+        """The public graph of a territory's indicators, an RDF Data Cube (server/records/cube.py);
+        an internal one for a territory replicated from a peer (its origin publishes its own)."""
+        if public:
+            return f"{self.public_prefix}indicators/{territory}"
+        return f"{self.internal_prefix}indicator-cube/{territory}"
+
+    def indicators_document(self, territory: str) -> str:
+        """Where a territory's indicator cube is served; its data set and observations are its ``#`` nodes."""
+        return f"{self.base}/indicators/{territory}"
+
     def sync_run(self, territory: str, run_id: str) -> str:
         return f"{self.base}/sync/{territory}/{run_id}"
 
@@ -125,6 +136,11 @@ class Urls:
     def history_graph(self, territory: str) -> str:
         """Superseded versions of a territory's public records, for its event stream."""
         return f"{self.internal_prefix}history/{territory}"
+
+    def indicators_graph(self, territory: str) -> str:
+        """A territory's indicator values as every write keeps them (server/records/indicators.py):
+        what comparisons read, and what its published indicators are made of."""
+        return f"{self.internal_prefix}indicators/{territory}"
 
     @property
     def empty_graph(self) -> str:

@@ -28,6 +28,7 @@ from importers.peer_sync import sync_all, sync_peer
 from server.app import create_app
 from server.cli import cli
 from server.errors import Conflict
+from server.indicators import recompute
 from server.ingest.peers import Peers, peer_id
 from server.model.kinds import KINDS
 from server.records import Op
@@ -149,6 +150,15 @@ def test_a_replica_holds_what_the_origin_publishes_and_follows_its_changes(origi
     assert later.error is None and 3 <= later.applied <= 6, later.to_dict()
     assert later.bytes < first.bytes / 3
     assert_faithful(replica_graph(replica), origin_graph(origin))
+    # Its indicators follow each sync: what is stored is what its records give.
+    values = replica.records.indicator_values("lyon")
+    assert values == recompute(replica.records, "lyon")
+    live = requests.get(proposals, params={"limit": 500}, timeout=30).json()["items"]
+    assert sum(
+        v
+        for (code, period, *place), v in values.items()
+        if code == "proposals" and len(period) == 4 and place == [None, None]
+    ) == len([p for p in live if p.get("created")])
     assert_same_json(origin, replica, deleted=listed[1]["id"])
 
 

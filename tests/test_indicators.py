@@ -75,45 +75,45 @@ def test_indicators_counted_by_hand(svc: Any, counted: str) -> None:
     expected = {
         # The year, every process: p1 p2 p3; 3 votes + the 7 p2's platform counted; alice, bob,
         # dave (a voter), erin (a commenter) — p4's carol is 2025, p5's zoe was deleted.
-        ("proposals", "2024", None): 3,
-        ("votes", "2024", None): 10,
-        ("comments", "2024", None): 2,
-        ("meetings", "2024", None): 2,
-        ("attendance", "2024", None): 30,
-        ("participants", "2024", None): 4,
-        ("projects_delivered", "2024", None): 2,  # (its cost in CHF is not added to euros)
-        ("budget_spent", "2024", None): Decimal("1000.5"),
-        ("budget_allocated", "2024", None): Decimal("50000"),
+        ("proposals", "2024", None, None): 3,
+        ("votes", "2024", None, None): 10,
+        ("comments", "2024", None, None): 2,
+        ("meetings", "2024", None, None): 2,
+        ("attendance", "2024", None, None): 30,
+        ("participants", "2024", None, None): 4,
+        ("projects_delivered", "2024", None, None): 2,  # (its cost in CHF is not added to euros)
+        ("budget_spent", "2024", None, None): Decimal("1000.5"),
+        ("budget_allocated", "2024", None, None): Decimal("50000"),
         # Months.
-        ("proposals", "2024-03", None): 2,
-        ("votes", "2024-03", None): 8,
-        ("participants", "2024-03", None): 3,  # alice, bob (an author and a voter), erin
-        ("votes", "2024-04", None): 2,
-        ("participants", "2024-04", None): 3,  # alice (twice), dave, bob
-        ("comments", "2024-04", None): 1,
-        ("projects_delivered", "2024-06", None): 2,
-        ("proposals", "2025", None): 1,
-        ("participants", "2025", None): 1,
+        ("proposals", "2024-03", None, None): 2,
+        ("votes", "2024-03", None, None): 8,
+        ("participants", "2024-03", None, None): 3,  # alice, bob (an author and a voter), erin
+        ("votes", "2024-04", None, None): 2,
+        ("participants", "2024-04", None, None): 3,  # alice (twice), dave, bob
+        ("comments", "2024-04", None, None): 1,
+        ("projects_delivered", "2024-06", None, None): 2,
+        ("proposals", "2025", None, None): 1,
+        ("participants", "2025", None, None): 1,
         # A period or process with records: the counts it has none of are 0, not absent.
-        ("votes", "2025", None): 0,
-        ("comments", "2025-01", "bp"): 0,
-        ("meetings", "2024-04", "bp"): 0,
+        ("votes", "2025", None, None): 0,
+        ("comments", "2025-01", "bp", None): 0,
+        ("meetings", "2024-04", "bp", None): 0,
         # By process: a vote and a comment count in their proposal's process, a comment about a
         # process in that one.
-        ("proposals", "2024", "bp"): 2,
-        ("votes", "2024", "bp"): 9,
-        ("comments", "2024", "bp"): 1,
-        ("participants", "2024", "bp"): 4,  # alice, bob, dave, erin
-        ("votes", "2024", "c"): 1,
-        ("comments", "2024", "c"): 1,
-        ("participants", "2024", "c"): 2,  # alice, bob
-        ("meetings", "2024-04", "c"): 1,
-        ("budget_allocated", "2024", "bp"): Decimal("50000"),
+        ("proposals", "2024", "bp", None): 2,
+        ("votes", "2024", "bp", None): 9,
+        ("comments", "2024", "bp", None): 1,
+        ("participants", "2024", "bp", None): 4,  # alice, bob, dave, erin
+        ("votes", "2024", "c", None): 1,
+        ("comments", "2024", "c", None): 1,
+        ("participants", "2024", "c", None): 2,  # alice, bob
+        ("meetings", "2024-04", "c", None): 1,
+        ("budget_allocated", "2024", "bp", None): Decimal("50000"),
     }
     assert {cell: got.get(cell) for cell in expected} == expected
-    assert ("attendance", "2024-04", None) not in got  # m2 has no count: no value, not a zero
-    assert ("meetings", "2024-03", "c") not in got  # process c has no record in March
-    assert ("budget_allocated", "2024-03", None) not in got  # a fiscal year has no months
+    assert ("attendance", "2024-04", None, None) not in got  # m2 has no count: no value, not a zero
+    assert ("meetings", "2024-03", "c", None) not in got  # process c has no record in March
+    assert ("budget_allocated", "2024-03", None, None) not in got  # a fiscal year has no months
     assert not {cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")}
     assert {cell[2] for cell in got} == {None, "bp", "c"}
 
@@ -126,7 +126,7 @@ def test_the_command_line_prints_them(svc: Any, counted: str) -> None:
     assert run.exit_code == 0, run.output
     rows = list(csv.DictReader(run.output.splitlines()))
     expected = {cell: v for cell, v in recompute(svc.records, counted).items() if cell[1] == "2024-03"}
-    assert {(r["indicator"], r["period"], r["process"] or None): r["value"] for r in rows} == {
+    assert {(r["indicator"], r["period"], r["process"] or None, r["district"] or None): r["value"] for r in rows} == {
         cell: str(v) for cell, v in expected.items()
     }
     assert rows[0]["indicator"] == "participants"  # in the order of the definitions
@@ -161,8 +161,8 @@ def test_what_is_not_counted_and_what_counts_elsewhere(svc: Any, lyon: Territory
                                "end_date": "2024-07-15"})  # fmt: skip
     _write(svc, t, "meeting", {"id": "m1", "title": "Réunion", "start": "2024-06-20T18:00:00Z", "mode": "online"})
     got = recompute(svc.records, t)
-    assert got[("votes", "2024", None)] == 1 and got[("votes", "2024-06", "bp")] == 1  # eve's, at p1's date
-    assert got[("participants", "2024", None)] == 2  # dan and eve: not ben nor cat (about "gone")
-    assert got[("comments", "2024", None)] == 0 and ("votes", "2024-05", None) not in got
-    assert got[("projects_delivered", "2024-07", "bp")] == 1
-    assert got[("meetings", "2024-06", None)] == 1 and got[("meetings", "2024-06", "bp")] == 0
+    assert got[("votes", "2024", None, None)] == 1 and got[("votes", "2024-06", "bp", None)] == 1  # eve's, at p1's date
+    assert got[("participants", "2024", None, None)] == 2  # dan and eve: not ben nor cat (about "gone")
+    assert got[("comments", "2024", None, None)] == 0 and ("votes", "2024-05", None, None) not in got
+    assert got[("projects_delivered", "2024-07", "bp", None)] == 1
+    assert got[("meetings", "2024-06", None, None)] == 1 and got[("meetings", "2024-06", "bp", None)] == 0

@@ -28,8 +28,9 @@ INDICATORS_FILE = _DIR / "indicators.ttl"
 
 
 def vocabulary_turtle() -> str:
-    """The ``cf:`` ontology and its SKOS concept schemes, as one Turtle document (served at /ns)."""
-    return ONTOLOGY_FILE.read_text(encoding="utf-8") + "\n" + SCHEMES_FILE.read_text(encoding="utf-8")
+    """The ``cf:`` ontology, its SKOS concept schemes and the indicators with their data structure,
+    as one Turtle document (served at /ns)."""
+    return "\n".join(f.read_text(encoding="utf-8") for f in (ONTOLOGY_FILE, SCHEMES_FILE, INDICATORS_FILE))
 
 
 def concept_codes(scheme: str) -> list[str]:

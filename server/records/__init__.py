@@ -14,7 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import IO, Any
+
+from pyoxigraph import Triple
 
 from ..errors import NotFound
 from ..model.kinds import KINDS, Kind
@@ -24,11 +27,14 @@ from ..urls import TERRITORY_ID_RE, Urls
 from .authz import require_writer
 from .cache import RecordCache
 from .clock import Clock, etag
+from .contributions import Cell, Sums
+from .cube import Cube
 from .index import IndexEntry
 from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
 from .read import Reader
 from .write import Writer, prepare
+from .write_indicators import recount
 
 #: What a write adds in its atomic step: a changeset, or a function making it from the report.
 Extra = Changeset | Callable[[WriteReport], Changeset] | None
@@ -42,7 +48,16 @@ __all__ = ["Op", "Outcome", "Page", "Records", "WriteReport", "etag"]
 class Records:
     """Record operations over one store, one state database and one set of IRIs."""
 
-    def __init__(self, store: Store, state: State, urls: Urls, cache_size: int = 20_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state: State,
+        urls: Urls,
+        cache_size: int = 20_000,
+        *,
+        min_people: int = 5,
+        population_years: int = 3,
+    ) -> None:
         self.store = store
         self.state = state
         self.urls = urls
@@ -52,6 +67,8 @@ class Records:
         self._origins: dict[str, str] = {}
         self._origins_read = 0.0
         self.writer = Writer(self.reader, state, self.clock, shared_clock=store.shared)
+        self.writer.min_people = min_people
+        self.writer.cells.population_years = population_years
 
     @property
     def changes(self) -> Mapping[str, int]:
@@ -96,6 +113,10 @@ class Records:
         territory = loaded["id"]
         created = self.state.create_territory(territory)
         self.writer.write(territory, [Op(kind, territory, "upsert", loaded)], None)
+        if created and self.writer.maintain_indicators:
+            # Values left by a replica of the same id (its peer removed) are not this territory's.
+            with self.state.write_lock(territory):
+                self.writer.repair_indicators(territory)
         return created, self.get(territory, kind, territory)
 
     # -- reads -------------------------------------------------------------------------------
@@ -126,6 +147,47 @@ class Records:
         """An internal SELECT over every graph (the catalog's aggregates): the caller names the
         graphs it reads, so private ones stay out of what it publishes."""
         return self.reader.store.select(sparql)
+
+    def indicator_values(self, territory: str) -> dict[Cell, int | Decimal]:
+        """The territory's indicator values as the writes keep them (records/indicators.py)."""
+        return self.writer.cells.values(territory)
+
+    def recount_indicators(self, territory: str) -> Sums:
+        """A territory's indicators from scratch, from every live record (its own or replicated)."""
+        return recount(self.reader, territory)
+
+    def indicator_cube(self, territory: str) -> Cube:
+        """The cube of a territory's indicators (public for this server's own territories)."""
+        names = self.reader.urls_for(territory) if self.origin(territory) else None
+        return self.writer.cells.cube(territory, names)
+
+    def indicator_cube_triples(self, territory: str) -> list[Triple]:
+        """Everything a territory's published indicator cube says."""
+        graph = self.urls.indicators_cube_graph(territory)
+        return [Triple(q.subject, q.predicate, q.object) for q in self.store.quads(graph=graph)]
+
+    def indicator_observations(
+        self, wanted: list[tuple[Cube, Cell]], measure: str, *, per: bool = False
+    ) -> dict[tuple[str, Cell], dict[str, Any]]:
+        """What the territories' cubes say of these cells (records/indicators.py: ``observed``)."""
+        return self.writer.cells.observed(wanted, measure, per=per)
+
+    def territory_names(self, cubes: list[Cube]) -> dict[str, str]:
+        """The names of these cubes' territories."""
+        return self.writer.cells.names(cubes)
+
+    def indicator_cube_differences(self, territory: str, values: dict[Cell, int | Decimal]) -> int:
+        """How many statements of the territory's stored cube differ from one made from these values."""
+        return self.writer.cells.cube_differences(self.indicator_cube(territory), values, self.writer.min_people)
+
+    def replace_indicators(self, territory: str, sums: Sums) -> None:
+        """Set the territory's stored indicator cells to these sums (computed from scratch: a
+        repair, a territory replicated from a peer after a sync). The caller holds the
+        territory's write lock, so that no write lands between the computation and this."""
+        names = self.reader.urls_for(territory) if self.origin(territory) else None
+        changeset = self.writer.cells.replace(territory, sums, self.writer.min_people, names=names)
+        with self.state.commit_lock():
+            self.store.apply(changeset)
 
     def dump_graph(self, territory: str, output: IO[bytes]) -> None:
         """Everything the territory publishes, as N-Triples."""

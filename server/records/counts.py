@@ -45,6 +45,7 @@ class Tallies:
     def __init__(self, reader: Reader, territory: str, batch: Batch) -> None:
         self.reader, self.territory, self.batch = reader, territory, batch
         self.urls = reader.urls
+        self._members: dict[tuple[str, str, str], dict[str, set[str]]] = {}
 
     def counts(self) -> Counts:
         """Published counts of every counted record the batch touches, after the batch."""
@@ -56,11 +57,7 @@ class Tallies:
             if not touched:
                 continue
             existing = self._links(counted, tally, member, touched)
-            in_batch: dict[str, set[str]] = {}
-            for iri, k in batch.kinds.items():
-                target = link_of(member, tally, counted, batch.final.get(iri)) if k is member else None
-                if target:
-                    in_batch.setdefault(self.urls.resource(self.territory, counted.name, target), set()).add(iri)
+            in_batch = self._in_batch(counted, tally, member)
             for p in touched:
                 members = {x for x in existing.get(p, {}) if x not in batch.final} | in_batch.get(p, set())
                 if p in rewritten:
@@ -70,6 +67,41 @@ class Tallies:
                     reported = entry.reported.get(tally.field) if entry else None
                 result.setdefault(p, {})[tally.field] = len(members) if members else reported
         return result
+
+    def presence(self, counted: Kind, tally: Tally, member: Kind, records: set[str]) -> dict[str, tuple[bool, bool]]:
+        """Whether each of these records has members before the write and after it (a proposal's
+        individual votes: while it has none, the votes its platform reported count)."""
+        stored: dict[str, dict[str, str | None]] = {}
+        for (name, scope), links in self.batch.links.items():  # what the counting already read
+            if name == member.name:
+                stored.update({p: links.get(p, {}) for p in scope})
+        missing = records - stored.keys()
+        if missing:
+            found = self._links(counted, tally, member, missing)
+            stored.update({p: found.get(p, {}) for p in missing})
+        in_batch = self._in_batch(counted, tally, member)
+        return {
+            p: (bool(stored[p]), bool({x for x in stored[p] if x not in self.batch.final} | in_batch.get(p, set())))
+            for p in records
+        }
+
+    def touched(self, counted: Kind, tally: Tally, member: Kind) -> set[str]:
+        """Counted records whose members the batch moves (old and new targets of its members)."""
+        return self._touched(counted, tally, member)
+
+    def _in_batch(self, counted: Kind, tally: Tally, member: Kind) -> dict[str, set[str]]:
+        """The batch's live members of each counted record, after the batch (its final states
+        are settled once the counting starts)."""
+        key = (counted.name, tally.field, member.name)
+        if key in self._members:
+            return self._members[key]
+        in_batch: dict[str, set[str]] = {}
+        self._members[key] = in_batch
+        for iri, k in self.batch.kinds.items():
+            target = link_of(member, tally, counted, self.batch.final.get(iri)) if k is member else None
+            if target:
+                in_batch.setdefault(self.urls.resource(self.territory, counted.name, target), set()).add(iri)
+        return in_batch
 
     def check_unique(self, accepted: list[Outcome]) -> None:
         """One member per participant where the tally says so (one vote per voter per proposal),

@@ -8,6 +8,7 @@ an import. docs/architecture.md ("Write path") walks through it step by step.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from ..model.kinds import KINDS, Kind
 from ..model.rdf import Ctx, Ref, Target, canonical_datetime, format_datetime, literal, typed
 from ..privacy import pseudonymise
 from ..state import Principal, State
-from ..store import Changeset
+from ..store import Changeset, StoreError
 from .authz import authorize
 from .batch import Batch, load_batch, subjects
 from .clock import Clock, etag, micros
@@ -39,8 +40,12 @@ from .counts import Counts, Tallies
 from .edit import editable, merge_patch
 from .history import emit_history, erase_history
 from .index import emit_index, graph_of
+from .indicators import IndicatorCells, Pending
 from .ops import Op, Outcome, WriteReport
 from .read import Reader
+from .write_indicators import WriteContributions, recount
+
+log = logging.getLogger(__name__)
 
 CLOCK_ALL = "*"  # the clock is one for the whole instance: commit order is time order
 
@@ -102,6 +107,11 @@ class Writer:
         # writing process seeds its clock past the newest stored time instead.
         self.shared_clock = shared_clock
         self._clock_seeded = False
+        self.cells = IndicatorCells(self.store, self.urls)
+        #: Whether writes keep the indicator cells current (off only to measure what it costs).
+        self.maintain_indicators = True
+        #: The fewest people a published breakdown cell may count (records/cube.py).
+        self.min_people = 5
         self._swept = False
         #: Writes committed by this process, per territory: what derives from a territory's records
         #: (the catalog's datasets) is rebuilt for the territories whose count moved.
@@ -136,6 +146,8 @@ class Writer:
         live_ops = [o for o in outcomes if o.status != "superseded"]
         secret = self.state.secret(territory) or b""
         with self.state.write_lock(territory):
+            if self.maintain_indicators and self.cells.pending(territory):
+                self.repair_indicators(territory)
             batch = load_batch(self.reader, territory, [o.op for o in live_ops])
             tallies = Tallies(self.reader, territory, batch)
             accepted: list[Outcome] = []
@@ -152,7 +164,7 @@ class Writer:
                 return WriteReport(territory, outcomes, written=False)
             # The changeset is built here, under this territory's lock only: a large ingest does
             # not hold up the writes of other territories while it maps thousands of records.
-            changeset, stamps = self._changeset(territory, accepted, batch, tallies, provenance)
+            changeset, stamps, pending = self._changeset(territory, accepted, batch, tallies, provenance)
             if callable(extra):
                 extra = extra(WriteReport(territory, outcomes, written=True))
             if extra is not None:
@@ -163,9 +175,35 @@ class Writer:
                     stamp.emit(changeset, self, territory, now())
                 return changeset
 
+            # Values per inhabitant rest on the populations this write stores: then its cube is
+            # made again from them, after its values.
+            rebuild = self.maintain_indicators and _moves_populations(batch, extra)
+            marker = self.cells.pending_marker(territory)
+            if pending is not None or rebuild:  # the participants first, the values after (records/indicators.py)
+                self.commit(lambda _: pending.members if pending is not None else self.cells.marked(territory))
             self.commit(stamped)
             self.changes[territory] += 1
+            try:
+                # Derived data: computed under the territory's lock only, then committed.
+                if pending is not None:
+                    values = pending.finish(keep_marker=rebuild)
+                    self.commit(lambda _: values)
+                if rebuild:
+                    cube = self.cells.rebuild_cube(territory, self.min_people)
+                    self.commit(lambda _: cube)
+            except (CivicfedError, StoreError):
+                # The records are written: the write stands. The marker stays, and the
+                # territory's next write sets its values again from its records.
+                log.exception("the indicators of a write to %s were not written (%s stays)", territory, marker)
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
+
+    def repair_indicators(self, territory: str) -> None:
+        """Set a territory's indicator values and cube from its records (the caller holds its
+        write lock): after a process died between a write's records and its values."""
+        sums = recount(self.reader, territory)
+        names = self.reader.urls_for(territory) if self.reader.origin_of(territory) else None
+        changeset = self.cells.replace(territory, sums, self.min_people, names=names)
+        self.commit(lambda _: changeset)
 
     def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
         """Apply the changeset ``build`` makes, its record times taken from this instance's clock
@@ -328,14 +366,17 @@ class Writer:
         batch: Batch,
         tallies: Tallies,
         provenance: Sequence[tuple[str, str]] = (),
-    ) -> tuple[Changeset, list[Stamp]]:
+    ) -> tuple[Changeset, list[Stamp], Pending | None]:
         """The batch's changeset, without what depends on the record times (the stamps, in the
-        order the times are to be given: the commit adds them)."""
+        order the times are to be given: the commit adds them); and its indicator values, written
+        around it."""
         cs = Changeset()
         stamps: list[Stamp] = []
+        pending: Pending | None = None
         counts = tallies.counts()
         # batch.final holds each changed record's final state; write them in batch order.
         written: set[str] = set()
+        rewritten: list[str] = []
         for o in accepted:
             iri = self.reader.iri(territory, o.op.kind, o.op.local_id)
             if iri in batch.final and iri not in written:
@@ -343,7 +384,9 @@ class Writer:
                 data = batch.final[iri]
                 if not self._emit_record(cs, stamps, territory, o.op.kind, iri, data, batch, counts):
                     o.status = "unchanged"
-                elif data is not None and provenance:
+                    continue
+                rewritten.append(iri)
+                if data is not None and provenance:
                     graph = graph_of(self.urls, o.op.kind, territory)
                     if o.op.from_source:
                         cs.add(graph, [f"<{iri}> <{p}> {v}" for p, v in provenance])
@@ -386,7 +429,11 @@ class Writer:
                 old = self.store.describe(moved, graph)
                 for p in moved:
                     emit_history(cs, self.urls, territory, p, batch.index[p].modified, old)
-        return cs, stamps
+        if self.maintain_indicators:
+            moves = WriteContributions(self.reader, territory, batch, tallies, counts)
+            delta = moves.delta(rewritten)
+            pending = self.cells.prepare(territory, delta, self.min_people, moves.remaining, publish=True)
+        return cs, stamps, pending
 
     def _emit_record(
         self,
@@ -459,3 +506,13 @@ class Writer:
             if old.get(f.name):
                 f.emit(iri, old[f.name], ctx, out)
         return out
+
+
+def _moves_populations(batch: Batch, extra: Changeset | None) -> bool:
+    """Whether a write may change a population the indicators are divided by: a territory or a
+    district written, or an import's statements (a population table) written or emptied."""
+    if any(batch.kinds[i].name in ("territory", "district") for i in batch.final):
+        return True
+    if extra is None:
+        return False
+    return bool(extra.clear) or any(f"<{CF.inhabitants}>" in line for lines in extra.insert.values() for line in lines)

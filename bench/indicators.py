@@ -1,0 +1,115 @@
+"""Indicators at scale: 100 territories, about 2M quads, ingested through the JSON API twice (the
+baseline without keeping indicator values, then keeping them and their cube, as a server does by
+default); then comparisons over the 100 territories, against the same figures aggregated on the
+fly by the SPARQL endpoint (what a client would do without kept values), both over HTTP.
+
+Targets (issue #12): ingest keeping the indicators at most 15% slower (records/s) than without;
+``GET /api/v1/compare`` p50 ≤ 30 ms at 100 territories. ``python -m bench.indicators`` runs this
+alone (``--quads 200000`` for a quick run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .generate import write
+from .run import Server, fresh_data_dir, ingest, setup
+
+#: The on-the-fly figure a client would compute with SPARQL: proposals per territory in a year.
+AGGREGATE = """
+PREFIX cf: <https://w3id.org/civicfed/ns#>
+PREFIX dct: <http://purl.org/dc/terms/>
+SELECT ?g (COUNT(?p) AS ?proposals) WHERE {
+  GRAPH ?g { ?p a cf:Proposal ; dct:created ?created }
+  FILTER(YEAR(?created) = 2024)
+} GROUP BY ?g
+"""
+
+
+def _timed(http: requests.Session, url: str, params: dict[str, str], n: int) -> dict[str, float]:
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        resp = http.get(url, params=params, timeout=120)
+        times.append((time.perf_counter() - started) * 1000)
+        if resp.status_code != 200:
+            raise RuntimeError(f"{url}: {resp.status_code} {resp.text[:300]}")
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1], "n": n}
+
+
+def run_indicators(
+    work: Path, quads: int = 2_000_000, territories: int = 100, threads: int = 8, n: int = 200
+) -> dict[str, Any]:
+    files = write(work / "indicators-ndjson", quads, territories)
+    out: dict[str, Any] = {"territories": territories}
+    dirs = {}
+    for label, kept in (("without", "false"), ("with", "true")):
+        data_dir = dirs[label] = fresh_data_dir(work / f"indicators-{label}")
+        keys = setup(data_dir, [record for record, _, _ in files])
+        server = Server(data_dir, threads, extra_env={"CIVICFED_INDICATORS_MAINTAINED": kept})
+        try:
+            out[f"ingest_{label}"] = ingest(server, keys, files, 5000, 4)
+        finally:
+            server.stop()
+    server = Server(dirs["with"], threads)
+    try:
+        http = requests.Session()
+        ids = ",".join(record["id"] for record, _, _ in files)
+        url = f"{server.url}/api/v1/compare"
+        base = {"territories": ids, "period": "2024"}
+        http.get(url, params={**base, "indicator": "participants"}, timeout=120)  # warm
+        out["compare"] = _timed(http, url, {**base, "indicator": "participants"}, n)
+        out["compare_per_1000"] = _timed(http, url, {**base, "indicator": "proposals", "per": "1000inhabitants"}, n)
+        out["compare_csv"] = _timed(http, url, {**base, "indicator": "votes", "format": "csv"}, n)
+        out["compare_svg"] = _timed(http, url, {**base, "indicator": "votes", "format": "svg"}, max(5, n // 20))
+        sparql = {"query": AGGREGATE}
+        http.get(f"{server.url}/sparql", params=sparql, headers={"Accept": "application/sparql-results+json"})
+        out["on_the_fly"] = _timed(http, f"{server.url}/sparql", sparql, max(5, n // 10))
+    finally:
+        server.stop()
+    return out
+
+
+def report(out: dict[str, Any]) -> str:
+    without, kept = out["ingest_without"], out["ingest_with"]
+    slower = 1 - kept["records_per_s"] / without["records_per_s"]
+    verdict = "PASS" if slower <= 0.15 else "FAIL"
+    lines = [f"Indicators, {out['territories']} territories ({without['quads']:,} quads without indicators)"]
+    for label, r in (("without keeping indicators", without), ("keeping them and the cube", kept)):
+        rate = f"{r['records_per_s']:,.0f} records/s"
+        lines.append(
+            f"  ingest {label}: {r['records']:,} records, {r['quads']:,} quads in {r['seconds']:.1f} s = {rate}"
+        )
+    lines.append(f"  cost of keeping them: {slower:.1%} slower (target <= 15%: {verdict})")
+    for name in ("compare", "compare_per_1000", "compare_csv", "compare_svg", "on_the_fly"):
+        r = out[name]
+        lines.append(f"  {name:18} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   ({r['n']} requests)")
+    verdict = "PASS" if out["compare"]["p50_ms"] <= 30 else "FAIL"
+    on_the_fly = out["on_the_fly"]["p50_ms"]
+    lines.append(f"  compare p50 <= 30 ms: {verdict} (by SPARQL on the fly, one count: {on_the_fly:.1f} ms)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quads", type=int, default=2_000_000)
+    parser.add_argument("--territories", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        print(report(run_indicators(work, args.quads, args.territories, args.threads, args.requests)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Charts of comparisons and joins: a Vega-Lite specification made with Altair, rendered as SVG or
+PNG on the server with vl-convert (no browser). Every chart has labelled axes with their units, a
+title saying what and when, and the source line; a value that is not published is shown by its
+status, not as a zero."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+
+from .compare import Comparison
+
+#: What a reader sees for a value that is not published.
+STATUS_TEXT = {
+    "confidential": ("confidential", "confidentiel"),
+    "missing": ("no population", "pas de population"),
+    "no_data": ("no data", "pas de données"),
+}
+
+
+def compare_spec(comparison: Comparison, lang: str = "en") -> dict[str, Any]:
+    """A bar per territory (in the order asked), its status where it has no value."""
+    fr = lang == "fr"
+    names = [r.name for r in comparison.rows]
+    rows = [
+        {
+            # A name two territories share gets their ids: one bar each.
+            "territory": r.name if names.count(r.name) == 1 else f"{r.name} ({r.territory})",
+            "value": float(r.value) if r.value is not None else None,
+            "status": "" if r.value is not None else STATUS_TEXT[r.status][fr],
+        }
+        for r in comparison.rows
+    ]
+    order = [r["territory"] for r in rows]
+    x = alt.X("territory:N", sort=order, title="Territoire" if fr else "Territory", axis=alt.Axis(labelAngle=0))
+    y_title = f"{comparison.label(lang)} ({comparison.unit(lang)})"
+    base = alt.Chart(alt.Data(values=rows))
+    bars = base.mark_bar(color="#2b6cb0").encode(
+        x=x,
+        y=alt.Y("value:Q", title=y_title),
+        tooltip=[alt.Tooltip("territory:N"), alt.Tooltip("value:Q", title=comparison.label(lang))],
+    )
+    notes = (
+        base.transform_filter("datum.value === null")
+        .mark_text(dy=-8, color="#666", fontStyle="italic")
+        .encode(x=x, y=alt.datum(0), text="status:N")
+    )
+    title = alt.TitleParams(
+        f"{comparison.label(lang)}, {comparison.period}", subtitle=[comparison.source()], anchor="start"
+    )
+    return alt.layer(bars, notes).properties(title=title, width=max(240, 60 * len(rows)), height=280).to_dict()
+
+
+def render(spec: dict[str, Any], image: str) -> bytes:
+    """The chart as ``svg`` or ``png``."""
+    import vl_convert as vlc  # a Rust extension: loaded when a chart is asked for
+
+    if image == "svg":
+        return vlc.vegalite_to_svg(spec).encode("utf-8")
+    return vlc.vegalite_to_png(spec, scale=2)

@@ -1,0 +1,212 @@
+"""What one record counts for in its territory's indicators (vocabularies/indicators.ttl): the one
+definition both the from-scratch computation (server/indicators) and the values every write
+maintains (records/indicators.py) rest on, so that the two cannot disagree on what a record is
+worth, only on bookkeeping, which ``civicfed indicators verify`` checks.
+
+A record's contributions depend on the records it is about (a vote counts in its proposal's
+process, and not at all once the proposal is deleted) and, for a proposal, on whether it has
+individual votes (else the votes its platform reported count): a :class:`Context` answers those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+#: Where a value is counted: (period, process id, district id); None is "all of them". A value is
+#: broken down by process or by district, not both: one of the two is None.
+Place = tuple[str, str | None, str | None]
+#: (indicator code, period, process id, district id).
+Cell = tuple[str, str, str | None, str | None]
+
+#: Indicators that count: 0 where the territory has any counted record but none of these.
+COUNTS = ("participants", "proposals", "votes", "comments", "meetings", "projects_delivered")
+#: Indicators summing amounts (xsd:decimal); the others are integers.
+AMOUNTS = ("budget_spent", "budget_allocated")
+#: The kinds whose records count, and those others count against (what a vote or comment is about).
+COUNTED = ("proposal", "vote", "comment", "meeting", "project", "budget")
+TARGETS = ("process", "proposal", "meeting", "project", "budget")
+#: Links along which a record's contributions depend on another's: (kind, field, target kind or
+#: None for a ``{"kind", "id"}`` target). A change of the target's :func:`view` moves them.
+DEPENDS = (("vote", "proposal", "proposal"), ("comment", "about", None), ("project", "budget", "budget"))
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One thing a record adds: ``value`` to the indicator ``code`` of the periods its ``moment``
+    (a date, a date-time or a year) falls in, for the whole territory, its ``process`` and its
+    ``district``; and ``person``, a pseudonym, among the participants there."""
+
+    code: str
+    moment: str
+    process: str | None
+    value: int | Decimal = 1
+    person: str | None = None
+    district: str | None = None
+
+    def places(self) -> Iterator[Place]:
+        for period in periods_of(self.moment):
+            yield (period, None, None)
+            if self.process:
+                yield (period, self.process, None)
+            if self.district:
+                yield (period, None, self.district)
+
+    def cells(self) -> Iterator[Cell]:
+        for place in self.places():
+            yield (self.code, *place)
+
+
+@dataclass
+class Context:
+    """What a record's contributions depend on besides itself: ``target(kind, id)`` the live
+    record (None once deleted or never written), ``voted(id)`` whether a proposal has individual
+    votes."""
+
+    target: Callable[[str, str], dict[str, Any] | None]
+    voted: Callable[[str], bool]
+
+    def process_of(self, kind: str, data: dict[str, Any]) -> str | None:
+        """The process a record belongs to: a process is its own; a project without one is in its
+        budget's."""
+        if kind == "process":
+            return data["id"]
+        if kind == "project" and not data.get("process") and data.get("budget"):
+            budget = self.target("budget", data["budget"])
+            return budget.get("process") if budget else None
+        return data.get("process")
+
+    def district_of(self, kind: str, data: dict[str, Any]) -> str | None:
+        """The district a record lies in: a vote's, or a comment's, is what it is about's."""
+        if kind == "vote":
+            proposal = self.target("proposal", data["proposal"])
+            return proposal.get("district") if proposal else None
+        return data.get("district")
+
+
+def periods_of(moment: str) -> tuple[str, ...]:
+    """The year and the month of a date or UTC date-time as the JSON API writes it; a year alone."""
+    return (moment[:4], moment[:7]) if len(moment) >= 7 else (moment[:4],)
+
+
+def _moment(value: Any) -> str:
+    """The day of a date as the JSON API writes it: a date-time's in UTC (a written record's may
+    have any offset: 23:30 at -02:00 on 31 March is in April), a date or a year as it is."""
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def view(kind: str, data: dict[str, Any] | None, ctx: Context) -> tuple[str | None, ...] | None:
+    """What records depending on this one see of it: None once deleted, else its process, its
+    creation (an undated vote counts at its proposal's) and its district."""
+    if data is None:
+        return None
+    created = data.get("created")
+    return ctx.process_of(kind, data), _moment(created) if created else None, ctx.district_of(kind, data)
+
+
+def contributions(kind: str, data: dict[str, Any] | None, ctx: Context) -> list[Contribution]:
+    """Everything a record (as the JSON API reads it; None: deleted) counts for."""
+    if data is None or kind not in COUNTED:
+        return []
+    out: list[Contribution] = []
+
+    def add(code: str, moment: Any, process: str | None, value: int | Decimal = 1, person: Any = None) -> None:
+        if moment:
+            out.append(Contribution(code, _moment(moment), process, value, person, district))
+
+    district = ctx.district_of(kind, data)
+    if kind == "vote":
+        proposal = ctx.target("proposal", data["proposal"])
+        if proposal is not None:  # a vote for a deleted proposal counts nowhere
+            when = data.get("created") or proposal.get("created")
+            add("votes", when, proposal.get("process"), 1, data.get("voter_id"))
+    elif kind == "proposal":
+        created, process = data.get("created"), data.get("process")
+        add("proposals", created, process, 1, data.get("author_id"))
+        if data.get("vote_count") and not ctx.voted(data["id"]):  # the votes its platform counted
+            add("votes", created, process, data["vote_count"])
+    elif kind == "comment":
+        about = data.get("about") or {}
+        target = ctx.target(about["kind"], about["id"]) if about.get("kind") in TARGETS else None
+        if target is not None:  # about a record deleted (or of a kind not counted against)
+            district = ctx.district_of(about["kind"], target)
+            add("comments", data.get("created"), ctx.process_of(about["kind"], target), 1, data.get("author_id"))
+    elif kind == "meeting":
+        add("meetings", data.get("start"), data.get("process"))
+        if data.get("attendees_count") is not None:
+            add("attendance", data.get("start"), data.get("process"), data["attendees_count"])
+    elif kind == "project":
+        if data.get("status") == "completed" and data.get("end_date"):
+            process = ctx.process_of("project", data)
+            add("projects_delivered", data["end_date"], process)
+            cost = data.get("cost")
+            if cost and cost.get("currency", "EUR") == "EUR":
+                add("budget_spent", data["end_date"], process, Decimal(str(cost["amount"])))
+    elif kind == "budget":
+        amount = data.get("amount") or {}
+        if data.get("fiscal_year") is not None and amount.get("currency", "EUR") == "EUR":
+            add("budget_allocated", str(data["fiscal_year"]), data.get("process"), Decimal(str(amount["amount"])))
+    return out
+
+
+@dataclass
+class Sums:
+    """Contributions added up (or taken away: ``sign`` -1) per cell: each cell's value and how
+    many contributions make it, and per place how many contributions each person has there. A
+    computation from scratch is the sum over every record; a write adds the difference between
+    its records' new and old contributions."""
+
+    values: dict[Cell, int | Decimal]
+    counts: dict[Cell, int]
+    people: dict[Place, dict[str, int]]
+    #: Of a difference: the people with a contribution at a place after it (added), and those
+    #: with one taken away (who may have others there).
+    added: set[tuple[Place, str]]
+    removed: set[tuple[Place, str]]
+
+    def __init__(self) -> None:
+        self.values, self.counts, self.people = {}, {}, {}
+        self.added, self.removed = set(), set()
+
+    def add(self, found: list[Contribution], sign: int = 1) -> None:
+        for c in found:
+            for place in c.places():
+                cell = (c.code, *place)
+                self.values[cell] = self.values.get(cell, 0) + sign * c.value
+                self.counts[cell] = self.counts.get(cell, 0) + sign
+                if c.person is not None:
+                    persons = self.people.setdefault(place, {})
+                    persons[c.person] = persons.get(c.person, 0) + sign
+                    (self.added if sign > 0 else self.removed).add((place, c.person))
+
+    def cells(self) -> dict[Cell, tuple[int | Decimal, int]]:
+        """(value, contributions) per cell, participants included (their value is the number of
+        people with a contribution there)."""
+        out = {cell: (self.values[cell], n) for cell, n in self.counts.items()}
+        for place, persons in self.people.items():
+            present = sum(1 for refs in persons.values() if refs > 0)
+            out[("participants", *place)] = (present, present)
+        return out
+
+    def published(self) -> dict[Cell, int | Decimal]:
+        """The indicator values these sums give (:func:`published`)."""
+        return published(self.cells())
+
+
+def published(cells: dict[Cell, tuple[int | Decimal, int]]) -> dict[Cell, int | Decimal]:
+    """The indicator values cells give: those some contribution makes, and 0 for the counts in
+    every place where the territory has any counted record (a comparison tells "none" from "not
+    known")."""
+    out = {cell: value for cell, (value, n) in cells.items() if n > 0}
+    for _, *place in list(out):
+        for code in COUNTS:
+            out.setdefault((code, *place), 0)  # type: ignore[arg-type]
+    return out

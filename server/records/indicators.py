@@ -1,0 +1,364 @@
+"""Indicator values kept current by every write: an aggregate over a territory's records takes
+seconds, far too long for a request, so each write adds to the cells it moves the difference
+between its records' new and old contributions (records/contributions.py; what moves is worked
+out in records/write_indicators.py), and comparisons read the published cube these cells make
+(records/cube.py).
+
+The cells live in the territory's internal indicator graph (``Urls.indicators_graph``): one node
+per cell with its value and how many contributions make it, and one node per (place, person)
+among a place's participants, so that distinct participants stay exact when a contribution goes.
+They are written around the records' own write (:class:`Pending`), under the territory's lock;
+``civicfed indicators verify`` compares them with a computation from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pyoxigraph import Literal, RdfFormat, parse
+
+from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
+
+from ..model.rdf import format_decimal, typed
+from ..store import Changeset, Description, Store
+from ..urls import Urls
+from .contributions import AMOUNTS, Cell, Place, Sums, published
+from .cube import Cube, Population, counts_people
+
+#: The marker of "every process" in a cell's IRI (no process id starts with "_").
+ALL = "_"
+#: Subjects read per query.
+CHUNK = 500
+
+Cells = dict[Cell, tuple[int | Decimal, int]]
+
+
+class IndicatorCells:
+    """The stored cells of one instance's territories."""
+
+    def __init__(self, store: Store, urls: Urls) -> None:
+        self.store, self.urls = store, urls
+        #: How many years after its own a population is used for (records/cube.py).
+        self.population_years = 3
+
+    def cell_iri(self, territory: str, cell: Cell) -> str:
+        code, *place = cell
+        return f"{self.urls.indicators_graph(territory)}/{code}/{_path(place)}"  # type: ignore[arg-type]
+
+    def person_iri(self, territory: str, place: Place, person: str) -> str:
+        return f"{self.urls.indicators_graph(territory)}/people/{_path(place)}/{person}"
+
+    def pending_marker(self, territory: str) -> str:
+        """The statement a write's records carry when its indicator values follow in a write of
+        their own (which removes it)."""
+        graph = self.urls.indicators_graph(territory)
+        return f"<{graph}> <{CF.indicatorsPending}> {typed('true', XSD.boolean)}"
+
+    def pending(self, territory: str) -> bool:
+        """Whether a write's records landed without its indicator values (its process died)."""
+        graph = self.urls.indicators_graph(territory)
+        return bool(self.store.describe([graph], graph))
+
+    def read(self, territory: str) -> Cells:
+        """Every stored cell of the territory: (value, contributions)."""
+        graph = self.urls.indicators_graph(territory)
+        rows = self.store.select(
+            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n }} }}"
+        )
+        return dict(self._parse(graph, r) for r in rows)
+
+    @staticmethod
+    def _parse(graph: str, row: Any) -> tuple[Cell, tuple[int | Decimal, int]]:
+        code, period, process, district = row["s"].value[len(graph) + 1 :].split("/")
+        cell = (code, period, None if process == ALL else process, None if district == ALL else district)
+        return cell, (_number(code, row["v"].value), int(row["n"].value))
+
+    def values(self, territory: str) -> dict[Cell, int | Decimal]:
+        """The territory's indicator values (what a computation from scratch gives)."""
+        return published(self.read(territory))
+
+    def replace(self, territory: str, sums: Sums, k: int, *, names: Urls | None = None) -> Changeset:
+        """A changeset replacing every stored cell of the territory, and its cube, by these sums
+        (a repair; a territory replicated from a peer after a sync: ``names`` are then its
+        origin's, and its cube is kept internal, as its origin publishes its own)."""
+        cs, graph = Changeset(), self.urls.indicators_graph(territory)
+        cs.clear_graph(graph)
+        lines: list[str] = []
+        cells = sums.cells()
+        for cell, (value, n) in cells.items():
+            if n > 0:
+                lines += self._cell(territory, cell, value, n)
+        for place, persons in sums.people.items():
+            lines += [self._member(territory, place, person) for person, refs in persons.items() if refs > 0]
+        cs.add(graph, lines)
+        cube = self.cube(territory, names)
+        cs.merge(cube.changes({}, published(cells), self.populations(territory, cube.urls), k, rebuild=True))
+        return cs
+
+    def rebuild_cube(self, territory: str, k: int) -> Changeset:
+        """The territory's whole cube from its stored cells (after its population changed), and
+        the marker removed."""
+        cube = self.cube(territory)
+        cs = cube.changes({}, self.values(territory), self.populations(territory, cube.urls), k, rebuild=True)
+        graph = self.urls.indicators_graph(territory)
+        cs.drop(graph, graph)
+        return cs
+
+    def cube_differences(self, cube: Cube, values: dict[Cell, int | Decimal], k: int) -> int:
+        """How many statements differ between a cube as stored and as these values make it."""
+        made = cube.changes({}, values, self.populations(cube.territory, cube.urls), k, rebuild=True)
+        expected = {comparable(t) for lines in made.insert.values() for t in parse_statements(lines)}
+        stored = {comparable((q.subject, q.predicate, q.object)) for q in self.store.quads(graph=cube.graph)}
+        return len(expected ^ stored)
+
+    def cube(self, territory: str, names: Urls | None = None) -> Cube:
+        """The cube of a territory of this server's own, or (``names``: its origin's) replicated."""
+        return Cube(self.urls, territory, names, public=names is None, population_years=self.population_years)
+
+    def observed(
+        self, wanted: list[tuple[Cube, Cell]], measure: str, *, per: bool
+    ) -> dict[tuple[str, Cell], dict[str, Any]]:
+        """What the cubes say of these cells, in one query: for each (territory, cell) found, its
+        observation's ``value`` of ``measure`` (absent when withheld: it has a ``status``), and
+        the ``population`` and its ``source`` of a value per inhabitants (``per``)."""
+        keys = {cube.subjects(cell)[per]: (cube.territory, cell) for cube, cell in wanted}
+        rows = [f"(<{cube.graph}> <{cube.subjects(cell)[per]}>)" for cube, cell in wanted]
+        names = {measure: "value", SDMXA.obsStatus: "status", CF.population: "population"}
+        names[CF.populationSource] = "source"
+        predicates = " ".join(f"<{p}>" for p in names)
+        out: dict[tuple[str, Cell], dict[str, Any]] = {}
+        for i in range(0, len(rows), CHUNK):
+            found = self.store.select(
+                f"SELECT ?obs ?p ?o WHERE {{ VALUES (?g ?obs) {{ {' '.join(rows[i : i + CHUNK])} }} "
+                f"VALUES ?p {{ {predicates} }} GRAPH ?g {{ ?obs ?p ?o }} }}"
+            )
+            for r in found:
+                out.setdefault(keys[r["obs"].value], {})[names[r["p"].value]] = r["o"]
+        return out
+
+    def names(self, cubes: list[Cube]) -> dict[str, str]:
+        """The territories' names (``skos:prefLabel`` of their records), in one query."""
+        rows = " ".join(
+            f'(<{self.urls.territory_graph(c.territory)}> <{c.urls.territory(c.territory)}> "{c.territory}")'
+            for c in cubes
+        )
+        found = self.store.select(
+            f"SELECT ?id ?name WHERE {{ VALUES (?g ?t ?id) {{ {rows} }} GRAPH ?g {{ ?t <{SKOS.prefLabel}> ?name }} }}"
+        )
+        return {r["id"].value: r["name"].value for r in found}
+
+    def populations(self, territory: str, names: Urls) -> dict[tuple[str, str], Population]:
+        """The populations of the territory and its districts by (area IRI, year): from its
+        imported tables (their observations of cf:inhabitants), else from the record of the place."""
+        own, sources = self.urls.territory_graph(territory), self.urls.source_graph(territory, "")
+        graphs = " ".join(f"<{g}>" for g in [own, *(g for g in self.store.graphs() if g.startswith(sources))])
+        rows = self.store.select(
+            f"SELECT ?g ?obs ?area ?year ?n WHERE {{ VALUES ?g {{ {graphs} }} GRAPH ?g {{ ?obs <{CF.inhabitants}> ?n ; "
+            f"<{SDMXD.refArea}> ?area ; <{SDMXD.refPeriod}> ?year }} }}"
+        )
+        found: dict[tuple[str, str], tuple[bool, str, int]] = {}
+        for r in rows:
+            try:
+                n = int(r["n"].value)
+            except ValueError:
+                continue
+            key = (r["area"].value, r["year"].value[:4])
+            rank = (r["g"].value == own, r["obs"].value, n)  # an imported table's first
+            if key not in found or rank < found[key]:
+                found[key] = rank
+        return {key: Population(n, obs) for key, (_, obs, n) in found.items()}
+
+    def prepare(
+        self,
+        territory: str,
+        delta: Sums,
+        k: int,
+        remaining: Callable[[set[str]], dict[str, set[Place]]],
+        *,
+        publish: bool,
+    ) -> Pending | None:
+        """How a write's difference reaches the stored cells (and the cube's observations, when it
+        is published): in two writes around the records' (see :class:`Pending`)."""
+        graph = self.urls.indicators_graph(territory)
+        if not delta.counts and not delta.added and not delta.removed:
+            return None
+        members = Changeset()
+        members.add(graph, [self.pending_marker(territory)])
+        members.add(graph, sorted({self._member(territory, place, person) for place, person in delta.added}))
+        return Pending(self, territory, delta, k, remaining, publish, members)
+
+    def marked(self, territory: str) -> Changeset:
+        """The marker alone (a write whose cube is rebuilt, with no value to move)."""
+        cs = Changeset()
+        cs.add(self.urls.indicators_graph(territory), [self.pending_marker(territory)])
+        return cs
+
+    def finish(self, pending: Pending, *, keep_marker: bool = False) -> Changeset:
+        """The cells (and cube) after a write, its records and its participants in the store;
+        the marker removed, unless the cube is to be rebuilt after (which removes it)."""
+        territory, delta = pending.territory, pending.delta
+        cs, graph = Changeset(), self.urls.indicators_graph(territory)
+        if not keep_marker:
+            cs.drop(graph, graph)  # the marker: the values are there
+        # A person some contribution was taken from stays while another one brings them there.
+        maybe_gone = delta.removed - delta.added
+        gone: dict[Place, int] = {}
+        if maybe_gone:
+            still = pending.remaining({person for _, person in maybe_gone})
+            for place, person in maybe_gone:
+                if place not in still.get(person, ()):
+                    cs.drop(graph, self.person_iri(territory, place, person))
+                    gone[place] = gone.get(place, 0) + 1
+        places = {place for place, _ in delta.added | maybe_gone}
+        present = self._members(territory, places)
+        cells = {cell for cell, n in delta.counts.items() if n or delta.values[cell]}
+        cells |= {("participants", *place) for place in places}  # type: ignore[misc]
+        nodes = {self.cell_iri(territory, c): c for c in cells}
+        stored = self._describe(list(nodes), graph)
+        before: Cells = {}
+        new: Cells = {}
+        for node, cell in nodes.items():
+            value = _number(cell[0], _value(stored.get(node), CF.cellValue))
+            n = _int(stored.get(node), CF.contributionCount)
+            before[cell] = (value, n)
+            if cell[0] == "participants":
+                people = present.get(cell[1:], 0) - gone.get(cell[1:], 0)  # type: ignore[call-overload]
+                after = (people, people)
+            else:
+                after = (value + delta.values.get(cell, 0), n + delta.counts.get(cell, 0))
+            if after == (value, n):
+                continue
+            cs.drop(graph, node)
+            new[cell] = after
+            if after[1]:
+                cs.add(graph, self._cell(territory, cell, *after))
+        if pending.publish and new:
+            cs.merge(self._cube_changes(territory, before, new, pending.k))
+        return cs
+
+    def _members(self, territory: str, places: set[Place]) -> dict[Place, int]:
+        """How many people are among the participants of each place."""
+        graph = self.urls.indicators_graph(territory)
+        cells = {self.cell_iri(territory, ("participants", *place)): place for place in places}  # type: ignore[misc]
+        ordered = sorted(cells)
+        out: dict[Place, int] = {}
+        for i in range(0, len(ordered), CHUNK):
+            values = " ".join(f"<{c}>" for c in ordered[i : i + CHUNK])
+            rows = self.store.select(
+                f"SELECT ?c (COUNT(?m) AS ?n) WHERE {{ GRAPH <{graph}> {{ VALUES ?c {{ {values} }} "
+                f"?m <{CF.participantIn}> ?c }} }} GROUP BY ?c"
+            )
+            out.update((cells[r["c"].value], int(r["n"].value)) for r in rows)
+        return out
+
+    def _cube_changes(self, territory: str, before: Cells, new: Cells, k: int) -> Changeset:
+        """The observations of the cells a write moves, and of those whose publication depends
+        on them: the zeros of the places they are at, and the people counts of their years (what
+        is withheld depends on the other cells of a breakdown)."""
+        places = {cell[1:] for cell in new}
+        around = [(code, *place) for place in places for code in indicators() if (code, *place) not in before]
+        stored = self._describe([self.cell_iri(territory, c) for c in around], self.urls.indicators_graph(territory))  # type: ignore[misc]
+        for cell in around:
+            node = stored.get(self.cell_iri(territory, cell))  # type: ignore[arg-type]
+            if node:
+                before[cell] = (_number(cell[0], _value(node, CF.cellValue)), _int(node, CF.contributionCount))  # type: ignore[index]
+        people = self._people_cells(territory, {place[0][:4] for place in places})
+        old = {**people, **before}
+        after = {**old, **new}
+        cube = self.cube(territory)
+        return cube.changes(published(old), published(after), self.populations(territory, cube.urls), k)
+
+    def _people_cells(self, territory: str, years: set[str]) -> Cells:
+        """The stored cells of the indicators counting people, in these years."""
+        graph = self.urls.indicators_graph(territory)
+        starts = " || ".join(
+            f'STRSTARTS(STR(?s), "{graph}/{code}/{year}")' for code in counts_people() for year in sorted(years)
+        )
+        rows = self.store.select(
+            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n "
+            f"FILTER({starts}) }} }}"
+        )
+        return dict(self._parse(graph, r) for r in rows)
+
+    # -- statements ---------------------------------------------------------------------------
+    def _cell(self, territory: str, cell: Cell, value: int | Decimal, n: int) -> list[str]:
+        node = self.cell_iri(territory, cell)
+        amount = cell[0] in AMOUNTS
+        term = typed(format_decimal(value), XSD.decimal) if amount else typed(str(int(value)), XSD.integer)
+        count = typed(str(n), XSD.integer)
+        return [f"<{node}> <{CF.cellValue}> {term}", f"<{node}> <{CF.contributionCount}> {count}"]
+
+    def _member(self, territory: str, place: Place, person: str) -> str:
+        """A person among a place's participants (linked to the participants cell there)."""
+        cell = self.cell_iri(territory, ("participants", *place))  # type: ignore[arg-type]
+        return f"<{self.person_iri(territory, place, person)}> <{CF.participantIn}> <{cell}>"
+
+    def _describe(self, subjects: list[str], graph: str) -> Description:
+        out: Description = {}
+        for i in range(0, len(subjects), CHUNK):
+            out.update(self.store.describe(subjects[i : i + CHUNK], graph))
+        return out
+
+
+def parse_statements(lines: list[str]) -> list[tuple[Any, Any, Any]]:
+    """N-Triples statements (without their final dot) as terms."""
+    text = "".join(line + " .\n" for line in lines)
+    return [(t.subject, t.predicate, t.object) for t in parse(text, format=RdfFormat.N_TRIPLES)]
+
+
+def comparable(triple: tuple[Any, Any, Any]) -> tuple[str, str, str]:
+    """A statement as every store gives it back: numbers and booleans by value (stores write
+    them their own way)."""
+    s, p, o = triple
+    value = str(o)
+    if isinstance(o, Literal) and o.datatype.value in (XSD.decimal, XSD.integer):
+        value = f"{Decimal(o.value).normalize()}^^{o.datatype.value}"
+    elif isinstance(o, Literal) and o.datatype.value == XSD.boolean:  # Virtuoso says 1 and 0
+        value = f"{o.value in ('true', '1')}^^{o.datatype.value}"
+    return (str(s), str(p), value)
+
+
+def _path(place: Place | list[str | None]) -> str:
+    """A place in a cell's IRI: period/process/district, ``_`` for "all"."""
+    return "/".join(part or ALL for part in place)
+
+
+def _value(triples: Any, predicate: str) -> str | None:
+    for p, o in triples or ():
+        if p == predicate:
+            return o.value  # type: ignore[no-any-return]
+    return None
+
+
+def _int(triples: Any, predicate: str) -> int:
+    value = _value(triples, predicate)
+    return int(value) if value is not None else 0
+
+
+def _number(code: str, lexical: str | None) -> int | Decimal:
+    if lexical is None:
+        return Decimal(0) if code in AMOUNTS else 0
+    return Decimal(lexical) if code in AMOUNTS else int(lexical)
+
+
+@dataclass
+class Pending:
+    """The indicator values of a write under way. Its new participants are written before its
+    records (only additions: the store's fast path), with a marker; its values after them, from
+    the participants then stored, removing the marker. A marker found later says the process
+    died in between: the territory's values are set again from its records
+    (``Writer.repair_indicators``). A territory's writes hold its lock throughout."""
+
+    cells: IndicatorCells
+    territory: str
+    delta: Sums
+    k: int
+    remaining: Callable[[set[str]], dict[str, set[Place]]]
+    publish: bool
+    members: Changeset
+
+    def finish(self, *, keep_marker: bool = False) -> Changeset:
+        return self.cells.finish(self, keep_marker=keep_marker)
