@@ -5,7 +5,9 @@ SIGKILL at a moment chosen by watching it work: its request sent, the store's wr
 growing, a remote store receiving staging graphs, the source file half read. The full disk is a
 real tmpfs filled to its last block and inode. After a kill the store must hold exactly what it
 held before the write, or exactly what the whole write makes of it (record times aside, which
-differ from run to run), never a mix; the server must start again on it and write. On a full
+differ from run to run), never a mix, once the indicator values a kill may have left marked as
+pending are counted again, as the territory's next write does first; the server must start again
+on it and write. On a full
 disk, writes and queries answer 503, nothing changes, and both work again once there is room.
 """
 
@@ -295,6 +297,18 @@ def written(instance: Instance, before: bytes, territory: str, body: bytes, key:
         return snapshot(svc)
 
 
+def settled(instance: Instance, territory: str, now: bytes) -> bytes:
+    """The state once the territory's next write has done what it does first: a write's
+    indicator values follow its records in writes of their own, and a kill between them leaves a
+    marker; the values are then counted again from the records (Writer.repair_indicators)."""
+    with instance.services() as svc:
+        if not svc.records.writer.cells.pending(territory):
+            return now
+        with svc.state.write_lock(territory):
+            svc.records.writer.repair_indicators(territory)
+    return instance.state()
+
+
 def check_before_or_after(
     instance: Instance, before: bytes, territory: str, body: bytes, key: str | None, what: str, leftovers: list[str]
 ) -> tuple[str, bytes]:
@@ -314,6 +328,7 @@ def check_before_or_after(
                 assert set(left) - {registry} <= set(swept), (left, swept)
                 assert not [g for g in svc.store.graphs() if g.startswith(scope)]
         now = instance.state() if left else now
+    now = settled(instance, territory, now)
     if now == before:
         return "before", now
     after = written(instance, before, territory, body, key)
