@@ -112,9 +112,10 @@ class Records:
         loaded = prepare(kind, data)
         territory = loaded["id"]
         created = self.state.create_territory(territory)
+        # Values left by a replica of the same id (its peer removed) are not this territory's.
+        leftovers = created and self.writer.maintain_indicators and bool(self.writer.cells.read(territory))
         self.writer.write(territory, [Op(kind, territory, "upsert", loaded)], None)
-        if created and self.writer.maintain_indicators:
-            # Values left by a replica of the same id (its peer removed) are not this territory's.
+        if leftovers:
             with self.state.write_lock(territory):
                 self.writer.repair_indicators(territory)
         return created, self.get(territory, kind, territory)

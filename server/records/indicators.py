@@ -13,7 +13,7 @@ They are written around the records' own write (:class:`Pending`), under the ter
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -95,21 +95,23 @@ class IndicatorCells:
             lines += [self._member(territory, place, person) for person, refs in persons.items() if refs > 0]
         cs.add(graph, lines)
         cube = self.cube(territory, names)
-        cs.merge(cube.changes({}, published(cells), self.populations(territory, cube.urls), k, rebuild=True))
+        values = published(cells)
+        cs.merge(cube.changes({}, values, self.populations(cube, values), k, rebuild=True))
         return cs
 
     def rebuild_cube(self, territory: str, k: int) -> Changeset:
         """The territory's whole cube from its stored cells (after its population changed), and
         the marker removed."""
         cube = self.cube(territory)
-        cs = cube.changes({}, self.values(territory), self.populations(territory, cube.urls), k, rebuild=True)
+        values = self.values(territory)
+        cs = cube.changes({}, values, self.populations(cube, values), k, rebuild=True)
         graph = self.urls.indicators_graph(territory)
         cs.drop(graph, graph)
         return cs
 
     def cube_differences(self, cube: Cube, values: dict[Cell, int | Decimal], k: int) -> int:
         """How many statements differ between a cube as stored and as these values make it."""
-        made = cube.changes({}, values, self.populations(cube.territory, cube.urls), k, rebuild=True)
+        made = cube.changes({}, values, self.populations(cube, values), k, rebuild=True)
         expected = {comparable(t) for lines in made.insert.values() for t in parse_statements(lines)}
         stored = {comparable((q.subject, q.predicate, q.object)) for q in self.store.quads(graph=cube.graph)}
         return len(expected ^ stored)
@@ -150,14 +152,18 @@ class IndicatorCells:
         )
         return {r["id"].value: r["name"].value for r in found}
 
-    def populations(self, territory: str, names: Urls) -> dict[tuple[str, str], Population]:
-        """The populations of the territory and its districts by (area IRI, year): from its
-        imported tables (their observations of cf:inhabitants), else from the record of the place."""
+    def populations(self, cube: Cube, cells: Iterable[Cell]) -> dict[tuple[str, str], Population]:
+        """The populations of the areas of these cells (the territory, its districts) by (area IRI,
+        year): from the territory's imported tables (their observations of cf:inhabitants), else
+        from the record of the place. Looked up by area: the store may hold many other areas'."""
+        territory = cube.territory
         own, sources = self.urls.territory_graph(territory), self.urls.source_graph(territory, "")
-        graphs = " ".join(f"<{g}>" for g in [own, *(g for g in self.store.graphs() if g.startswith(sources))])
+        areas = {cube.area(None)} | {cube.area(cell[3]) for cell in cells if cell[3]}
+        values = " ".join(f"<{a}>" for a in sorted(areas))
         rows = self.store.select(
-            f"SELECT ?g ?obs ?area ?year ?n WHERE {{ VALUES ?g {{ {graphs} }} GRAPH ?g {{ ?obs <{CF.inhabitants}> ?n ; "
-            f"<{SDMXD.refArea}> ?area ; <{SDMXD.refPeriod}> ?year }} }}"
+            f"SELECT ?g ?obs ?area ?year ?n WHERE {{ VALUES ?area {{ {values} }} "
+            f"GRAPH ?g {{ ?obs <{SDMXD.refArea}> ?area ; <{CF.inhabitants}> ?n ; <{SDMXD.refPeriod}> ?year }} "
+            f'FILTER(?g = <{own}> || STRSTARTS(STR(?g), "{sources}")) }}'
         )
         found: dict[tuple[str, str], tuple[bool, str, int]] = {}
         for r in rows:
@@ -269,7 +275,7 @@ class IndicatorCells:
         old = {**people, **before}
         after = {**old, **new}
         cube = self.cube(territory)
-        return cube.changes(published(old), published(after), self.populations(territory, cube.urls), k)
+        return cube.changes(published(old), published(after), self.populations(cube, after), k)
 
     def _people_cells(self, territory: str, years: set[str]) -> Cells:
         """The stored cells of the indicators counting people, in these years."""
