@@ -25,6 +25,7 @@ from server.records import Records
 
 INSEE_SOURCE = "INSEE, recensement de la population, populations légales millésime 2021 (population municipale)"
 INSEE_URL = "https://www.insee.fr/fr/information/7735186"
+DEMO_POPULATION_SOURCE = "Démo civicfed : population municipale INSEE 2021 répartie entre les quartiers (illustration)"
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,16 @@ def _in_cell(cell: tuple[float, float, float, float], u: float, v: float) -> dic
     return {"lat": round(lat, 6), "lon": round(lon, 6)}
 
 
+def district_populations(spec: TerritorySpec, seed: int = 2024) -> dict[str, int]:
+    """The territory's population shared out among its demo quartiers (an illustration, so that
+    the demo's districts join with a population: no official figure is per demo quartier)."""
+    rng = random.Random(f"{seed}:{spec.id}:population")  # its own draws: the records stay the same
+    weights = [0.5 + rng.random() for _ in spec.districts]
+    shares = [int(spec.population * w / sum(weights)) for w in weights]
+    shares[-1] += spec.population - sum(shares)
+    return dict(zip(spec.districts, shares, strict=True))
+
+
 def generate(
     spec: TerritorySpec, scale: float = 1.0, seed: int = 2024, *, counts_only: bool = False
 ) -> Iterator[dict[str, Any]]:
@@ -211,6 +222,7 @@ def generate(
     rng = random.Random(f"{seed}:{spec.id}")
     start = dt.datetime(2024, 1, 8, 9, 0, tzinfo=dt.UTC)
     cells = district_cells(spec)
+    people = district_populations(spec, seed)
     # The quartiers first: located records are placed in them (the loader finds which from
     # their coordinates, as it does for any import).
     for name, (south, west, north, east) in cells.items():
@@ -224,6 +236,7 @@ def generate(
                 "type": "Polygon",
                 "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
             },
+            "population": {"value": people[name], "year": 2021, "source": DEMO_POPULATION_SOURCE},
         }
     users = [f"user-{spec.id}-{i:06d}" for i in range(max(200, int(400 * scale)))]
 

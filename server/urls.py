@@ -55,6 +55,10 @@ class Urls:
     def territory(self, territory: str) -> str:
         return f"{self._id_prefix}{territory}"
 
+    def source(self, territory: str, source_id: str) -> str:
+        """An import source of a territory (its tables' qb:DataSet is ``#dataset``)."""
+        return f"{self.territory(territory)}/source/{source_id}"
+
     def resource(self, territory: str, kind: str, local_id: str) -> str:
         if kind == "territory":
             return self.territory(territory)

@@ -10,6 +10,7 @@ from typing import Any
 import altair as alt
 
 from .compare import Comparison
+from .join import CONFIDENCE, Join
 
 #: What a reader sees for a value that is not published.
 STATUS_TEXT = {
@@ -59,3 +60,51 @@ def render(spec: dict[str, Any], image: str) -> bytes:
     if image == "svg":
         return vlc.vegalite_to_svg(spec).encode("utf-8")
     return vlc.vegalite_to_png(spec, scale=2)
+
+
+def join_spec(joined: Join, lang: str = "en") -> dict[str, Any]:
+    """A point per pair (measure across, indicator up) with a least-squares line, the
+    coefficients and the number of pairs under the title."""
+    fr = lang == "fr"
+    rows = [
+        {"name": r.unit.name, "measure": float(r.measure), "value": float(r.value)}  # type: ignore[arg-type]
+        for r in joined.pairs
+    ]
+    x_unit = joined.measure_unit_label()
+    x_title = joined.measure_label() + (f" ({x_unit})" if x_unit else "")
+    if joined.measure_period:
+        x_title += f", {joined.measure_period}"
+    y_title = f"{joined.label(lang)} ({joined.unit(lang)}), {joined.period}"
+    base = alt.Chart(alt.Data(values=rows))
+    points = base.mark_circle(size=70, color="#2b6cb0").encode(
+        x=alt.X("measure:Q", title=x_title, scale=alt.Scale(zero=False)),
+        y=alt.Y("value:Q", title=y_title),
+        tooltip=[
+            alt.Tooltip("name:N", title="District" if joined.on == "district" else "Territory"),
+            alt.Tooltip("measure:Q", title=joined.measure_label()),
+            alt.Tooltip("value:Q", title=joined.label(lang)),
+        ],
+    )
+    layers: list[Any] = [points]
+    if len(rows) >= 2:
+        layers.append(
+            base.transform_regression("measure", "value")
+            .mark_line(color="#c05621", strokeDash=[4, 3])
+            .encode(x="measure:Q", y="value:Q")
+        )
+    stats = [
+        f"{'Pearson r' if c.method == 'pearson' else 'Spearman rho'} = "
+        + (f"{c.coefficient:.2f}" if c.coefficient is not None else "n/a")
+        + (f" [{c.interval[0]:.2f}, {c.interval[1]:.2f}]" if c.interval else "")
+        for c in joined.correlations
+    ]
+    if joined.on == "district":
+        where = ("par " if fr else "by ") + (joined.level or "district")
+    else:
+        where = "par territoire" if fr else "by territory"
+    title = alt.TitleParams(
+        f"{joined.label(lang)} and {joined.measure_label()}, {where}",
+        subtitle=[f"{', '.join(stats)}; n = {len(rows)} ({int(CONFIDENCE * 100)}% intervals)", joined.source()],
+        anchor="start",
+    )
+    return alt.layer(*layers).properties(title=title, width=420, height=320).to_dict()

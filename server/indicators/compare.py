@@ -44,6 +44,28 @@ UNITS = {
 }
 
 
+def indicator_label(indicator: Indicator, per: str | None, lang: str = "en") -> str:
+    """The indicator's name in ``lang``, per 1,000 inhabitants with ``per``."""
+    label = indicator.label.get(lang) or indicator.label["en"]
+    if per:
+        label += " per 1,000 inhabitants" if lang == "en" else " pour 1 000 habitants"
+    return label
+
+
+def indicator_json(indicator: Indicator) -> dict[str, Any]:
+    return {
+        "code": indicator.code,
+        "iri": indicator.iri,
+        "label": indicator.label,
+        "definition": indicator.definition,
+        "unit": indicator.unit,
+    }
+
+
+def unit_label(indicator: Indicator, lang: str = "en") -> str:
+    return UNITS.get(indicator.unit, (indicator.unit, indicator.unit))[lang == "fr"]
+
+
 @dataclass
 class Row:
     territory: str
@@ -70,13 +92,10 @@ class Comparison:
         return self.indicator.iri + ("Per1000" if self.per else "")
 
     def label(self, lang: str = "en") -> str:
-        label = self.indicator.label.get(lang) or self.indicator.label["en"]
-        if self.per:
-            label += " per 1,000 inhabitants" if lang == "en" else " pour 1 000 habitants"
-        return label
+        return indicator_label(self.indicator, self.per, lang)
 
     def unit(self, lang: str = "en") -> str:
-        return UNITS.get(self.indicator.unit, (self.indicator.unit, self.indicator.unit))[lang == "fr"]
+        return unit_label(self.indicator, lang)
 
     def source(self) -> str:
         """The line a chart or a table cites its data with."""
@@ -87,13 +106,7 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "indicator": {
-                "code": self.indicator.code,
-                "iri": self.indicator.iri,
-                "label": self.indicator.label,
-                "definition": self.indicator.definition,
-                "unit": self.indicator.unit,
-            },
+            "indicator": indicator_json(self.indicator),
             "measure": self.measure,
             "period": self.period,
             "per": self.per,

@@ -55,7 +55,7 @@ def activity_iri(urls: Urls, territory: str, run_id: str) -> str:
 
 
 def source_iri(urls: Urls, territory: str, source_id: str) -> str:
-    return f"{urls.territory(territory)}/source/{source_id}"
+    return urls.source(territory, source_id)
 
 
 def record_statements(urls: Urls, territory: str, run_id: str, source_id: str) -> list[tuple[str, str]]:

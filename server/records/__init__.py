@@ -28,11 +28,12 @@ from .authz import require_writer
 from .cache import RecordCache
 from .clock import Clock, etag
 from .contributions import Cell, Sums
-from .cube import Cube
+from .cube import Cube, Population
 from .index import IndexEntry
 from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
 from .read import Reader
+from .tables import District, Observed, districts, observations
 from .write import Writer, prepare
 from .write_indicators import recount
 
@@ -176,6 +177,19 @@ class Records:
     def territory_names(self, cubes: list[Cube]) -> dict[str, str]:
         """The names of these cubes' territories."""
         return self.writer.cells.names(cubes)
+
+    def area_observations(self, wanted: list[tuple[str, str, str, str | None]]) -> list[Observed]:
+        """What the territories' tables say of these (territory, area IRI, measure, data set or
+        None) (records/tables.py)."""
+        return observations(self.store, self.urls, wanted)
+
+    def districts(self, territory: str) -> list[District]:
+        """A territory's districts, with their level and parent."""
+        return districts(self.store, self.urls, territory, self.reader.urls_for(territory))
+
+    def area_populations(self, cube: Cube, cells: list[Cell]) -> dict[tuple[str, str], Population]:
+        """The populations of these cells' areas by (area IRI, year), as the cube takes them."""
+        return self.writer.cells.populations(cube, cells)
 
     def indicator_cube_differences(self, territory: str, values: dict[Cell, int | Decimal]) -> int:
         """How many statements of the territory's stored cube differ from one made from these values."""

@@ -3,6 +3,7 @@ compare.py), as JSON, CSV, a Vega-Lite chart specification, or the chart as SVG 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -25,7 +26,21 @@ PNG = Format("png", "png", "image/png")
 OFFERED = (JSON, CSV, VEGA_LITE, SVG, PNG)
 
 
-class CompareArgs(Schema):
+class ChartArgs(Schema):
+    """What every chart-making endpoint takes: per inhabitants, the chart's language, the format."""
+
+    per = fields.String(
+        validate=validate.OneOf([PER_THOUSAND]),
+        metadata={"description": "`1000inhabitants`: the values per 1,000 inhabitants of the year's population."},
+    )
+    lang = fields.String(validate=validate.OneOf(["en", "fr"]), metadata={"description": "The chart's language."})
+    format = fields.String(
+        validate=validate.OneOf([f.name for f in OFFERED] + [f.suffix for f in OFFERED]),
+        metadata={"description": "json, csv, vega-lite, svg or png; else the Accept header decides (JSON by default)."},
+    )
+
+
+class CompareArgs(ChartArgs):
     indicator = fields.String(
         required=True,
         validate=validate.OneOf(list(indicators())),
@@ -38,15 +53,6 @@ class CompareArgs(Schema):
         required=True,
         validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="A year (2024) or a month (2024-03)."),
         metadata={"description": "A year or a month.", "example": "2024"},
-    )
-    per = fields.String(
-        validate=validate.OneOf([PER_THOUSAND]),
-        metadata={"description": "`1000inhabitants`: the values per 1,000 inhabitants of the year's population."},
-    )
-    lang = fields.String(validate=validate.OneOf(["en", "fr"]), metadata={"description": "The chart's language."})
-    format = fields.String(
-        validate=validate.OneOf([f.name for f in OFFERED] + [f.suffix for f in OFFERED]),
-        metadata={"description": "json, csv, vega-lite, svg or png; else the Accept header decides (JSON by default)."},
     )
 
 
@@ -73,12 +79,18 @@ def compare_territories(args: dict[str, Any]) -> Response:
     asked = args.get("territories")
     territories = [t for t in asked.split(",") if t] if asked else records.territory_ids()
     comparison = compare(records, args["indicator"], territories, args["period"], args.get("per"))
+    return answer(fmt, comparison, lambda: compare_spec(comparison, args.get("lang", "en")))
+
+
+def answer(fmt: Format, result: Any, spec: Callable[[], dict[str, Any]]) -> Response:
+    """A result (with ``to_json`` and ``to_csv``) in the negotiated format; its chart's ``spec``
+    made only for a chart."""
     vary = {"Vary": "Accept"}  # the format is negotiated
     if fmt is JSON:
-        return json_response(comparison.to_json(), headers=vary)
+        return json_response(result.to_json(), headers=vary)
     if fmt is CSV:
-        return Response(comparison.to_csv(), mimetype="text/csv", headers=vary)
-    spec = compare_spec(comparison, args.get("lang", "en"))
+        return Response(result.to_csv(), mimetype="text/csv", headers=vary)
+    made = spec()
     if fmt is VEGA_LITE:
-        return json_response(spec, headers={"Content-Type": VEGA_LITE.media_type, **vary})
-    return Response(render(spec, fmt.name), mimetype=fmt.media_type, headers=vary)
+        return json_response(made, headers={"Content-Type": VEGA_LITE.media_type, **vary})
+    return Response(render(made, fmt.name), mimetype=fmt.media_type, headers=vary)
