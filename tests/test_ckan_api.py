@@ -266,3 +266,32 @@ def test_deleted_datasets_with_include_deleted(live_server: LiveServer, ckan: ck
             body = {k: v for k, v in budget.items() if k not in skip}
             assert requests.put(f"{api}/{budget['id']}", json=body, headers=live_server.auth("admin"), timeout=30).ok
     assert "lyon-budgets" in ckan.action.package_list()
+
+
+def test_the_indicator_cube_is_a_dataset_of_the_catalogs(ckan: ckanapi.RemoteCKAN, live_server: LiveServer) -> None:
+    """Each territory's indicator cube is listed (CKAN and DCAT-AP, which the shapes test
+    validates as a whole): one file per RDF format, each the cube itself, its observations counted."""
+    from pyoxigraph import RdfFormat, parse
+
+    package = ckan.action.package_show(id="lyon-indicators")
+    assert set(package) >= PACKAGE_KEYS and "cube de données RDF" in package["notes"]
+    assert {r["format"] for r in package["resources"]} == {"Turtle", "JSON-LD", "RDF/XML", "N-Triples"}
+    count = int(next(e["value"] for e in package["extras"] if e["key"] == "record_count"))
+    formats = {"Turtle": RdfFormat.TURTLE, "N-Triples": RdfFormat.N_TRIPLES, "RDF/XML": RdfFormat.RDF_XML}
+    for resource in package["resources"]:
+        assert f"{count} observations" in resource["description"]
+        got = requests.get(resource["url"], timeout=30)
+        assert got.status_code == 200 and got.headers["Content-Type"].startswith(resource["mimetype"])
+        if resource["format"] in formats:
+            triples = list(parse(got.content, format=formats[resource["format"]]))
+            typed = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+            observations = {
+                t.subject
+                for t in triples
+                if t.predicate.value == typed and t.object.value == "http://purl.org/linked-data/cube#Observation"
+            }
+            assert len(observations) == count
+    found = ckan.action.package_search(q="indicateurs", rows=100)["results"]
+    assert {"lyon-indicators", "grenoble-indicators", "rennes-indicators"} <= {d["name"] for d in found}
+    dcat = requests.get(f"{live_server.url}/dataset/lyon-indicators", headers={"Accept": "text/turtle"}, timeout=30)
+    assert dcat.status_code == 200 and "/indicators/lyon.ttl" in dcat.text

@@ -158,7 +158,7 @@ def resource_dict(d: Dataset, r: Distribution, position: int) -> dict[str, Any]:
         "cache_last_updated": None,
         "cache_url": None,
         "created": ckan_time(d.issued),
-        "description": f"All {d.count} records, one {FILE_TYPES[r.fmt].label} file, updated as the data changes.",
+        "description": f"All {d.count} {d.items}, one {FILE_TYPES[r.fmt].label} file, updated as the data changes.",
         "format": FILE_TYPES[r.fmt].label,
         "hash": "",
         "id": r.resource_id,

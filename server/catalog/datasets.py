@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vocabularies import DCT, EU_THEME, GEO, SCHEMES_FILE, SDO, SKOS
+from vocabularies import DCT, EU_THEME, GEO, QB, SCHEMES_FILE, SDO, SKOS
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES, Licence
 
 from ..model.kinds import BY_PLURAL, Kind
@@ -168,6 +168,8 @@ class Dataset:
     #: The API list of these records (the landing page of a machine).
     api_url: str
     search_text: str = field(repr=False, default="")
+    #: What ``count`` counts, in the files' descriptions.
+    items: str = "records"
 
 
 @dataclass
@@ -215,9 +217,8 @@ class Catalog:
         return table.get(resource_id)
 
 
-#: A provider lists the datasets of some territories (kinds today; indicator cubes and imported
-#: sources later).
-Provider = Callable[[Records, list[Territory]], Iterator[Dataset]]
+#: A provider lists the datasets of some territories, given those the providers before it listed.
+Provider = Callable[[Records, list[Territory], list[Dataset]], Iterator[Dataset]]
 
 
 def stable_uuid(iri: str) -> str:
@@ -266,7 +267,7 @@ def _by_graph(rows: list[Any], *keys: str) -> dict[tuple[str, ...], Any]:
     return {tuple(r[k].value for k in keys): r for r in rows}
 
 
-def kind_datasets(records: Records, territories: list[Territory]) -> Iterator[Dataset]:
+def kind_datasets(records: Records, territories: list[Territory], earlier: list[Dataset]) -> Iterator[Dataset]:
     """One dataset per kind of public record each territory holds or held: four aggregate
     queries per chunk of territories, whatever their number of kinds and records."""
     urls: Urls = records.urls
@@ -390,7 +391,96 @@ def _dataset(
     )
 
 
-PROVIDERS: list[Provider] = [kind_datasets]
+#: The kinds whose records the indicators count (their datasets date the cube).
+COUNTED_PLURALS = ("proposals", "comments", "meetings", "projects", "budgets")
+INDICATOR_TEXTS = (
+    "Participation indicators of {name}",
+    "Indicateurs de participation de {name}",
+    "Participants, proposals, votes, comments, meetings, attendance, projects delivered and budgets of "
+    "{name} per month, year, participatory process and district, and per 1,000 inhabitants: a W3C RDF "
+    "Data Cube kept current as the data changes. Counts of fewer than {k} people are withheld.",
+    "Participants, propositions, votes, commentaires, réunions, présence, projets réalisés et budgets de "
+    "{name} par mois, année, démarche participative et quartier, et pour 1 000 habitants : un cube de "
+    "données RDF (W3C) tenu à jour au fil des données. Les effectifs de moins de {k} personnes sont masqués.",
+)
+#: The cube document's formats (server/web/indicators.py), by suffix.
+CUBE_FORMATS = {
+    "ttl": "text/turtle",
+    "jsonld": "application/ld+json",
+    "rdf": "application/rdf+xml",
+    "nt": "application/n-triples",
+}
+
+
+def indicator_datasets(records: Records, territories: list[Territory], earlier: list[Dataset]) -> Iterator[Dataset]:
+    """One dataset per territory whose indicator cube has observations: its cube document in
+    every RDF format. It changes when the counted records do: their datasets date it."""
+    urls: Urls = records.urls
+    graphs = {urls.indicators_cube_graph(t.id): t for t in territories}
+    counts: dict[str, int] = {}
+    names = list(graphs)
+    for start in range(0, len(names), CHUNK):
+        values = " ".join(f"<{g}>" for g in names[start : start + CHUNK])
+        for row in records.select(
+            f"SELECT ?g (COUNT(?o) AS ?n) WHERE {{ VALUES ?g {{ {values} }} "
+            f"GRAPH ?g {{ ?o a <{QB.Observation}> }} }} GROUP BY ?g"
+        ):
+            counts[row["g"].value] = int(row["n"].value)
+    counted: dict[str, list[Dataset]] = {}
+    for d in earlier:
+        if d.plural in COUNTED_PLURALS:
+            counted.setdefault(d.territory.id, []).append(d)
+    for graph, territory in graphs.items():
+        sources = counted.get(territory.id)
+        if not counts.get(graph) or not sources:
+            continue
+        document = urls.indicators_document(territory.id)
+        name = f"{territory.id}-indicators"
+        iri = f"{urls.base}/dataset/{name}"
+        title_en, title_fr, description_en, description_fr = (
+            t.format(name=territory.name, k=records.writer.min_people) for t in INDICATOR_TEXTS
+        )
+        distributions = tuple(
+            Distribution(
+                name=f"indicators.{fmt}",
+                fmt=fmt,
+                url=f"{document}.{fmt}",
+                media_type=media_type,
+                resource_id=stable_uuid(f"{document}.{fmt}"),
+                title_en=f"{title_en} ({FILE_TYPES[fmt].label})",
+                title_fr=f"{title_fr} ({FILE_TYPES[fmt].label})",
+            )
+            for fmt, media_type in CUBE_FORMATS.items()
+        )
+        keywords = ("participation", "indicators", "indicateurs", "RDF Data Cube", territory.name)
+        start_day = min(d.start for d in sources if d.start)
+        yield Dataset(
+            name=name,
+            iri=iri,
+            id=stable_uuid(iri),
+            territory=territory,
+            plural="indicators",
+            title_en=title_en,
+            title_fr=title_fr,
+            description_en=description_en,
+            description_fr=description_fr,
+            keywords=keywords,
+            themes=(BASE_THEME, "SOCI"),
+            count=counts[graph],
+            deleted=False,
+            issued=min(d.issued for d in sources if d.issued),
+            modified=max(d.modified for d in sources if d.modified),
+            start=start_day,
+            end=max(d.end for d in sources if d.end),
+            bbox=None,
+            distributions=distributions,
+            api_url=document,
+            search_text=" ".join((name, title_en, title_fr, description_en, description_fr, *keywords)).lower(),
+            items="observations",
+        )
+
+
+PROVIDERS: list[Provider] = [kind_datasets, indicator_datasets]
 
 
 def build_catalog(
@@ -410,7 +500,7 @@ def build_catalog(
     datasets = [d for t in territories if t not in again for d in keep.get(t, [])]
     fresh: list[Dataset] = []
     for provider in PROVIDERS:
-        fresh.extend(provider(records, infos))
+        fresh.extend(provider(records, infos, fresh))
     rebuilt = frozenset(again) if previous is not None and changed is not None else None
     return Catalog(datasets + _with_territory_boxes(fresh), territories=list(territories), rebuilt=rebuilt)
 

@@ -312,7 +312,7 @@ def dataset_triples(w: Writer, d: Dataset, site: Site) -> None:
         add(node, DCT.identifier, _lit(r.resource_id))
         add(node, DCT.title, _lit(r.title_fr, "fr"))
         add(node, DCT.title, _lit(r.title_en, "en"))
-        add(node, DCT.description, _lit(f"All {d.count} records, one file, updated as the data changes.", "en"))
+        add(node, DCT.description, _lit(f"All {d.count} {d.items}, one file, updated as the data changes.", "en"))
         add(node, DCAT.accessURL, f"<{r.url}>")
         add(node, DCAT.downloadURL, f"<{r.url}>")
         add(node, DCT.format, w.file_type(r.fmt))

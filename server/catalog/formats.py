@@ -35,6 +35,7 @@ FILE_TYPES: dict[str, FileType] = {
     "ttl": FileType("RDF_TURTLE", "Turtle"),
     "jsonld": FileType("JSON_LD", "JSON-LD"),
     "nt": FileType("RDF_N_TRIPLES", "N-Triples"),
+    "rdf": FileType("RDF_XML", "RDF/XML"),
     "nq": FileType("RDF_N_QUADS", "N-Quads"),
     "trig": FileType("RDF_TRIG", "TriG"),
 }
