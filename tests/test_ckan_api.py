@@ -276,7 +276,9 @@ def test_the_indicator_cube_is_a_dataset_of_the_catalogs(ckan: ckanapi.RemoteCKA
     package = ckan.action.package_show(id="lyon-indicators")
     assert set(package) >= PACKAGE_KEYS and "cube de données RDF" in package["notes"]
     assert {r["format"] for r in package["resources"]} == {"Turtle", "JSON-LD", "RDF/XML", "N-Triples"}
-    count = int(next(e["value"] for e in package["extras"] if e["key"] == "record_count"))
+    extras = {e["key"]: e["value"] for e in package["extras"]}
+    count = int(extras["record_count"])
+    periods: set[str] = set()
     formats = {"Turtle": RdfFormat.TURTLE, "N-Triples": RdfFormat.N_TRIPLES, "RDF/XML": RdfFormat.RDF_XML}
     for resource in package["resources"]:
         assert f"{count} observations" in resource["description"]
@@ -291,6 +293,13 @@ def test_the_indicator_cube_is_a_dataset_of_the_catalogs(ckan: ckanapi.RemoteCKA
                 if t.predicate.value == typed and t.object.value == "http://purl.org/linked-data/cube#Observation"
             }
             assert len(observations) == count
+            periods |= {
+                t.object.value.rsplit("/", 1)[1]
+                for t in triples
+                if t.predicate.value == "http://purl.org/linked-data/sdmx/2009/dimension#refPeriod"
+            }
+    # Its temporal coverage is the periods it has (votes', meetings', budgets' years count too).
+    assert (extras["temporal_start"][:4], extras["temporal_end"][:4]) == (min(periods)[:4], max(periods)[:4])
     found = ckan.action.package_search(q="indicateurs", rows=100)["results"]
     assert {"lyon-indicators", "grenoble-indicators", "rennes-indicators"} <= {d["name"] for d in found}
     dcat = requests.get(f"{live_server.url}/dataset/lyon-indicators", headers={"Accept": "text/turtle"}, timeout=30)

@@ -130,8 +130,8 @@ def test_territories_joined_with_their_populations(client: FlaskClient, svc: Any
     """On the territory: each territory's own population (as its record says) beside its value."""
     rennes = {"id": "rennes", "name": "Rennes", "insee_cog": "35238", "country": "FR"}
     grenoble = {"id": "grenoble", "name": "Grenoble", "insee_cog": "38185", "country": "FR"}
-    for data, people in ((rennes, 227830), (grenoble, 156389)):
-        data["population"] = {"value": people, "year": 2022, "source": "INSEE"}
+    for data, people, year in ((rennes, 227830, 2022), (grenoble, 158198, 2021)):
+        data["population"] = {"value": people, "year": year, "source": "INSEE"}
         make_territory(svc, data, ("admin",))
     for t, n in (("lyon", 3), ("rennes", 2), ("grenoble", 1)):
         ops = [_op(svc, "process", {"id": "bp", "title": "Budget", "type": "participatory_budget"})]
@@ -144,8 +144,10 @@ def test_territories_joined_with_their_populations(client: FlaskClient, svc: Any
     body = _join(client, **query, territories="lyon,rennes,grenoble")
     rows = {r["territory"]: r for r in body["rows"]}
     assert (rows["rennes"]["value"], rows["rennes"]["measure"], rows["rennes"]["measure_period"]) == (2, 227830, "2022")
-    assert rows["lyon"]["measure"] is None  # its record has no population: no pair
-    assert body["n"] == 2 and "2 pairs" in body["correlation"]["spearman"]["note"]
+    assert (rows["lyon"]["measure"], rows["lyon"]["measure_period"]) == (522250, "2021")  # its record's
+    # Each its latest census: Grenoble's of 2021 beside Rennes's of 2022 (the cube's rule).
+    assert rows["grenoble"]["measure_period"] == "2021" and body["measure"]["period"] is None
+    assert body["n"] == 3 and "3 pairs" in body["correlation"]["spearman"]["note"]
     table = list(
         csv.DictReader(
             io.StringIO(
@@ -157,11 +159,16 @@ def test_territories_joined_with_their_populations(client: FlaskClient, svc: Any
     )
     assert [(r["territory"], r["value"], r["measure_value"], r["measure_period"]) for r in table] == [
         ("rennes", "2", "227830", "2022"),
-        ("grenoble", "1", "156389", "2022"),
+        ("grenoble", "1", "158198", "2021"),
     ]
-    # A measure period asked for that no observation has: no pair.
+    # A measure period asked for: the same for all, and who has none has no pair.
+    same = _join(client, **query, territories="rennes,grenoble", measure_period="2022")
+    assert [r["measure"] for r in same["rows"]] == [227830, None] and same["measure"]["period"] == "2022"
     none = _join(client, **query, territories="rennes,grenoble", measure_period="2019")
     assert none["n"] == 0 and all(r["measure"] is None for r in none["rows"])
+    # A census older than the window (3 years before 2026) is too old to pair.
+    old = _join(client, **{**query, "period": "2026"}, territories="rennes,grenoble")
+    assert [r["measure_period"] for r in old["rows"]] == [None, None]
 
 
 def test_the_scatter_plot(client: FlaskClient, nested: str) -> None:
@@ -262,6 +269,12 @@ def test_lyon_arrondissements_from_the_real_samples_match_sparql(client: FlaskCl
         ("indicator=votes&period=2024&measure=cf:inhabitants&measure_period=2024-1", 400, "measure_period"),
         ("indicator=votes&period=2024&measure=cf:inhabitants&territories=atlantis", 404, "atlantis"),
         ("indicator=votes&period=2024&measure=stations&dataset=no%20such", 400, "dataset"),
+        # IRIs the store would refuse: a stray %, a control character, a bad host (500s once).
+        ("indicator=votes&period=2024&measure=http://x/%25zz", 400, "not a valid IRI"),
+        ("indicator=votes&period=2024&measure=http://x/a%01b", 400, "measure"),
+        ("indicator=votes&period=2024&measure=http://[::1", 400, "not a valid IRI"),
+        ("indicator=votes&period=2024&measure=cf:inhabitants&dataset=http://x/%7F", 400, "dataset"),
+        ("indicator=budget_allocated&period=2024&measure=cf:inhabitants&on=district&territories=lyon", 400, "district"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(

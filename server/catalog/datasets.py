@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vocabularies import DCT, EU_THEME, GEO, QB, SCHEMES_FILE, SDO, SKOS
+from vocabularies import DCT, EU_THEME, GEO, QB, SCHEMES_FILE, SDMXD, SDO, SKOS
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES, Licence
 
 from ..model.kinds import BY_PLURAL, Kind
 from ..model.rdf import canonical_datetime
 from ..records import Records
+from ..records.cube import MONTH, YEAR
 from ..records.index import RECORD_DELETED, RECORD_MODIFIED
 from ..urls import Urls
 from .formats import DUMPED_KINDS, FILE_TYPES, RECORD_FORMATS, kind_formats
@@ -412,12 +413,25 @@ CUBE_FORMATS = {
 }
 
 
+def period_days(iri: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a cube period (a year's or a month's reference interval IRI)."""
+    if iri.startswith(YEAR) and len(iri) == len(YEAR) + 4:
+        year = int(iri[len(YEAR) :])
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if iri.startswith(MONTH) and len(iri) == len(MONTH) + 7:
+        year, month = int(iri[len(MONTH) :][:4]), int(iri[-2:])
+        after = dt.date(year + month // 12, month % 12 + 1, 1)
+        return dt.date(year, month, 1), after - dt.timedelta(days=1)
+    return None
+
+
 def indicator_datasets(records: Records, territories: list[Territory], earlier: list[Dataset]) -> Iterator[Dataset]:
     """One dataset per territory whose indicator cube has observations: its cube document in
     every RDF format. It changes when the counted records do: their datasets date it."""
     urls: Urls = records.urls
     graphs = {urls.indicators_cube_graph(t.id): t for t in territories}
     counts: dict[str, int] = {}
+    spans: dict[str, list[dt.date]] = {}
     names = list(graphs)
     for start in range(0, len(names), CHUNK):
         values = " ".join(f"<{g}>" for g in names[start : start + CHUNK])
@@ -426,6 +440,14 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             f"GRAPH ?g {{ ?o a <{QB.Observation}> }} }} GROUP BY ?g"
         ):
             counts[row["g"].value] = int(row["n"].value)
+        # The periods the cube covers (its temporal coverage): a few dozen per territory.
+        for row in records.select(
+            f"SELECT DISTINCT ?g ?p WHERE {{ VALUES ?g {{ {values} }} "
+            f"GRAPH ?g {{ ?o a <{QB.Observation}> ; <{SDMXD.refPeriod}> ?p }} }}"
+        ):
+            days = period_days(row["p"].value)
+            if days:
+                spans.setdefault(row["g"].value, []).extend(days)
     counted: dict[str, list[Dataset]] = {}
     for d in earlier:
         if d.plural in COUNTED_PLURALS:
@@ -453,7 +475,7 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             for fmt, media_type in CUBE_FORMATS.items()
         )
         keywords = ("participation", "indicators", "indicateurs", "RDF Data Cube", territory.name)
-        start_day = min(d.start for d in sources if d.start)
+        covered = spans.get(graph) or [d.start for d in sources if d.start] + [d.end for d in sources if d.end]
         yield Dataset(
             name=name,
             iri=iri,
@@ -470,8 +492,8 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             deleted=False,
             issued=min(d.issued for d in sources if d.issued),
             modified=max(d.modified for d in sources if d.modified),
-            start=start_day,
-            end=max(d.end for d in sources if d.end),
+            start=min(covered),
+            end=max(covered),
             bbox=None,
             distributions=distributions,
             api_url=document,

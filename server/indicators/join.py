@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pyoxigraph import NamedNode
+
 from vocabularies import CF, Indicator, indicators
 
 from ..errors import BadRequest, NotFound
@@ -47,6 +49,8 @@ from .compare import (
 ON = ("territory", "district")
 #: Indicators a district's value of is the sum of its parts' (no distinct people, no share).
 ADDITIVE = frozenset((*COUNTS, *AMOUNTS, "attendance")) - {"participants"}
+#: Indicators no district breaks down (a budget has no district).
+NOT_BY_DISTRICT = frozenset(("budget_allocated",))
 #: Measures named by a prefix.
 PREFIXES = {
     "cf": str(CF),
@@ -254,7 +258,8 @@ def join(
     result.measure = measures[territories[0]]
     result.rows = [JoinRow(u) for u in units]
     _indicator_values(records, result, cubes)
-    _measure_values(records, result, measures, {t: _dataset_iri(records, t, dataset) for t in territories})
+    years = cubes[territories[0]].population_years
+    _measure_values(records, result, measures, {t: _dataset_iri(records, t, dataset) for t in territories}, years)
     result.correlations = correlations(
         [float(r.measure) for r in result.pairs],  # type: ignore[arg-type]
         [float(r.value) for r in result.pairs],  # type: ignore[arg-type]
@@ -295,15 +300,37 @@ def _check(
             "a join on districts is within one territory (district codes are the territory's)",
             "Exactly one territory.",
         )
+    if on == "district" and code in NOT_BY_DISTRICT:
+        raise bad("indicator", f"{code} is not broken down by district (a budget has no district)", "Not by district.")
     if on == "territory" and level is not None:
         raise bad("level", "level is for a join on districts", "Only with on=district.")
     return found
 
 
+def _is_iri(text: str, pointer: str) -> bool:
+    """Whether ``text`` is given as an absolute IRI; a 400 naming ``pointer`` when it looks like
+    one but is not (a stray ``%``, a control character, a bad host: the store would refuse it)."""
+    if not _IRI.fullmatch(text):
+        return False
+    try:
+        NamedNode(text)
+    except ValueError as exc:
+        raise BadRequest(
+            f"{pointer} {text!r} is not a valid IRI: {exc}",
+            errors=[{"pointer": pointer, "detail": "An absolute IRI (RFC 3987)."}],
+        ) from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise BadRequest(
+            f"{pointer} {text!r} holds a control character",
+            errors=[{"pointer": pointer, "detail": "An absolute IRI (RFC 3987)."}],
+        )
+    return True
+
+
 def _measure_iri(records: Records, territory: str, measure: str, dataset: str | None) -> str:
     """The measure's IRI: given, a prefixed name (``cf:inhabitants``), or a table's column name
     (``stations``, with ``dataset``)."""
-    if _IRI.fullmatch(measure):
+    if _is_iri(measure, "measure"):
         return measure
     prefix, sep, local = measure.partition(":")
     if sep:
@@ -318,14 +345,14 @@ def _measure_iri(records: Records, territory: str, measure: str, dataset: str | 
             f"measure {measure!r} is neither an IRI nor a prefixed name; a table's column name needs dataset",
             errors=[{"pointer": "measure", "detail": "An IRI, cf:inhabitants, or a column name with dataset=."}],
         )
-    if _IRI.fullmatch(dataset):
+    if _is_iri(dataset, "dataset"):
         return dataset.split("#")[0] + f"#measure-{measure}"
     return f"{records.urls.source(territory, dataset)}#measure-{measure}"
 
 
 def _dataset_iri(records: Records, territory: str, dataset: str | None) -> str | None:
     """The qb:DataSet: given as an IRI, or an import source's id in the territory."""
-    if dataset is None or _IRI.fullmatch(dataset):
+    if dataset is None or _is_iri(dataset, "dataset"):
         return dataset
     if not _NAME.fullmatch(dataset):
         raise BadRequest(
@@ -446,29 +473,38 @@ def _per_inhabitants(records: Records, rows: list[JoinRow], cube: Cube, period: 
         row.population, row.population_source = population.inhabitants, population.source
 
 
-def _measure_values(records: Records, result: Join, measures: dict[str, str], datasets: dict[str, str | None]) -> None:
-    """Each row's measure, of one period for all: the one asked, else the latest not after the
-    indicator's period."""
+def _measure_values(
+    records: Records, result: Join, measures: dict[str, str], datasets: dict[str, str | None], years: int
+) -> None:
+    """Each row's measure: of the period asked; else each area's latest figure not after the
+    indicator's period and at most ``years`` older, as the cube takes its populations (censuses
+    are of different years from one territory to another)."""
     wanted = [(r.unit.territory, r.unit.iri, measures[t], datasets[t]) for r in result.rows for t in [r.unit.territory]]
     found = records.area_observations(wanted)
-    period = result.measure_period
-    if period is None:
-        # A year's figure is "not after" a month of it; a later month or year is.
-        candidates = [o.period for o in found if o.period[: len(result.period)] <= result.period]
-        period = max(candidates, default=None)
-        result.measure_period = period
-    best: dict[str, Observed] = {}
+    asked, period = result.measure_period, result.period
+    candidates: dict[str, list[Observed]] = {}
     for o in found:
-        if o.period != period:
+        if asked is not None:
+            if o.period != asked:
+                continue
+        # A year's figure is "not after" a month of it; a later month or year is.
+        elif o.period[: len(period)] > period or int(o.period[:4]) < int(period[:4]) - years:
             continue
-        rank = (not o.imported, o.dataset or "")  # an imported table's first
-        if o.area not in best or rank < (not best[o.area].imported, best[o.area].dataset or ""):
-            best[o.area] = o
+        candidates.setdefault(o.area, []).append(o)
+    best: dict[str, Observed] = {}
+    for area, found_there in candidates.items():
+        # The latest; then an imported table's before a record's; then the first data set by IRI.
+        found_there.sort(key=lambda o: o.dataset or "")
+        found_there.sort(key=lambda o: (o.period, o.imported), reverse=True)
+        best[area] = found_there[0]
     for row in result.rows:
         o = best.get(row.unit.iri)
         if o is not None:
             row.measure, row.measure_period, row.dataset = o.value, o.period, o.dataset
             result.measure_unit = result.measure_unit or o.unit
+    chosen = {r.measure_period for r in result.rows if r.measure_period}
+    if asked is None:
+        result.measure_period = chosen.pop() if len(chosen) == 1 else None
 
 
 def correlations(x: list[float], y: list[float]) -> list[Correlation]:
