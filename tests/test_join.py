@@ -185,6 +185,8 @@ def test_the_scatter_plot(client: FlaskClient, nested: str) -> None:
     assert "Proposals and inhabitants, by arrondissement" in texts
     assert any("Pearson r = 0.80 [-0.28, 0.99]" in t and "n = 5" in t for t in texts), texts
     assert "inhabitants, 2024" in texts and "Proposals (number), 2024" in texts
+    french = ElementTree.fromstring(client.get(query + "&format=svg&lang=fr").get_data())
+    assert "Propositions et inhabitants, par arrondissement" in [t.text for t in french.iter(f"{SVG}text")]
     png = client.get(query + "&format=png")
     assert png.get_data()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -66,6 +66,7 @@ def join_spec(joined: Join, lang: str = "en") -> dict[str, Any]:
     """A point per pair (measure across, indicator up) with a least-squares line, the
     coefficients and the number of pairs under the title."""
     fr = lang == "fr"
+    area = "Territoire" if fr else "Territory"
     rows = [
         {"name": r.unit.name, "measure": float(r.measure), "value": float(r.value)}  # type: ignore[arg-type]
         for r in joined.pairs
@@ -80,7 +81,7 @@ def join_spec(joined: Join, lang: str = "en") -> dict[str, Any]:
         x=alt.X("measure:Q", title=x_title, scale=alt.Scale(zero=False)),
         y=alt.Y("value:Q", title=y_title),
         tooltip=[
-            alt.Tooltip("name:N", title="District" if joined.on == "district" else "Territory"),
+            alt.Tooltip("name:N", title=("Quartier" if fr else "District") if joined.on == "district" else area),
             alt.Tooltip("measure:Q", title=joined.measure_label()),
             alt.Tooltip("value:Q", title=joined.label(lang)),
         ],
@@ -94,7 +95,7 @@ def join_spec(joined: Join, lang: str = "en") -> dict[str, Any]:
         )
     stats = [
         f"{'Pearson r' if c.method == 'pearson' else 'Spearman rho'} = "
-        + (f"{c.coefficient:.2f}" if c.coefficient is not None else "n/a")
+        + (f"{c.coefficient:.2f}" if c.coefficient is not None else "n/d" if fr else "n/a")
         + (f" [{c.interval[0]:.2f}, {c.interval[1]:.2f}]" if c.interval else "")
         for c in joined.correlations
     ]
@@ -102,9 +103,10 @@ def join_spec(joined: Join, lang: str = "en") -> dict[str, Any]:
         where = ("par " if fr else "by ") + (joined.level or "district")
     else:
         where = "par territoire" if fr else "by territory"
+    intervals = f"intervalles à {int(CONFIDENCE * 100)} %" if fr else f"{int(CONFIDENCE * 100)}% intervals"
     title = alt.TitleParams(
-        f"{joined.label(lang)} and {joined.measure_label()}, {where}",
-        subtitle=[f"{', '.join(stats)}; n = {len(rows)} ({int(CONFIDENCE * 100)}% intervals)", joined.source()],
+        f"{joined.label(lang)} {'et' if fr else 'and'} {joined.measure_label()}, {where}",
+        subtitle=[f"{', '.join(stats)}; n = {len(rows)} ({intervals})", joined.source()],
         anchor="start",
     )
     return alt.layer(*layers).properties(title=title, width=420, height=320).to_dict()
