@@ -27,7 +27,7 @@ from typing import Any
 
 from pyoxigraph import NamedNode
 
-from vocabularies import CF, Indicator, indicators
+from vocabularies import CF, SDMXM, SDO, Indicator, indicators
 
 from ..errors import BadRequest, NotFound
 from ..records import Records
@@ -52,12 +52,7 @@ ADDITIVE = frozenset((*COUNTS, *AMOUNTS, "attendance")) - {"participants"}
 #: Indicators no district breaks down (a budget has no district).
 NOT_BY_DISTRICT = frozenset(("budget_allocated",))
 #: Measures named by a prefix.
-PREFIXES = {
-    "cf": str(CF),
-    "sdmx-measure": "http://purl.org/linked-data/sdmx/2009/measure#",
-    "schema": "http://schema.org/",
-    "dbo": "http://dbpedia.org/ontology/",
-}
+PREFIXES = {"cf": str(CF), "sdmx-measure": str(SDMXM), "schema": str(SDO)}
 CONFIDENCE = 0.95
 COLUMNS = (
     "territory",
