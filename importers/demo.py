@@ -268,6 +268,12 @@ def generate(
             {"title": "Vote", "start_date": f"{year}-06-01", "end_date": f"{year}-06-30"},
             {"title": "Réalisation", "start_date": f"{year}-07-01", "end_date": f"{year}-10-31"},
         ],
+        # The pilot's aims (GET /api/v1/territories/{t}/targets, and the territory's page).
+        "targets": [
+            {"indicator": "participants", "period": str(year), "value": 500, "title": "500 participants"},
+            {"indicator": "proposals", "period": str(year), "value": 0.1, "per": "1000inhabitants"},
+            {"indicator": "proposals", "period": f"{year}-02", "value": 20, "title": "20 idées en février"},
+        ],
         "language": "fr",
     }
     yield {

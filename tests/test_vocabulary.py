@@ -15,7 +15,7 @@ from pyoxigraph import RdfFormat
 
 from server.model.examples import RECORDS, record
 from server.model.kinds import KINDS
-from vocabularies import CF_IRI, CONTEXT_FILE, ONTOLOGY_FILE, SCHEMES_FILE, SHAPES_FILE, concept_codes
+from vocabularies import CF_IRI, CONTEXT_FILE, INDICATORS_FILE, ONTOLOGY_FILE, SCHEMES_FILE, SHAPES_FILE, concept_codes
 
 from .conftest import Territory, put
 
@@ -44,7 +44,9 @@ def everything(client: FlaskClient, lyon: Territory, svc: Any) -> Any:
 
 def test_every_written_cf_term_is_declared(everything: Any) -> None:
     # Terms of the ontology, and the concepts of its schemes (the code lists).
-    declared = {str(s) for f in (ONTOLOGY_FILE, SCHEMES_FILE) for s in rdflib.Graph().parse(f).subjects()}
+    declared = {
+        str(s) for f in (ONTOLOGY_FILE, SCHEMES_FILE, INDICATORS_FILE) for s in rdflib.Graph().parse(f).subjects()
+    }
     used: set[str] = set()
     for graph in (everything.urls.territory_graph("lyon"), everything.urls.private_graph("lyon")):
         for _s, p, o in _graph(everything, graph):

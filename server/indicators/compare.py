@@ -34,7 +34,7 @@ COLUMNS = (
     "population",
     "population_source",
 )
-PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
+PERIOD_RE = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2]))?")
 #: Units by their QUDT IRI, as a person reads them.
 UNITS = {
     "http://qudt.org/vocab/unit/NUM": ("number", "nombre"),

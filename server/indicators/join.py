@@ -279,7 +279,7 @@ def _check(
         raise bad("indicator", f"unknown indicator {code!r}", f"One of {', '.join(indicators())}.")
     if not PERIOD_RE.fullmatch(period):
         raise bad("period", f"period is a year or a month, not {period!r}", "A year (2024) or a month (2024-03).")
-    if measure_period is not None and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", measure_period):
+    if measure_period is not None and not re.fullmatch(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?", measure_period):
         raise bad("measure_period", f"not a period: {measure_period!r}", "A year, a month or a day.")
     if on not in ON:
         raise bad("on", f"on is territory or district, not {on!r}", "territory or district.")

@@ -80,6 +80,10 @@ RECORDS: dict[str, dict[str, Any]] = {
             {"title": "Dépôt", "start_date": "2024-01-08", "end_date": "2024-03-15"},
             {"title": "Vote", "start_date": "2024-06-01", "end_date": "2024-06-30"},
         ],
+        "targets": [
+            {"indicator": "participants", "period": "2024", "value": 500, "title": "500 participants"},
+            {"indicator": "proposals", "period": "2024", "value": 0.5, "per": "1000inhabitants"},
+        ],
         "language": "fr",
         "url": "https://participer.lyon.fr/processes/bp-2024",
         "created": "2023-12-01T10:00:00Z",

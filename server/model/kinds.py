@@ -31,6 +31,7 @@ from vocabularies import (
     SIOC,
     SKOS,
     WIKIDATA,
+    indicators,
 )
 from vocabularies.licences import LICENCES
 
@@ -48,6 +49,7 @@ from .rdf import (
     Matched,
     Node,
     NodeList,
+    Period,
     Point,
     Ref,
     Target,
@@ -233,6 +235,24 @@ def _population_node() -> Node:
     )
 
 
+def _targets() -> NodeList:
+    """Targets on indicators: the #target-1, #target-2… nodes (docs/indicators.md#targets)."""
+    return NodeList(
+        "targets",
+        CF.hasTarget,
+        "target",
+        (CF.Target,),
+        (
+            Concept("indicator", CF.targetIndicator, "indicators", iris={c: i.iri for c, i in indicators().items()}),
+            Period("period", CF.targetPeriod),
+            Value("value", CF.targetValue, "decimal"),
+            Concept("per", CF.targetPer, "per", iris={"1000inhabitants": CF.perThousandInhabitants}),
+            Concept("direction", CF.targetDirection, "directions", iris={"at_least": CF.atLeast, "at_most": CF.atMost}),
+            Text("title", DCT.title),
+        ),
+    )
+
+
 TERRITORY = Kind(
     "territory",
     "territories",
@@ -252,6 +272,7 @@ TERRITORY = Kind(
             _language(),
             Concept("license", DCT.license, "licences", iris={code: lic.iri for code, lic in LICENCES.items()}),
             Value("contact_email", SDO.email),
+            _targets(),
         ),
         extras=_territory_extras,
     ),
@@ -318,6 +339,7 @@ PROCESS = Kind(
                     Value("end_date", SDO.endDate, "date"),
                 ),
             ),
+            _targets(),
             _language(),
         ),
     ),

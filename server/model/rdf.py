@@ -554,6 +554,33 @@ class Target(Field):
         return f"<{ctx.urls.resource(ctx.territory, kind, local_id)}>"
 
 
+#: Periods as the UK's reference intervals name them, as RDF Data Cube publishers do.
+YEAR_IRI, MONTH_IRI = "http://reference.data.gov.uk/id/year/", "http://reference.data.gov.uk/id/month/"
+
+
+def period_iri(period: str) -> str:
+    """The interval IRI of a year (``2024``) or a month (``2024-03``)."""
+    return f"{YEAR_IRI if len(period) == 4 else MONTH_IRI}{period}"
+
+
+@dataclass
+class Period(Field):
+    """A year or a month, as its reference interval IRI (records/cube.py names its periods so)."""
+
+    name: str
+    predicate: str
+
+    def emit(self, s: str, value: Any, ctx: Ctx, out: list[str]) -> None:
+        out.append(f"<{s}> <{self.predicate}> <{period_iri(value)}>")
+
+    def read(self, s: str, props: Props, desc: Description, ctx: Ctx) -> Any:
+        for o in props.get(self.predicate, ()):
+            for prefix in (YEAR_IRI, MONTH_IRI):
+                if o.value.startswith(prefix):
+                    return o.value[len(prefix) :]
+        return MISSING
+
+
 @dataclass
 class Matched(Field):
     """A code that is also the tail of an authority IRI, linked with ``skos:exactMatch`` (Wikidata)."""

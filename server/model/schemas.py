@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from vocabularies import indicators
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES
 
 from .values import (
@@ -109,6 +110,45 @@ class PhaseSchema(StrictSchema):
         _check_order(data, "start_date", "end_date")
 
 
+class IndicatorTargetSchema(StrictSchema):
+    """A value set for an indicator over a period (docs/indicators.md#targets)."""
+
+    indicator = fields.String(
+        required=True,
+        validate=validate.OneOf(list(indicators())),
+        metadata={"description": "The indicator's code (docs/indicators.md)."},
+    )
+    period = fields.String(
+        required=True,
+        validate=Whole(r"^(1[89]|2[01])[0-9]{2}(-(0[1-9]|1[0-2]))?$", error="A year (2025) or a month (2025-06)."),
+        metadata={"description": "The year or month the target is for."},
+    )
+    value = Amount(required=True, metadata={"description": "The value aimed at, in the indicator's unit."})
+    per = fields.String(
+        validate=validate.OneOf(["1000inhabitants"]),
+        metadata={"description": "`1000inhabitants`: the value is per 1,000 inhabitants."},
+    )
+    direction = fields.String(
+        validate=validate.OneOf(["at_least", "at_most"]),
+        metadata={"description": "`at_least` (absent: the value is to reach the target) or `at_most`."},
+    )
+    title = title(required=False)
+
+    @validates_schema
+    def _per_inhabitants(self, data: dict[str, Any], **_: Any) -> None:
+        found = indicators().get(data.get("indicator", ""))
+        if data.get("per") and found is not None and not found.per_inhabitants:
+            raise ValidationError(f"{found.code} has no value per 1,000 inhabitants.", field_name="per")
+
+
+def targets() -> fields.List:
+    return fields.List(
+        fields.Nested(IndicatorTargetSchema),
+        validate=validate.Length(max=50),
+        metadata={"description": "Targets on indicators (GET /api/v1/territories/{territory}/targets)."},
+    )
+
+
 class MilestoneSchema(StrictSchema):
     date = fields.Date(required=True)
     title = title()
@@ -199,6 +239,7 @@ class TerritorySchema(RecordSchema):
     wikidata = fields.String(validate=Whole(r"^Q[1-9][0-9]*$", error="Must be a Wikidata item id (Q…)."))
     population = fields.Nested(PopulationSchema)
     location = fields.Nested(PointSchema, metadata={"description": "A representative point (town hall)."})
+    targets = targets()
     language = Language()
     license = fields.String(
         validate=validate.OneOf(sorted(LICENCES)),
@@ -240,6 +281,7 @@ class ProcessSchema(RecordSchema):
     themes = themes()
     organizer = Identifier(metadata={"description": "Organization id."})
     phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(max=50))
+    targets = targets()
     language = Language()
 
     @validates_schema

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from vocabularies import ONTOLOGY_FILE, PREFIXES, RDFS, SCHEMES_FILE, SKOS, compact_iri
+from vocabularies import INDICATORS_FILE, ONTOLOGY_FILE, PREFIXES, RDFS, SCHEMES_FILE, SKOS, compact_iri
 
 SHARED: dict[str, tuple[str, str]] = {
     "rdf:type": ("type", "type"),
@@ -115,7 +115,7 @@ def _labels() -> dict[str, dict[str, str]]:
     from pyoxigraph import RdfFormat, parse
 
     out: dict[str, dict[str, str]] = {}
-    for path in (ONTOLOGY_FILE, SCHEMES_FILE):
+    for path in (ONTOLOGY_FILE, SCHEMES_FILE, INDICATORS_FILE):
         for t in parse(path=str(path), format=RdfFormat.TURTLE):
             if t.predicate.value in (RDFS.label, SKOS.prefLabel):
                 out.setdefault(t.subject.value, {})[t.object.language or "en"] = t.object.value

@@ -183,6 +183,16 @@ class Records:
         None) (records/tables.py)."""
         return observations(self.store, self.urls, wanted)
 
+    def ids_with(self, territory: str, kind: str, predicate: str) -> list[str]:
+        """The ids of the territory's records of ``kind`` that say something with ``predicate``."""
+        names = self.reader.urls_for(territory)
+        rows = self.store.select(
+            f"SELECT DISTINCT ?s WHERE {{ GRAPH <{self.urls.territory_graph(territory)}> {{ "
+            f"?s a <{KINDS[kind].mapping.types[0]}> ; <{predicate}> ?o }} }}"
+        )
+        refs = [names.parse(r["s"].value) for r in rows]
+        return [r.local_id for r in refs if r is not None and r.kind == kind and r.local_id and not r.fragment]
+
     def districts(self, territory: str) -> list[District]:
         """A territory's districts, with their level and parent."""
         return districts(self.store, self.urls, territory, self.reader.urls_for(territory))

@@ -34,7 +34,7 @@ from pyoxigraph import RdfFormat, parse
 
 from vocabularies import CF, DCT, INDICATORS_FILE, QB, RDF, SDMXA, SDMXD, XSD, indicators
 
-from ..model.rdf import format_decimal, literal, typed
+from ..model.rdf import MONTH_IRI, YEAR_IRI, format_decimal, literal, period_iri, typed
 from ..store import Changeset
 from ..urls import Urls
 from .contributions import Cell
@@ -56,12 +56,7 @@ class Population:
 #: Periods as the UK's reference intervals name them, as RDF Data Cube publishers do (a typed
 #: date literal would not do: Virtuoso keeps one form per date value, and "2024"^^xsd:gYear could
 #: come back as "2024-01"^^xsd:gYearMonth, making a year and its January one observation).
-YEAR, MONTH = "http://reference.data.gov.uk/id/year/", "http://reference.data.gov.uk/id/month/"
-
-
-def period_iri(period: str) -> str:
-    """The interval IRI of a year (``2024``) or a month (``2024-03``)."""
-    return f"{YEAR if len(period) == 4 else MONTH}{period}"
+YEAR, MONTH = YEAR_IRI, MONTH_IRI
 
 
 @functools.cache

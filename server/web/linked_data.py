@@ -21,6 +21,7 @@ from pyoxigraph import Literal, NamedNode, Triple, serialize
 from vocabularies import CF, DCT, RDF, SDO, SKOS, prefixes_used
 
 from ..errors import Gone, NotFound
+from ..indicators.targets import targets
 from ..ingest.provenance import PROVENANCE_KINDS
 from ..model.kinds import KINDS
 from ..rdf import labels
@@ -155,10 +156,15 @@ def dereference(path: str) -> Response:
     modified = resource.modified
     if modified is not None and inbound.modified is not None:
         modified = max(modified, inbound.modified)
+    # A territory's page shows its targets beside the indicators' values, which other records
+    # move: they are part of its entity tag, and its date says nothing of them.
+    goals = _targets(resource, lang)
+    if goals:
+        modified = None
     return conditional(
-        _etag(resource, fmt, lang, inbound.links, inbound.more),
+        _etag(resource, fmt, lang, inbound.links, inbound.more, goals),
         modified,
-        lambda: Response(_html(resource, lang, inbound), mimetype="text/html"),
+        lambda: Response(_html(resource, lang, inbound, goals), mimetype="text/html"),
         _headers(resource, fmt, "Accept, Accept-Language"),
     )
 
@@ -233,7 +239,16 @@ def _inbound(resource: Resource) -> Inbound:
     return Inbound(links, more, max(times, default=None))
 
 
-def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
+def _targets(resource: Resource, lang: str) -> list[dict[str, Any]]:
+    """The targets a territory's page shows (server/indicators/targets.py), or none."""
+    svc = services()
+    ref = svc.urls.parse(resource.iri)
+    if ref is None or ref.kind is not None or ref.fragment:
+        return []
+    return [t.to_json(lang) for t in targets(svc.records, ref.territory)]
+
+
+def _html(resource: Resource, lang: str, inbound: Inbound, goals: list[dict[str, Any]] | None = None) -> str:
     main = resource.description.get(resource.iri, [])
     title = next(
         (o.value for p, o in main if p in TITLES and isinstance(o, Literal)),
@@ -275,6 +290,7 @@ def _html(resource: Resource, lang: str, inbound: Inbound) -> str:
         formats=[f for f in OFFERED if f is not HTML],
         jsonld=jsonld,
         lang=lang,
+        targets=goals or [],
     )
 
 

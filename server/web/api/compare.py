@@ -51,7 +51,7 @@ class CompareArgs(ChartArgs):
     )
     period = fields.String(
         required=True,
-        validate=validate.Regexp(r"^\d{4}(-(0[1-9]|1[0-2]))?$", error="A year (2024) or a month (2024-03)."),
+        validate=validate.Regexp(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$", error="A year (2024) or a month (2024-03)."),
         metadata={"description": "A year or a month.", "example": "2024"},
     )
 

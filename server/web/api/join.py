@@ -1,24 +1,27 @@
 """``GET /api/v1/join``: an indicator beside a measure of the territories' tables, per territory or
 per district, with its correlations (server/indicators/join.py), as JSON, CSV, a Vega-Lite
-scatter plot specification, or the plot as SVG or PNG."""
+scatter plot specification, or the plot as SVG or PNG. And ``GET /api/v1/territories/{t}/targets``:
+the targets set on indicators beside their values (server/indicators/targets.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Response
-from marshmallow import RAISE, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from vocabularies import indicators
 
 from ...indicators.charts import join_spec
 from ...indicators.join import ON, join
+from ...indicators.targets import targets
 from ...rdf.negotiation import negotiate
 from ...services import services
+from ..http import json_response
 from .common import blp
 from .compare import OFFERED, ChartArgs, answer
 
-PERIOD = r"^\d{4}(-(0[1-9]|1[0-2]))?$"
+PERIOD = r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"
 
 
 class JoinArgs(ChartArgs):
@@ -54,7 +57,7 @@ class JoinArgs(ChartArgs):
         metadata={"description": "Only this table's observations: an import source's id, or its qb:DataSet IRI."},
     )
     measure_period = fields.String(
-        validate=validate.Regexp(r"^\d{4}(-\d{2}(-\d{2})?)?$", error="A year, a month or a day."),
+        validate=validate.Regexp(r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$", error="A year, a month or a day."),
         metadata={"description": "The measure's period (default: the latest not after the indicator's)."},
     )
     level = fields.String(
@@ -94,3 +97,29 @@ def join_measure(args: dict[str, Any]) -> Response:
         level=args.get("level"),
     )
     return answer(fmt, joined, lambda: join_spec(joined, args.get("lang", "en")))
+
+
+class TargetsArgs(Schema):
+    lang = fields.String(validate=validate.OneOf(["en", "fr"]), metadata={"description": "The labels' language."})
+
+
+@blp.route("/territories/<territory>/targets", methods=["GET"], endpoint="targets")
+@blp.arguments(TargetsArgs, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
+@blp.doc(
+    tags=["indicators"],
+    summary="The targets of a territory and its processes, each beside the indicator's value",
+    description=(
+        "The `targets` of the territory's record and of its processes' records, each with the indicator's value "
+        "(`actual`, and its `status` as in /compare), `progress` (the value as a share of the target), `met` "
+        "(null until it is decided: an `at_least` target on a count or an amount is met once reached and missed "
+        "when its period ends below it; an `at_most` one is missed once exceeded and met when its period ends "
+        "under it; a share or a median is decided when its period ends; a withheld value decides nothing)."
+    ),
+    responses={"404": {"description": "No such territory"}},
+)
+def territory_targets(args: dict[str, Any], territory: str) -> Response:
+    records = services().records
+    found = targets(records, territory)
+    lang = args.get("lang", "en")
+    body = {"territory": territory, "targets": [t.to_json(lang) for t in found]}
+    return json_response(body)
