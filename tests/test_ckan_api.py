@@ -275,11 +275,11 @@ def test_the_indicator_cube_is_a_dataset_of_the_catalogs(ckan: ckanapi.RemoteCKA
 
     package = ckan.action.package_show(id="lyon-indicators")
     assert set(package) >= PACKAGE_KEYS and "cube de données RDF" in package["notes"]
-    assert {r["format"] for r in package["resources"]} == {"Turtle", "JSON-LD", "RDF/XML", "N-Triples"}
+    assert {r["format"] for r in package["resources"]} == {"Turtle", "JSON-LD", "RDF", "N-Triples"}
     extras = {e["key"]: e["value"] for e in package["extras"]}
     count = int(extras["record_count"])
     periods: set[str] = set()
-    formats = {"Turtle": RdfFormat.TURTLE, "N-Triples": RdfFormat.N_TRIPLES, "RDF/XML": RdfFormat.RDF_XML}
+    formats = {"Turtle": RdfFormat.TURTLE, "N-Triples": RdfFormat.N_TRIPLES, "RDF": RdfFormat.RDF_XML}
     for resource in package["resources"]:
         assert f"{count} observations" in resource["description"]
         got = requests.get(resource["url"], timeout=30)

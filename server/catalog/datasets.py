@@ -411,6 +411,7 @@ CUBE_FORMATS = {
     "rdf": "application/rdf+xml",
     "nt": "application/n-triples",
 }
+CUBE_FORMAT_NAMES = {"ttl": "Turtle", "jsonld": "JSON-LD", "rdf": "RDF/XML", "nt": "N-Triples"}
 
 
 def period_days(iri: str) -> tuple[dt.date, dt.date] | None:
@@ -469,8 +470,8 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
                 url=f"{document}.{fmt}",
                 media_type=media_type,
                 resource_id=stable_uuid(f"{document}.{fmt}"),
-                title_en=f"{title_en} ({FILE_TYPES[fmt].label})",
-                title_fr=f"{title_fr} ({FILE_TYPES[fmt].label})",
+                title_en=f"{title_en} ({CUBE_FORMAT_NAMES[fmt]})",
+                title_fr=f"{title_fr} ({CUBE_FORMAT_NAMES[fmt]})",
             )
             for fmt, media_type in CUBE_FORMATS.items()
         )

@@ -35,7 +35,9 @@ FILE_TYPES: dict[str, FileType] = {
     "ttl": FileType("RDF_TURTLE", "Turtle"),
     "jsonld": FileType("JSON_LD", "JSON-LD"),
     "nt": FileType("RDF_N_TRIPLES", "N-Triples"),
-    "rdf": FileType("RDF_XML", "RDF/XML"),
+    # CKAN files RDF/XML under "RDF" (its resource_formats.json): a portal given "RDF/XML" reads
+    # back "RDF", and every push would see a change.
+    "rdf": FileType("RDF_XML", "RDF"),
     "nq": FileType("RDF_N_QUADS", "N-Quads"),
     "trig": FileType("RDF_TRIG", "TriG"),
 }
