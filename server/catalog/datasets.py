@@ -25,9 +25,8 @@ from vocabularies import DCT, EU_THEME, GEO, QB, SCHEMES_FILE, SDMXD, SDO, SKOS
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES, Licence
 
 from ..model.kinds import BY_PLURAL, Kind
-from ..model.rdf import canonical_datetime
+from ..model.rdf import canonical_datetime, period_of, period_span
 from ..records import Records
-from ..records.cube import MONTH, YEAR
 from ..records.index import RECORD_DELETED, RECORD_MODIFIED
 from ..urls import Urls
 from .formats import DUMPED_KINDS, FILE_TYPES, RECORD_FORMATS, kind_formats
@@ -414,18 +413,6 @@ CUBE_FORMATS = {
 CUBE_FORMAT_NAMES = {"ttl": "Turtle", "jsonld": "JSON-LD", "rdf": "RDF/XML", "nt": "N-Triples"}
 
 
-def period_days(iri: str) -> tuple[dt.date, dt.date] | None:
-    """The first and last day of a cube period (a year's or a month's reference interval IRI)."""
-    if iri.startswith(YEAR) and len(iri) == len(YEAR) + 4:
-        year = int(iri[len(YEAR) :])
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
-    if iri.startswith(MONTH) and len(iri) == len(MONTH) + 7:
-        year, month = int(iri[len(MONTH) :][:4]), int(iri[-2:])
-        after = dt.date(year + month // 12, month % 12 + 1, 1)
-        return dt.date(year, month, 1), after - dt.timedelta(days=1)
-    return None
-
-
 def indicator_datasets(records: Records, territories: list[Territory], earlier: list[Dataset]) -> Iterator[Dataset]:
     """One dataset per territory whose indicator cube has observations: its cube document in
     every RDF format. It changes when the counted records do: their datasets date it."""
@@ -446,7 +433,8 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             f"SELECT DISTINCT ?g ?p WHERE {{ VALUES ?g {{ {values} }} "
             f"GRAPH ?g {{ ?o a <{QB.Observation}> ; <{SDMXD.refPeriod}> ?p }} }}"
         ):
-            days = period_days(row["p"].value)
+            period = period_of(row["p"].value)
+            days = period_span(period) if period else None
             if days:
                 spans.setdefault(row["g"].value, []).extend(days)
     counted: dict[str, list[Dataset]] = {}

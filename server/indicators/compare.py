@@ -177,18 +177,22 @@ def compare(records: Records, code: str, territories: list[str], period: str, pe
         row = Row(t, names.get(t, t), cube.urls.territory(t), None, "no_data", origin=records.origin(t))
         props = observed.get((t, cell))
         if props is not None:
-            if "value" in props:
-                row.value = _number(props["value"].value)
-                row.status = "published"
-            else:
-                why = props["status"].value if "status" in props else MISSING
-                row.status = {CONFIDENTIAL: "confidential", MISSING: "missing"}.get(why, "missing")
-            if "population" in props:
-                row.population = int(props["population"].value)
-            if "source" in props:
-                row.population_source = props["source"].value
+            row.value, row.status, row.population, row.population_source = reading(props)
         comparison.rows.append(row)
     return comparison
+
+
+def reading(props: dict[str, Any]) -> tuple[int | Decimal | None, str, int | None, str | None]:
+    """What an observation of a cube says (``Records.indicator_observations``): its value, its
+    status (published, confidential, missing), the population and its source per inhabitants."""
+    value, status = None, "published"
+    if "value" in props:
+        value = _number(props["value"].value)
+    else:
+        why = props["status"].value if "status" in props else MISSING
+        status = "confidential" if why == CONFIDENTIAL else "missing"
+    population = int(props["population"].value) if "population" in props else None
+    return value, status, population, props["source"].value if "source" in props else None
 
 
 def _cell(text: str) -> str:

@@ -32,7 +32,7 @@ from vocabularies import CF, SDMXM, SDO, Indicator, indicators
 from ..errors import BadRequest, NotFound
 from ..records import Records
 from ..records.contributions import AMOUNTS, COUNTS
-from ..records.cube import CONFIDENTIAL, Cube
+from ..records.cube import Cube
 from ..records.tables import District, Observed
 from .compare import (
     PER_THOUSAND,
@@ -43,6 +43,7 @@ from .compare import (
     _number,
     indicator_json,
     indicator_label,
+    reading,
     unit_label,
 )
 
@@ -425,12 +426,12 @@ def _indicator_values(records: Records, result: Join, cubes: dict[str, Cube]) ->
         t, part = row.unit.territory, row.unit.parts[0]
         props = observed.get((t, (code, period, None, part)))
         if props is not None:
-            _read(row, props)
+            row.value, row.status, row.population, row.population_source = reading(props)
         elif zero and part is not None and (t, (code, period, None, None)) in raw:
             row.value, row.status = 0, "published"
             rates += [row] if per else []
     for row in summed:
-        t, total = row.unit.territory, 0
+        t = row.unit.territory
         found = [raw.get((t, (code, period, None, p))) for p in row.unit.parts]
         if any(props is not None and "value" not in props for props in found):
             row.status = "confidential"
@@ -442,18 +443,6 @@ def _indicator_values(records: Records, result: Join, cubes: dict[str, Cube]) ->
         rates += [row] if per else []
     for t in {r.unit.territory for r in rates}:
         _per_inhabitants(records, [r for r in rates if r.unit.territory == t], cubes[t], period)
-
-
-def _read(row: JoinRow, props: dict[str, Any]) -> None:
-    if "value" in props:
-        row.value, row.status = _number(props["value"].value), "published"
-    else:
-        why = props["status"].value if "status" in props else None
-        row.status = "confidential" if why == CONFIDENTIAL else "missing"
-    if "population" in props:
-        row.population = int(props["population"].value)
-    if "source" in props:
-        row.population_source = props["source"].value
 
 
 def _per_inhabitants(records: Records, rows: list[JoinRow], cube: Cube, period: str) -> None:

@@ -20,10 +20,10 @@ from typing import Any
 from vocabularies import CF, indicators
 
 from ..model.kinds import KINDS
+from ..model.rdf import period_span
 from ..records import Records
 from ..records.contributions import AMOUNTS, COUNTS
-from .compare import _json_number, _number, indicator_label, unit_label
-from .join import JoinRow, Unit, _read
+from .compare import _json_number, _number, indicator_label, reading, unit_label
 
 #: Indicators that only grow as records come within a period: a target on one is decided as soon
 #: as it is crossed. (Shares and medians wait for the period's end.)
@@ -102,8 +102,8 @@ def targets(records: Records, territory: str, today: dt.date | None = None) -> l
         found += _targets(process, records.get(territory, KINDS["process"], process))
     _values(records, territory, found)
     for target in found:
-        end = _end(target.period)
-        target.period_over = end is not None and end < today
+        span = period_span(target.period)
+        target.period_over = span is not None and span[1] < today
     return found
 
 
@@ -136,24 +136,9 @@ def _values(records: Records, territory: str, found: list[Target]) -> None:
             wanted = [(cube, c) for c in sorted(cells | totals, key=str) if c[0] == code]
             observed |= records.indicator_observations(wanted, measure, per=per)
         for target in chosen:
-            row = JoinRow(Unit(territory, territory, "", "", [target.process]))
             props = observed.get((territory, (target.indicator, target.period, target.process, None)))
             if props is not None:
-                _read(row, props)
+                target.actual, target.status, target.population, target.population_source = reading(props)
             elif target.indicator in COUNTS and (territory, (target.indicator, target.period, None, None)) in observed:
                 # Nothing counted in the process while the territory has some: none there.
-                row.value, row.status = 0, "published"
-            target.actual, target.status = row.value, row.status
-            target.population, target.population_source = row.population, row.population_source
-
-
-def _end(period: str) -> dt.date | None:
-    """The last day of a year or a month (None for what is neither: a peer's period)."""
-    try:
-        year = int(period[:4])
-        if len(period) == 4:
-            return dt.date(year, 12, 31)
-        month = int(period[5:7])
-        return dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-    except ValueError:
-        return None
+                target.actual, target.status = 0, "published"

@@ -563,6 +563,28 @@ def period_iri(period: str) -> str:
     return f"{YEAR_IRI if len(period) == 4 else MONTH_IRI}{period}"
 
 
+def period_of(iri: str) -> str | None:
+    """The year or month a reference interval IRI names (None for another IRI)."""
+    for prefix in (YEAR_IRI, MONTH_IRI):
+        if iri.startswith(prefix):
+            return iri[len(prefix) :]
+    return None
+
+
+def period_span(period: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last day of a year or a month (None for what is neither: a peer's period)."""
+    try:
+        year = int(period[:4])
+        if len(period) == 4:
+            return dt.date(year, 1, 1), dt.date(year, 12, 31)
+        if len(period) != 7:
+            return None
+        month = int(period[5:7])
+        return dt.date(year, month, 1), dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Period(Field):
     """A year or a month, as its reference interval IRI (records/cube.py names its periods so)."""
@@ -575,9 +597,9 @@ class Period(Field):
 
     def read(self, s: str, props: Props, desc: Description, ctx: Ctx) -> Any:
         for o in props.get(self.predicate, ()):
-            for prefix in (YEAR_IRI, MONTH_IRI):
-                if o.value.startswith(prefix):
-                    return o.value[len(prefix) :]
+            period = period_of(o.value)
+            if period is not None:
+                return period
         return MISSING
 
 
