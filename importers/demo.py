@@ -308,6 +308,7 @@ def generate(
         "allowed_themes": sorted(IDEAS),
         "max_budget": {"amount": 150000, "currency": "EUR"},
         "deadline": f"{year}-03-15T23:59:59Z",
+        "votes_deadline": f"{year}-03-15T23:59:59Z",
     }
 
     n_proposals = max(10, int(60 * scale))

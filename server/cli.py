@@ -15,7 +15,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from .app import create_app
 from .cli_errors import cli_errors as _cli_errors
 from .cli_errors import fail as _fail
-from .cli_indicators import indicators_group
+from .cli_indicators import indicators_group, rules_group
 from .cli_peers import peer_group, sync_command
 from .model.kinds import KINDS
 from .services import services
@@ -41,6 +41,7 @@ cli = FlaskGroup(
 cli.add_command(shell_command)
 cli.add_command(peer_group)
 cli.add_command(indicators_group)
+cli.add_command(rules_group)
 cli.add_command(sync_command)
 cli.add_command(routes_command)
 

@@ -1,4 +1,5 @@
-"""The command line's indicator commands: `civicfed indicators compute|verify` (docs/indicators.md,
+"""The command line's indicator and rule commands: `civicfed indicators compute|verify`, `civicfed
+rules evaluate` (docs/indicators.md, docs/rules.md,
 docs/cli.md). server/cli.py adds them to `civicfed`."""
 
 from __future__ import annotations
@@ -82,3 +83,23 @@ def _sortable(place: tuple[str | None, ...]) -> tuple[str, ...]:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """The receivability rules (docs/rules.md)."""
+
+
+@rules_group.command("evaluate")
+@click.option("--territory", "territories", multiple=True, help="A territory (repeat; default: all of them).")
+@with_appcontext
+@cli_errors
+def rules_evaluate(territories: tuple[str, ...]) -> None:
+    """Decide anew the receivability of every proposal of every process with rules, as writes
+    do; only decisions that change are written. Prints how many changed per territory. (`civicfed
+    serve` does it at start and whenever a rule's deadline passes.)"""
+    records = services().records
+    for territory in territories:
+        records.require_territory(territory)
+    for territory in territories or records.territory_ids(replicas=False):
+        click.echo(f"{territory}\t{records.decide(territory)}")

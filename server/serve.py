@@ -7,6 +7,7 @@ SPARQL store, any number of worker processes share it (``--workers``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         _start_import_runner(svc)
         _start_syncer(svc)
         threading.Thread(target=_apply_retention, args=(svc,), name="ldes-retention", daemon=True).start()
+        threading.Thread(target=_decide_at_deadlines, args=(svc,), name="receivability", daemon=True).start()
         if app.config["CATALOG_PREPARE"]:
             threading.Thread(target=_prepare_catalog, args=(svc,), name="catalog-prepare", daemon=True).start()
         return app
@@ -89,6 +91,27 @@ def _apply_retention(svc: Any) -> None:
         time.sleep(RETENTION_EVERY)
 
 
+def _decide_at_deadlines(svc: Any) -> None:
+    """Receivability decided again when a rule's deadline passes (a proposal short of supports
+    when votes close turns not receivable without any write: docs/rules.md). At start, every
+    process with rules: decisions the store lacks (rules older than this server) are made."""
+    log = logging.getLogger("gunicorn.error")
+    since: dt.datetime | None = None
+    while True:
+        until = dt.datetime.now(dt.UTC)
+        try:
+            for territory in svc.records.territory_ids(replicas=False):
+                due = None if since is None else svc.records.due_processes(territory, since, until)
+                if due is None or due:
+                    changed = svc.records.decide(territory, due)
+                    if changed:
+                        log.info("receivability of %s: %d decisions changed", territory, changed)
+            since = until
+        except Exception:  # the store away for a moment: the same window next time
+            log.exception("deciding receivability at the rules' deadlines failed")
+        time.sleep(DECIDE_EVERY)
+
+
 def _prepare_catalog(svc: Any) -> None:
     """The catalog built and its pages written at start, in the background: at 10,000 datasets
     that is seconds of queries a first harvester would otherwise wait for."""
@@ -108,6 +131,8 @@ def _prepare_catalog(svc: Any) -> None:
 #: Slugs of the problems gunicorn answers itself, before the application sees the request.
 #: Seconds between two applications of the event streams' retention policy.
 RETENTION_EVERY = 3600
+#: Seconds between two looks for rules whose deadline passed.
+DECIDE_EVERY = 30
 
 _PROTOCOL_PROBLEMS = {
     400: "bad-request",

@@ -119,6 +119,15 @@ class Urls:
         """Where a territory's indicator cube is served; its data set and observations are its ``#`` nodes."""
         return f"{self.base}/indicators/{territory}"
 
+    def receivability_graph(self, territory: str) -> str:
+        """The public graph of a territory's receivability decisions (server/records/decisions.py),
+        current and replaced: they outlive the rewrites of the proposals they are about."""
+        return f"{self.public_prefix}receivability/{territory}"
+
+    def receivability_document(self, territory: str, proposal: str) -> str:
+        """Where a proposal's receivability decisions are served; each is a ``#`` node of it."""
+        return f"{self.base}/receivability/{territory}/{proposal}"
+
     def sync_run(self, territory: str, run_id: str) -> str:
         return f"{self.base}/sync/{territory}/{run_id}"
 

@@ -106,6 +106,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "allowed_themes": ["green_spaces", "mobility"],
         "max_budget": {"amount": 150000, "currency": "EUR"},
         "deadline": "2024-03-15T23:59:59Z",
+        "votes_deadline": "2024-04-15T23:59:59Z",
     },
     "proposal": {
         "id": "p1",

@@ -210,7 +210,8 @@ def _rule_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -
         )
 
     if data.get("min_votes") is not None:
-        constraint("min-votes", CF["concept-support-count"], f">= {data['min_votes']}")
+        closes = f" by {format_datetime(data['votes_deadline'])}" if data.get("votes_deadline") else ""
+        constraint("min-votes", CF["concept-support-count"], f">= {data['min_votes']}{closes}")
     if data.get("allowed_themes"):
         constraint("themes", CF["concept-theme"], "one of: " + ", ".join(sorted(data["allowed_themes"])))
     if data.get("max_budget"):
@@ -218,6 +219,8 @@ def _rule_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -
         constraint("max-budget", CF["concept-estimated-cost"], f"<= {cap['amount']} {cap.get('currency', 'EUR')}")
     if data.get("deadline"):
         constraint("deadline", CF["concept-submission-date"], f"<= {format_datetime(data['deadline'])}")
+    if data.get("within"):
+        constraint("within", CF["concept-location"], f"in district {data['within']}")
 
 
 def _population_node() -> Node:
@@ -547,6 +550,8 @@ RULE = Kind(
             _themes("allowed_themes", CF.allowedTheme, None),
             money("max_budget", CF.maximumBudget, "max-budget"),
             Value("deadline", CF.deadline, "datetime"),
+            Value("votes_deadline", CF.votesDeadline, "datetime"),
+            Ref("within", CF.withinDistrict, "district", filter_param="within"),
         ),
         extras=_rule_extras,
     ),

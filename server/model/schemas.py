@@ -440,6 +440,18 @@ class RuleSchema(RecordSchema):
     allowed_themes = fields.List(code("themes"), validate=validate.Length(max=20))
     max_budget = fields.Nested(MoneySchema, metadata={"description": "Highest estimated cost receivable."})
     deadline = Moment(metadata={"description": "Proposals submitted later are not receivable."})
+    votes_deadline = Moment(
+        metadata={
+            "description": "Supports count towards min_votes up to this time: a proposal short of them is "
+            "pending until then, not receivable after."
+        }
+    )
+    within = Identifier(
+        metadata={
+            "description": "District receivable proposals lie in: theirs is it or within it, or their "
+            "location is inside its boundary."
+        }
+    )
 
     # An empty allowed_themes says nothing (and is not stored: the rule would come back empty).
     JSON_SCHEMA = {
@@ -448,12 +460,20 @@ class RuleSchema(RecordSchema):
             {"required": ["allowed_themes"], "properties": {"allowed_themes": {"minItems": 1}}},
             {"required": ["max_budget"]},
             {"required": ["deadline"]},
-        ]
+            {"required": ["within"]},
+        ],
+        # A votes deadline closes the count of min_votes.
+        "if": {"required": ["votes_deadline"]},
+        "then": {"required": ["min_votes"]},
     }
+    CONDITIONS = ("min_votes", "allowed_themes", "max_budget", "deadline", "within")
 
     @validates_schema
     def _says_something(self, data: dict[str, Any], **_: Any) -> None:
-        if not any(data.get(k) not in (None, []) for k in ("min_votes", "allowed_themes", "max_budget", "deadline")):
+        if not any(data.get(k) not in (None, []) for k in self.CONDITIONS):
             raise ValidationError(
-                "A rule needs at least one of min_votes, allowed_themes, max_budget, deadline.", field_name="_schema"
+                "A rule needs at least one of min_votes, allowed_themes, max_budget, deadline, within.",
+                field_name="_schema",
             )
+        if data.get("votes_deadline") is not None and data.get("min_votes") is None:
+            raise ValidationError("A votes deadline closes the count of min_votes: set min_votes.", "votes_deadline")

@@ -29,6 +29,7 @@ from .cache import RecordCache
 from .clock import Clock, etag
 from .contributions import Cell, Sums
 from .cube import Cube, Population
+from .decisions import decision_history, document_triples, due, statuses
 from .index import IndexEntry
 from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
@@ -221,6 +222,32 @@ class Records:
     def list(self, kind: Kind, *, territories: Sequence[str], bare: bool = False, **params: Any) -> Page:
         """A page of records in (record_modified, iri) order (parameters: :class:`ListQuery`)."""
         return self.reader.list(ListQuery(kind, territories, **params), bare=bare)
+
+    # -- receivability (docs/rules.md) -------------------------------------------------------
+    def receivability(self, territory: str, proposal: str) -> list[dict[str, Any]]:
+        """Every decision on a live proposal, newest first (NotFound, Gone as :meth:`get`)."""
+        self.get(territory, KINDS["proposal"], proposal)
+        return decision_history(self.reader, territory, self.urls.resource(territory, "proposal", proposal))
+
+    def receivability_triples(self, territory: str, proposal: str) -> list[Triple]:
+        """A proposal's decisions document: its decisions, replaced ones included."""
+        return document_triples(self.reader, territory, self.urls.resource(territory, "proposal", proposal))
+
+    def receivability_statuses(self, territory: str, process: str) -> list[tuple[str, str, str]]:
+        """(proposal id, status, decided at) of a process's decided proposals."""
+        self.get(territory, KINDS["process"], process)
+        return statuses(self.reader, territory, process)
+
+    def due_processes(self, territory: str, since: dt.datetime, until: dt.datetime) -> set[str]:
+        """Processes whose rules have a deadline in (``since``, ``until``] (``decisions.due``)."""
+        return due(self.reader, territory, since, until)
+
+    def decide(self, territory: str, processes: set[str] | None = None, now: dt.datetime | None = None) -> int:
+        """Decide the receivability of a territory's proposals anew (``Writer.decide``)."""
+        self.require_territory(territory)
+        if self.origin(territory) is not None:  # its origin decides
+            return 0
+        return self.writer.decide(territory, processes, now)
 
     # -- writes ------------------------------------------------------------------------------
     @staticmethod

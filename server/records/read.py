@@ -133,6 +133,23 @@ class Reader:
         """The stored triples of these records of ``kind`` (and of their ``#`` nodes)."""
         return self.store.describe(list(iris), graph_of(self.urls, kind, territory))
 
+    def load(
+        self, territory: str, kind: Kind, iris: Sequence[str], chunk: int = 500
+    ) -> dict[str, dict[str, Any] | None]:
+        """These records of ``kind`` as JSON (None for those not live), read ``chunk`` at a time:
+        what derived data is computed from inside a write (no cache: the write may hold newer)."""
+        out: dict[str, dict[str, Any] | None] = {}
+        ctx = Ctx(self.urls, territory)
+        iris = list(iris)
+        for i in range(0, len(iris), chunk):
+            part = iris[i : i + chunk]
+            entries = self.index_entries(territory, kind, part)
+            live = [iri for iri in part if iri in entries and not entries[iri].deleted]
+            desc = self.describe(territory, kind, live) if live else {}
+            out.update({iri: None for iri in part})
+            out.update({iri: kind.mapping.from_description(iri, desc, ctx) for iri in live})
+        return out
+
     def last_change(self, territory: str, kinds: Sequence[Kind]) -> tuple[int, dt.datetime | None]:
         """How many records of these kinds the territory has (tombstones included), and when the
         last of them changed."""

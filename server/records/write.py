@@ -37,6 +37,7 @@ from .authz import authorize
 from .batch import Batch, load_batch, subjects
 from .clock import Clock, etag, micros
 from .counts import Counts, Tallies
+from .decisions import Decider
 from .edit import editable, merge_patch
 from .history import emit_history, erase_history
 from .index import emit_index, graph_of
@@ -204,6 +205,25 @@ class Writer:
         names = self.reader.urls_for(territory) if self.reader.origin_of(territory) else None
         changeset = self.cells.replace(territory, sums, self.min_people, names=names)
         self.commit(lambda _: changeset)
+
+    def decide(self, territory: str, processes: set[str] | None = None, now: dt.datetime | None = None) -> int:
+        """Decide anew the receivability of the proposals of these processes (every process with
+        rules by default) as of ``now`` (default: now): what a deadline passing changes without a
+        write (the server's sweep, ``civicfed rules evaluate``). Returns how many decisions changed."""
+        with self.state.write_lock(territory):
+            decider = Decider(self.reader, territory, None, {}, now or dt.datetime.now(dt.UTC))
+            wanted = decider.ruled_processes() if processes is None else processes
+            stamp = decider.prepare(decider.proposals_of(wanted))
+            if stamp is None:
+                return 0
+
+            def build(now: Callable[[], dt.datetime]) -> Changeset:
+                cs = Changeset()
+                stamp.into(cs, now())
+                return cs
+
+            self.commit(build)
+            return len(stamp)
 
     def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
         """Apply the changeset ``build`` makes, its record times taken from this instance's clock
@@ -429,6 +449,10 @@ class Writer:
                 old = self.store.describe(moved, graph)
                 for p in moved:
                     emit_history(cs, self.urls, territory, p, batch.index[p].modified, old)
+        decider = Decider(self.reader, territory, batch, counts, dt.datetime.now(dt.UTC))
+        decisions = decider.prepare(decider.scope())
+        if decisions is not None:  # a proposal and its decision change in one commit
+            stamps.append(decisions)  # type: ignore[arg-type]
         if self.maintain_indicators:
             moves = WriteContributions(self.reader, territory, batch, tallies, counts)
             delta = moves.delta(rewritten)

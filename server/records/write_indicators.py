@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from ..model.kinds import KINDS
-from ..model.rdf import Ctx, Target
+from ..model.rdf import Target
 from .batch import Batch
 from .contributions import COUNTED, DEPENDS, TARGETS, Context, Place, Sums, contributions, view
 from .counts import Counts, Tallies
@@ -159,16 +159,7 @@ class WriteContributions:
             self._load(kind, sorted(iris))
 
     def _load(self, kind_name: str, iris: list[str]) -> dict[str, dict[str, Any] | None]:
-        kind = KINDS[kind_name]
-        out: dict[str, dict[str, Any] | None] = {}
-        ctx = Ctx(self.urls, self.territory)
-        for i in range(0, len(iris), CHUNK):
-            part = iris[i : i + CHUNK]
-            entries = self.reader.index_entries(self.territory, kind, part)
-            live = [iri for iri in part if iri in entries and not entries[iri].deleted]
-            desc = self.reader.describe(self.territory, kind, live) if live else {}
-            out.update({iri: None for iri in part})
-            out.update({iri: kind.mapping.from_description(iri, desc, ctx) for iri in live})
+        out = self.reader.load(self.territory, KINDS[kind_name], iris, CHUNK)
         self.stored.update(out)
         return out
 

@@ -1,6 +1,8 @@
-"""``/indicators/{territory}``: a territory's participation indicators as the RDF Data Cube it
-publishes (server/records/cube.py), one document whose ``#`` nodes are its data set and
-observations; Turtle, JSON-LD, RDF/XML or N-Triples by content negotiation."""
+"""Documents derived from a territory's records, Turtle, JSON-LD, RDF/XML or N-Triples by content
+negotiation: ``/indicators/{territory}``, its participation indicators as the RDF Data Cube it
+publishes (server/records/cube.py), whose ``#`` nodes are its data set and observations; and
+``/receivability/{territory}/{proposal}``, a proposal's receivability decisions
+(server/records/decisions.py), whose ``#`` nodes are the decisions, replaced ones included."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import hashlib
 import json
 
 from flask import Blueprint, Flask, Response
-from pyoxigraph import NamedNode, serialize
+from pyoxigraph import NamedNode, Triple, serialize
 
 from vocabularies import prefixes_used
 
@@ -30,14 +32,36 @@ def cube_document(territory: str, suffix: str | None = None) -> Response:
         said = f"territory {territory!r} is replicated from {origin}: its origin publishes its indicators"
         raise NotFound(said, territory=territory)
     records.require_territory(territory)
-    fmt = negotiate(RDF_FORMATS, suffix)
     triples = records.indicator_cube_triples(territory)
     document = records.urls.indicators_document(territory)
+    return _document(triples, document, f"{document}#dataset", suffix)
+
+
+@bp.route("/receivability/<territory>/<name>", methods=["GET"])
+def receivability_document(territory: str, name: str) -> Response:
+    records = services().records
+    records.require_territory(territory)
+    # Ids may hold dots: "p.1" is proposal p.1 if there is one, else proposal p as format "1".
+    proposal, suffix = name, None
+    try:
+        records.receivability(territory, proposal)
+    except NotFound:
+        if "." not in name:
+            raise
+        proposal, suffix = name.rsplit(".", 1)
+        records.receivability(territory, proposal)  # 404 or 410 as the proposal
+    triples = records.receivability_triples(territory, proposal)
+    iri = records.urls.resource(territory, "proposal", proposal)
+    return _document(triples, records.urls.receivability_document(territory, proposal), iri, suffix)
+
+
+def _document(triples: list[Triple], document: str, main: str, suffix: str | None) -> Response:
+    fmt = negotiate(RDF_FORMATS, suffix)
     tag = hashlib.sha256("\n".join(sorted(str(t) for t in triples)).encode()).hexdigest()[:20]
 
     def body() -> Response:
         if fmt is JSON_LD:
-            doc = compact(((t.subject, t.predicate, t.object) for t in triples), main=f"{document}#dataset")
+            doc = compact(((t.subject, t.predicate, t.object) for t in triples), main=main)
             data = json.dumps(doc, ensure_ascii=False).encode()
         else:
             prefixes = None

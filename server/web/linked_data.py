@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request
 from pyoxigraph import Literal, NamedNode, Triple, serialize
 
-from vocabularies import CF, DCT, RDF, SDO, SKOS, prefixes_used
+from vocabularies import CF, DCT, RDF, SDO, SKOS, concept_iri, prefixes_used
 
 from ..errors import Gone, NotFound
 from ..indicators.targets import targets
@@ -159,12 +159,17 @@ def dereference(path: str) -> Response:
     # A territory's page shows its targets beside the indicators' values, which other records
     # move: they are part of its entity tag, and its date says nothing of them.
     goals = _targets(resource, lang)
+    # So does a proposal's receivability decision, which a change of its rules moves: its page
+    # changed when its last decision was made or ended, if that is later.
+    decision, decided = _decision(resource, lang)
     if goals:
         modified = None
+    elif modified is not None and decided is not None:
+        modified = max(modified, decided)
     return conditional(
-        _etag(resource, fmt, lang, inbound.links, inbound.more, goals),
+        _etag(resource, fmt, lang, inbound.links, inbound.more, goals, decision),
         modified,
-        lambda: Response(_html(resource, lang, inbound, goals), mimetype="text/html"),
+        lambda: Response(_html(resource, lang, inbound, goals, decision), mimetype="text/html"),
         _headers(resource, fmt, "Accept, Accept-Language"),
     )
 
@@ -248,7 +253,38 @@ def _targets(resource: Resource, lang: str) -> list[dict[str, Any]]:
     return [t.to_json(lang) for t in targets(svc.records, ref.territory)]
 
 
-def _html(resource: Resource, lang: str, inbound: Inbound, goals: list[dict[str, Any]] | None = None) -> str:
+def _decision(resource: Resource, lang: str) -> tuple[dict[str, Any] | None, dt.datetime | None]:
+    """The current receivability decision a proposal's page shows (docs/rules.md), or None; and
+    when its decisions last changed (one made or ended), or None if it never had one."""
+    svc = services()
+    ref = svc.urls.parse(resource.iri)
+    if ref is None or ref.kind != "proposal" or ref.fragment or not ref.local_id:
+        return None, None
+    found = svc.records.receivability(ref.territory, ref.local_id)
+    times = [t for d in found for t in (d["decided_at"], d["ended_at"]) if t]
+    changed = max((dt.datetime.fromisoformat(t) for t in times), default=None)
+    if not found or not found[0]["current"]:
+        return None, changed
+    current = found[0]
+    return {
+        "status": current["status"],
+        "label": labels.display(concept_iri("receivability-statuses", current["status"]), lang),
+        "decided_at": current["decided_at"],
+        "document": svc.urls.receivability_document(ref.territory, ref.local_id),
+        "conditions": [
+            {**c, "label": labels.display(concept_iri("condition-outcomes", c["outcome"]), lang)}
+            for c in current["conditions"]
+        ],
+    }, changed
+
+
+def _html(
+    resource: Resource,
+    lang: str,
+    inbound: Inbound,
+    goals: list[dict[str, Any]] | None = None,
+    decision: dict[str, Any] | None = None,
+) -> str:
     main = resource.description.get(resource.iri, [])
     title = next(
         (o.value for p, o in main if p in TITLES and isinstance(o, Literal)),
@@ -291,6 +327,7 @@ def _html(resource: Resource, lang: str, inbound: Inbound, goals: list[dict[str,
         jsonld=jsonld,
         lang=lang,
         targets=goals or [],
+        decision=decision,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import compare, imports, ingest, join, records, territories  # noqa: F401 - importing registers their routes
+from . import compare, imports, ingest, join, records, rules, territories  # noqa: F401 - importing registers their routes
 from .common import blp
 from .openapi import register
 
