@@ -328,8 +328,9 @@ def test_schema_valid_bodies_are_accepted(linked_app: Flask) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", linked_app, config=stateful_config(1.0))
     refused: list[str] = []
     accepted: Counter[str] = Counter()
-    # Record bodies only: an ingest is NDJSON, an import names a source.
-    for op in schema.exclude(path_regex="/(ingest|imports)$").get_all_operations():
+    # Record bodies only: an ingest is NDJSON, an import names a source, a take-up an
+    # organization with competences (tests/test_takeup.py).
+    for op in schema.exclude(path_regex="/(ingest|imports|take-up)$").get_all_operations():
         op = op.ok()
         if op.method != "post":
             continue

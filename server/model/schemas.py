@@ -134,6 +134,12 @@ class IndicatorTargetSchema(StrictSchema):
     )
     title = title(required=False)
 
+    # Only indicators that have values per inhabitant take `per` (stated for the document too).
+    JSON_SCHEMA = {
+        "if": {"required": ["per"]},
+        "then": {"properties": {"indicator": {"enum": [c for c, i in indicators().items() if i.per_inhabitants]}}},
+    }
+
     @validates_schema
     def _per_inhabitants(self, data: dict[str, Any], **_: Any) -> None:
         found = indicators().get(data.get("indicator", ""))

@@ -35,6 +35,7 @@ from .listing import ListQuery
 from .ops import Op, Outcome, Page, WriteReport
 from .read import Reader
 from .tables import District, Observed, districts, observations
+from .takeup import TakenUp, take_up
 from .write import Writer, prepare
 from .write_indicators import recount
 
@@ -248,6 +249,18 @@ class Records:
         if self.origin(territory) is not None:  # its origin decides
             return 0
         return self.writer.decide(territory, processes, now)
+
+    def take_up(
+        self,
+        territory: str,
+        proposal: str,
+        principal: Principal | None,
+        organization: str | None = None,
+        project: dict[str, Any] | None = None,
+    ) -> TakenUp:
+        """An organization takes a receivable proposal up (``takeup.take_up``)."""
+        self.require_territory(territory)
+        return take_up(self.writer, territory, proposal, principal, organization, project)
 
     # -- writes ------------------------------------------------------------------------------
     @staticmethod

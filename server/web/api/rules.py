@@ -2,21 +2,25 @@
 /api/v1/territories/{t}/processes/{p}/rules``, ``…/processes/{p}/receivability`` (its proposals by
 status: the receivable ones by default) and ``…/proposals/{p}/receivability`` (a proposal's
 current decision and its history). The decisions are made by the writes
-(server/records/decisions.py); these views only read them."""
+(server/records/decisions.py); these views only read them. And ``POST
+…/proposals/{p}/take-up``: an organization takes a receivable proposal up
+(server/records/takeup.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-from marshmallow import RAISE, Schema, fields, validate
+from flask import Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from vocabularies import concept_codes
 
+from ...errors import ValidationFailed, from_validation_error
 from ...model.kinds import KINDS
 from ...services import services
-from ..http import json_response, territory_or_404
-from .common import blp, errors
+from ...urls import LOCAL_ID_PATTERN
+from ..http import json_body, json_response, link, territory_or_404, writer
+from .common import SECURED, blp, errors, record_path
 
 #: Rules per process the listing returns (a process has a handful).
 MAX_RULES = 200
@@ -107,3 +111,60 @@ def proposal_receivability(territory: str, local_id: str) -> Response:
         "document": records.urls.receivability_document(territory, local_id),
     }
     return json_response(body)
+
+
+class TakeUpBody(Schema):
+    organization = fields.String(
+        validate=validate.Regexp(f"^{LOCAL_ID_PATTERN}$"),
+        metadata={"description": "The organization taking the proposal up: an admin or editor key names it; an "
+                  "organization key's own by default."},
+    )  # fmt: skip
+    project = fields.Dict(
+        metadata={"description": "Fields of the project (as `PUT …/projects/{id}`) over those taken from the "
+                  "proposal; `id` defaults to the proposal's."},
+    )  # fmt: skip
+
+
+TAKE_UP_SCHEMA = {
+    "type": "object",
+    "properties": {"organization": {"type": "string"}, "project": {"type": "object"}},
+    "additionalProperties": False,
+}
+
+
+@blp.route("/territories/<territory>/proposals/<local_id>/take-up", methods=["POST"], endpoint="proposal_take_up")
+@errors(400, 401, 403, 404, 409, 410, 415, 422)
+@blp.doc(
+    tags=["rules"],
+    summary="An organization takes a receivable proposal up",
+    description=(
+        "The proposal becomes `handled_by` the organization and a co-construction project (`status` "
+        "`co_construction`, `implemented_by` the organization, `proposals` [the proposal], a first milestone) is "
+        "created, in one write. Only within the organization's `competences` (one of the proposal's themes), "
+        "else 403 saying why; only for a proposal whose receivability decision is `receivable` and that no "
+        "organization took up yet, else 409. An `organization:<id>` key takes up for its organization; an admin "
+        "or editor key names the organization in the body. The body (JSON, optional for an organization key) "
+        "may give the project's fields."
+    ),
+    requestBody={"required": False, "content": {"application/json": {"schema": TAKE_UP_SCHEMA}}},
+    **SECURED,
+)
+def proposal_take_up(territory: str, local_id: str) -> Response:
+    who = writer(territory)
+    body: Any = json_body() if request.get_data(cache=True) else {}
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body is a JSON object", errors=[{"pointer": "#", "detail": "Not an object."}])
+    try:
+        args = TakeUpBody().load(body, unknown=RAISE)
+    except ValidationError as err:
+        raise from_validation_error(err, "take-up") from None
+    records = services().records
+    done = records.take_up(territory, local_id, who, args.get("organization"), args.get("project"))
+    project = records.get(territory, KINDS["project"], done.project)
+    body = {
+        "organization": done.organization,
+        "proposal": records.get(territory, KINDS["proposal"], local_id),
+        "project": project,
+    }
+    headers = {"Location": link(record_path(territory, KINDS["project"], done.project))}
+    return json_response(body, 201, headers)
