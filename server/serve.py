@@ -96,19 +96,25 @@ def _decide_at_deadlines(svc: Any) -> None:
     when votes close turns not receivable without any write: docs/rules.md). At start, every
     process with rules: decisions the store lacks (rules older than this server) are made."""
     log = logging.getLogger("gunicorn.error")
-    since: dt.datetime | None = None
+    since: dict[str, dt.datetime] = {}  # per territory: up to when its deadlines were seen
     while True:
-        until = dt.datetime.now(dt.UTC)
         try:
-            for territory in svc.records.territory_ids(replicas=False):
-                due = None if since is None else svc.records.due_processes(territory, since, until)
+            territories = svc.records.territory_ids(replicas=False)
+        except Exception:  # the state database away for a moment: next time
+            log.exception("listing the territories to decide receivability failed")
+            territories = []
+        for territory in territories:
+            until = dt.datetime.now(dt.UTC)
+            try:  # one territory failing leaves the others decided
+                last = since.get(territory)
+                due = None if last is None else svc.records.due_processes(territory, last, until)
                 if due is None or due:
                     changed = svc.records.decide(territory, due)
                     if changed:
                         log.info("receivability of %s: %d decisions changed", territory, changed)
-            since = until
-        except Exception:  # the store away for a moment: the same window next time
-            log.exception("deciding receivability at the rules' deadlines failed")
+                since[territory] = until
+            except Exception:  # the same window next time
+                log.exception("deciding the receivability of %s at its rules' deadlines failed", territory)
         time.sleep(DECIDE_EVERY)
 
 

@@ -187,6 +187,10 @@ def assert_same_json(origin: LiveServer, replica: Any, deleted: str) -> None:
         client.get(f"/api/v1/territories/lyon/proposals/{one}").get_json()["iri"]
         == f"{origin.url}/id/lyon/proposal/{one}"
     )
+    # Its origin decides its receivability: the replica says so rather than an empty answer.
+    decided = client.get(f"/api/v1/territories/lyon/proposals/{one}/receivability")
+    assert decided.status_code == 404 and "origin decides" in decided.get_json()["detail"]
+    assert replica.records.decide("lyon") == 0
     # Lists across territories take it too, beside the replica's own territories; its dumps are served.
     replica.records.create_territory({"id": "bron", "name": "Bron", "country": "FR"})
     op = Op(KINDS["process"], "budget", "upsert", {"title": "Budget participatif", "type": "participatory_budget"})

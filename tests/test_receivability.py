@@ -328,3 +328,99 @@ def test_rule_fields_validated(client: FlaskClient, lyon: Territory, bp: str) ->
     assert any(e.get("pointer") == "#/votes_deadline" for e in got.get_json()["errors"]), got.get_json()
     got = put(client, lyon, "rule", {"id": "r2", "process": "bp", "title": "R", "within": "nowhere"}, role="admin")
     assert got.status_code == 422 and "nowhere" in got.get_data(as_text=True)
+
+
+def test_shares_kept_by_writes_and_the_sweep(svc: Any, lyon: Territory) -> None:
+    """receivable_share and taken_up_share of the proposals created in May 2024 move with their
+    decisions and take-ups, whether a write or a deadline moves them, and equal a computation from
+    scratch. Hand-computed: 1 receivable of 2 decided (50 %), then 1 of 3 (33.33 %); 0 then
+    100 % of the receivable ones taken up."""
+    from decimal import Decimal
+
+    from server.indicators.compute import recompute
+
+    closes = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    may = "2024-05-10T10:00:00Z"
+    rule = {"id": "r1", "process": "bp", "title": "R", "min_votes": 2, "votes_deadline": closes.isoformat()}
+    _write(
+        svc,
+        ("organization", {"id": "voirie", "name": "Voirie", "type": "public_body", "competences": ["mobility"]}),
+        ("process", {"id": "bp", "title": "Budget participatif", "type": "participatory_budget"}),
+        ("rule", {**rule, "allowed_themes": ["mobility"]}),
+        _proposal("yes", created=may),
+        _proposal("no", created=may, themes=["culture"]),
+        _proposal("short", created=may),
+    )
+    _votes(svc, "yes", 2)
+    _votes(svc, "short", 1, start=10)
+
+    def share(code: str, period: str = "2024", process: str | None = None) -> Any:
+        return svc.records.indicator_values("lyon").get((code, period, process, None))
+
+    assert share("receivable_share") == Decimal("50.00")  # "short" is pending: not decided yet
+    assert share("receivable_share", "2024-05", "bp") == Decimal("50.00")
+    assert share("taken_up_share") == Decimal("0.00")
+    svc.records.take_up("lyon", "yes", None, "voirie")
+    assert share("taken_up_share") == Decimal("100.00")
+    # "short" turns; "no" stays not receivable, its supports now unmet rather than pending.
+    assert svc.records.decide("lyon", now=closes + dt.timedelta(seconds=1)) == 2
+    assert share("receivable_share") == Decimal("33.33")
+    assert svc.records.indicator_values("lyon") == recompute(svc.records, "lyon")
+    # The cube publishes them as decimals.
+    cube = "\n".join(str(t) for t in svc.records.indicator_cube_triples("lyon"))
+    assert f'<{CF.receivableShare}> "33.33"^^<http://www.w3.org/2001/XMLSchema#decimal>' in cube
+    assert f'<{CF.takenUpShare}> "100"^^<http://www.w3.org/2001/XMLSchema#decimal>' in cube  # (canonical)
+    assert svc.records.indicator_cube_differences("lyon", svc.records.indicator_values("lyon")) == 0
+
+
+BP = ("process", {"id": "bp", "title": "Budget participatif", "type": "participatory_budget"})
+
+
+def test_votes_dated_by_their_first_recording(svc: Any, lyon: Territory) -> None:
+    """An undated vote counts from when this server first recorded it: changed after the votes
+    closed, a vote given in time still counts."""
+    rule = {"id": "r1", "process": "bp", "title": "R", "min_votes": 2}
+    _write(svc, BP, ("rule", rule), _proposal())
+    _votes(svc, "p1", 2)
+    closed = dt.datetime.now(dt.UTC)
+    _write(svc, ("rule", {**rule, "votes_deadline": closed.isoformat()}))
+    assert _status(svc, "p1") == "receivable"
+    _write(svc, ("vote", {"id": "p1-v0", "proposal": "p1", "voter": "someone-else"}))
+    assert _status(svc, "p1") == "receivable"
+    _votes(svc, "p1", 1, start=7)  # a new one, after the deadline, does not count
+    latest = _decisions(svc, "p1")[0]
+    assert next(c for c in latest["conditions"] if c["condition"] == "min-votes")["value"] == "2"
+
+
+def test_undated_proposal_submitted_when_first_recorded(svc: Any, lyon: Territory) -> None:
+    """A proposal without `created` was submitted when this server first recorded it, not when
+    its supports last moved it (a rule added later judges it so)."""
+    _write(svc, BP, _proposal())
+    deadline = dt.datetime.now(dt.UTC)
+    _votes(svc, "p1", 1)  # rewrites the proposal's count after the deadline
+    _write(svc, ("rule", {"id": "r1", "process": "bp", "title": "R", "deadline": deadline.isoformat()}))
+    assert _status(svc, "p1") == "receivable"
+
+
+def test_reparented_district_decides_again(svc: Any, lyon: Territory) -> None:
+    quartier = {"id": "pentes", "name": "Pentes", "level": "quartier", "parent": "69381"}
+    _write(
+        svc,
+        ("district", {"id": "69381", "name": "1er", "level": "arrondissement", "geometry": SQUARE}),
+        ("district", {"id": "69383", "name": "3e", "level": "arrondissement"}),
+        ("district", quartier),
+        BP,
+        ("rule", {"id": "r1", "process": "bp", "title": "R", "within": "69381"}),
+        _proposal(district="pentes"),
+    )
+    assert _status(svc, "p1") == "receivable"
+    _write(svc, ("district", {**quartier, "parent": "69383"}))
+    assert _status(svc, "p1") == "not_receivable"
+
+
+def test_a_cap_however_written_decides_nothing_new(svc: Any, lyon: Territory) -> None:
+    _write(svc, BP, ("rule", {"id": "r1", "process": "bp", "title": "R", "max_budget": {"amount": 10000.0},
+                              "min_votes": 5}), _proposal())  # fmt: skip
+    _votes(svc, "p1", 1)
+    [only] = _decisions(svc, "p1")
+    assert next(c for c in only["conditions"] if c["condition"] == "max-budget")["expected"] == "<= 10000 EUR"

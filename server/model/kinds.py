@@ -59,6 +59,7 @@ from .rdf import (
     format_datetime,
     literal,
     money,
+    plain_decimal,
 )
 
 
@@ -216,7 +217,8 @@ def _rule_extras(subject: str, data: dict[str, Any], ctx: Ctx, out: list[str]) -
         constraint("themes", CF["concept-theme"], "one of: " + ", ".join(sorted(data["allowed_themes"])))
     if data.get("max_budget"):
         cap = data["max_budget"]
-        constraint("max-budget", CF["concept-estimated-cost"], f"<= {cap['amount']} {cap.get('currency', 'EUR')}")
+        expected = f"<= {plain_decimal(cap['amount'])} {cap.get('currency', 'EUR')}"
+        constraint("max-budget", CF["concept-estimated-cost"], expected)
     if data.get("deadline"):
         constraint("deadline", CF["concept-submission-date"], f"<= {format_datetime(data['deadline'])}")
     if data.get("within"):

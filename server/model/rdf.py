@@ -75,6 +75,12 @@ def format_decimal(value: Decimal | float | int) -> str:
     return text if "." in text else text + ".0"
 
 
+def plain_decimal(value: Decimal | float | int | str) -> str:
+    """A number as people write it, the same however it was given or read back (10000, 10000.0
+    and 1E+4 are "10000"; 10000.50 is "10000.5")."""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
 def json_number(value: str) -> int | float:
     d = Decimal(value)
     return int(d) if d == d.to_integral_value() else float(d)

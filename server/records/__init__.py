@@ -226,7 +226,9 @@ class Records:
 
     # -- receivability (docs/rules.md) -------------------------------------------------------
     def receivability(self, territory: str, proposal: str) -> list[dict[str, Any]]:
-        """Every decision on a live proposal, newest first (NotFound, Gone as :meth:`get`)."""
+        """Every decision on a live proposal, newest first (NotFound, Gone as :meth:`get`; a
+        replicated territory's are its origin's to publish)."""
+        self._decided_here(territory)
         self.get(territory, KINDS["proposal"], proposal)
         return decision_history(self.reader, territory, self.urls.resource(territory, "proposal", proposal))
 
@@ -236,8 +238,15 @@ class Records:
 
     def receivability_statuses(self, territory: str, process: str) -> list[tuple[str, str, str]]:
         """(proposal id, status, decided at) of a process's decided proposals."""
+        self._decided_here(territory)
         self.get(territory, KINDS["process"], process)
         return statuses(self.reader, territory, process)
+
+    def _decided_here(self, territory: str) -> None:
+        origin = self.origin(territory)
+        if origin is not None:
+            said = f"territory {territory!r} is replicated from {origin}: its origin decides its receivability"
+            raise NotFound(said, territory=territory, origin=origin)
 
     def due_processes(self, territory: str, since: dt.datetime, until: dt.datetime) -> set[str]:
         """Processes whose rules have a deadline in (``since``, ``until``] (``decisions.due``)."""
@@ -245,7 +254,7 @@ class Records:
 
     def decide(self, territory: str, processes: set[str] | None = None, now: dt.datetime | None = None) -> int:
         """Decide the receivability of a territory's proposals anew (``Writer.decide``)."""
-        self.require_territory(territory)
+        self.require_readable(territory)
         if self.origin(territory) is not None:  # its origin decides
             return 0
         return self.writer.decide(territory, processes, now)

@@ -32,6 +32,10 @@ TARGETS = ("process", "proposal", "meeting", "project", "budget")
 #: Links along which a record's contributions depend on another's: (kind, field, target kind or
 #: None for a ``{"kind", "id"}`` target). A change of the target's :func:`view` moves them.
 DEPENDS = (("vote", "proposal", "proposal"), ("comment", "about", None), ("project", "budget", "budget"))
+#: Shares, in percent: (numerator, denominator), two counts every write keeps in cells of their
+#: own that are never published (their codes start with "_").
+SHARES = {"receivable_share": ("_receivable", "_decided"), "taken_up_share": ("_taken_up", "_receivable")}
+AUXILIARY = tuple(sorted({code for pair in SHARES.values() for code in pair}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class Context:
 
     target: Callable[[str, str], dict[str, Any] | None]
     voted: Callable[[str], bool]
+    #: A proposal's receivability decision in force (records/decisions.py), or None.
+    receivability: Callable[[str], str | None] = lambda _: None
 
     def process_of(self, kind: str, data: dict[str, Any]) -> str | None:
         """The process a record belongs to: a process is its own; a project without one is in its
@@ -133,6 +139,13 @@ def contributions(kind: str, data: dict[str, Any] | None, ctx: Context) -> list[
         add("proposals", created, process, 1, data.get("author_id"))
         if data.get("vote_count") and not ctx.voted(data["id"]):  # the votes its platform counted
             add("votes", created, process, data["vote_count"])
+        status = ctx.receivability(data["id"])
+        if status in ("receivable", "not_receivable"):  # decided (a pending one is not yet)
+            add("_decided", created, process)
+            if status == "receivable":
+                add("_receivable", created, process)
+                if data.get("handled_by"):
+                    add("_taken_up", created, process)
     elif kind == "comment":
         about = data.get("about") or {}
         target = ctx.target(about["kind"], about["id"]) if about.get("kind") in TARGETS else None
@@ -205,8 +218,13 @@ def published(cells: dict[Cell, tuple[int | Decimal, int]]) -> dict[Cell, int | 
     """The indicator values cells give: those some contribution makes, and 0 for the counts in
     every place where the territory has any counted record (a comparison tells "none" from "not
     known")."""
-    out = {cell: value for cell, (value, n) in cells.items() if n > 0}
+    out = {cell: value for cell, (value, n) in cells.items() if n > 0 and not cell[0].startswith("_")}
     for _, *place in list(out):
         for code in COUNTS:
             out.setdefault((code, *place), 0)  # type: ignore[arg-type]
+    for code, (part, whole) in SHARES.items():
+        for (c, *place), (value, n) in cells.items():
+            if c == whole and n > 0 and value > 0:
+                share = Decimal(100) * Decimal(cells.get((part, *place), (0, 0))[0]) / Decimal(value)  # type: ignore[arg-type]
+                out[(code, *place)] = share.quantize(Decimal("0.01"))  # type: ignore[index]
     return out

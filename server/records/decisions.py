@@ -30,6 +30,7 @@ from .clock import micros
 from .counts import Counts
 from .read import Reader
 from .receivability import MET, PENDING, UNMET, Decision, Facts, decide, moment
+from .tables import districts
 
 CHUNK = 500
 PROPOSAL, RULE, VOTE, DISTRICT = (KINDS[k] for k in ("proposal", "rule", "vote", "district"))
@@ -60,10 +61,16 @@ class Decider:
         self.batch = batch if batch is not None else Batch()
         self.counts, self.now = counts, now
         self.graph = self.urls.receivability_graph(territory)
-        self._districts: dict[str, dict[str, Any] | None] | None = None
+        self._districts: dict[str, dict[str, Any] | None] = {}
+        self._parents: dict[str, str | None] | None = None
         self._live: list[str] = []
         self._entries: dict[str, Any] = {}
-        self._vote_times: dict[str, list[dt.datetime]] | None = None
+        self._by_deadline: dict[dt.datetime, dict[str, tuple[int, int]]] = {}
+        #: Per proposal IRI, its decision's status before the write and after it (absent: none);
+        #: and the live proposals whose status the write changes, with their data.
+        self.before: dict[str, str] = {}
+        self.after: dict[str, str] = {}
+        self.moved: dict[str, dict[str, Any]] = {}
 
     # -- what to decide ----------------------------------------------------------------------
     def ruled_processes(self) -> set[str]:
@@ -82,7 +89,8 @@ class Decider:
 
     def scope(self) -> set[str]:
         """The proposals (IRIs) the write may decide anew: those it writes or whose supports it
-        moves, and every proposal of a process whose rules it writes, or whose rules' district."""
+        moves, every proposal of a process whose rules it writes, and, when it writes a district,
+        every proposal of a process with a rule on a district."""
         b = self.batch
         out = {i for i, k in b.kinds.items() if k is PROPOSAL}
         out |= {p for p in self.counts if (ref := self.urls.parse(p)) and ref.kind == "proposal"}
@@ -90,12 +98,11 @@ class Decider:
         for iri, kind in b.kinds.items():
             if kind is RULE:
                 processes |= {d["process"] for d in (b.old_data.get(iri), b.final.get(iri)) if d}
-        districts = [self.urls.parse(i).local_id for i, k in b.kinds.items() if k is DISTRICT]  # type: ignore[union-attr]
-        if districts:
-            values = " ".join(f"<{self.urls.resource(self.territory, 'district', d)}>" for d in districts)
+        if any(k is DISTRICT for k in b.kinds.values()):
+            # Any district: a boundary, or a parent at any depth of the one a rule names.
             rows = self.reader.store.select(
                 f"SELECT DISTINCT ?proc WHERE {{ GRAPH <{self.urls.territory_graph(self.territory)}> {{ "
-                f"VALUES ?d {{ {values} }} ?r <{CF.withinDistrict}> ?d ; <{DCT.isPartOf}> ?proc }} }}"
+                f"?r <{CF.withinDistrict}> ?d ; <{DCT.isPartOf}> ?proc }} }}"
             )
             processes |= {ref.local_id for r in rows if (ref := self.urls.parse(r["proc"].value)) and ref.local_id}
         return out | self.proposals_of(processes)
@@ -135,8 +142,10 @@ class Decider:
             live = {p: d for p, d in data.items() if d is not None and d.get("process") in ruled}
             # A proposal moved out of every ruled process keeps no current decision.
             unruled = [p for p, d in data.items() if d is not None and d.get("process") not in ruled]
-            current = current_decisions(self.reader, self.territory, [*live, *unruled])
+            current = current_decisions(self.reader, self.territory, [*deleted, *live, *unruled])
             dropped = {p: current[p].iri for p in unruled if p in current}
+            self.before = {p: c.status for p, c in current.items()}
+            self.after = {p: c.status for p, c in current.items() if p not in deleted and p not in dropped}
             rules = self._rules({d["process"] for d in live.values()})
             self._live = sorted(live)
             undated = [p for p, d in live.items() if not d.get("created") and p not in b.index]
@@ -147,8 +156,12 @@ class Decider:
                 if decision is None:
                     if before is not None:
                         dropped[p] = before.iri
+                        self.after.pop(p, None)
                 elif before is None or before.key != decision.key:
                     decided[p] = (decision, before)
+                    self.after[p] = decision.status
+            # The proposals whose decision moves (their indicators with it), as the write leaves them.
+            self.moved = {p: d for p, d in data.items() if d is not None and self.before.get(p) != self.after.get(p)}
         if not decided and not dropped and not erased:
             return None
         return DecisionStamp(self, decided, dropped, erased)
@@ -162,7 +175,8 @@ class Decider:
             submitted = moment(known) if known else None
         if submitted is None:  # when this server first had it: now for a new one
             entry = self.batch.index.get(iri) or self._entries.get(iri)
-            submitted = self.now if entry is None or entry.deleted else entry.modified
+            # (A record stored before the server kept that time: its last change, a bound.)
+            submitted = self.now if entry is None or entry.deleted else entry.created or entry.modified
         return Facts(
             now=self.now,
             supports=supports,
@@ -173,55 +187,69 @@ class Decider:
         )
 
     def _supports_by(self, proposal: str, reported: int, deadline: dt.datetime) -> int:
-        """The proposal's individual votes dated by ``deadline`` (their ``created``, else when they
-        were recorded); with none recorded at all, the count its platform reported."""
-        if self._vote_times is None:
-            self._vote_times = self._times(self._live)
-        times = self._vote_times.get(proposal, [])
-        if not times:
-            return reported
-        return sum(1 for t in times if t <= deadline)
+        """The proposal's individual votes given by ``deadline`` (their ``created``, else when
+        this server first recorded them); with none recorded at all, the count its platform
+        reported."""
+        if deadline not in self._by_deadline:
+            self._by_deadline[deadline] = self._votes_by(deadline)
+        given, total = self._by_deadline[deadline].get(proposal, (0, 0))
+        return given if total else reported
 
-    def _times(self, proposals: list[str]) -> dict[str, list[dt.datetime]]:
-        """When each individual vote for these proposals was given, as the write leaves them."""
+    def _votes_by(self, deadline: dt.datetime) -> dict[str, tuple[int, int]]:
+        """Per live proposal, (votes given by ``deadline``, votes) as the write leaves them:
+        counted by the store (an aggregate: a SPARQL server may cut long answers), then the
+        write's votes taken from their stored state to their new one."""
         b = self.batch
-        in_write = {i for i, k in b.kinds.items() if k is VOTE}
         graph, index = self.urls.private_graph(self.territory), self.urls.index_graph(self.territory, "vote")
-        on = VOTE.mapping.by_name["proposal"].predicate
-        by_vote: dict[str, tuple[str, dt.datetime]] = {}
-        for i in range(0, len(proposals), CHUNK):
-            values = " ".join(f"<{p}>" for p in proposals[i : i + CHUNK])
+        on, by = VOTE.mapping.by_name["proposal"].predicate, typed(format_datetime(deadline), XSD.dateTime)
+        counts: dict[str, list[int]] = {}
+        for i in range(0, len(self._live), CHUNK):
+            values = " ".join(f"<{p}>" for p in self._live[i : i + CHUNK])
             rows = self.reader.store.select(
-                f"SELECT ?v ?p ?c ?m WHERE {{ GRAPH <{graph}> {{ VALUES ?p {{ {values} }} ?v <{on}> ?p ; "
-                f"a <{VOTE.mapping.types[0]}> OPTIONAL {{ ?v <{DCT.created}> ?c }} }} "
-                f"GRAPH <{index}> {{ ?v <{CF.recordModified}> ?m }} }}"
+                f"SELECT ?p (SUM(IF(COALESCE(?c, ?f, ?m) <= {by}, 1, 0)) AS ?given) (COUNT(?v) AS ?n) WHERE {{ "
+                f"GRAPH <{graph}> {{ VALUES ?p {{ {values} }} ?v <{on}> ?p ; a <{VOTE.mapping.types[0]}> "
+                f"OPTIONAL {{ ?v <{DCT.created}> ?c }} }} GRAPH <{index}> {{ ?v <{CF.recordModified}> ?m "
+                f"OPTIONAL {{ ?v <{CF.recordCreated}> ?f }} }} }} GROUP BY ?p"
             )
-            for r in rows:
-                if r["v"].value not in in_write:
-                    when = moment((r["c"] if r["c"] is not None else r["m"]).value)
-                    by_vote[r["v"].value] = (r["p"].value, when)  # type: ignore[assignment]
-        for i in in_write:
-            vote = b.final.get(i)
+            counts.update((r["p"].value, [int(r["given"].value), int(r["n"].value)]) for r in rows)
+
+        def move(vote: dict[str, Any] | None, when: dt.datetime | None, sign: int) -> None:
             if vote is not None:
-                p = self.urls.resource(self.territory, "proposal", vote["proposal"])
-                by_vote[i] = (p, moment(vote.get("created")) or self.now)
-        out: dict[str, list[dt.datetime]] = {}
-        for p, when in by_vote.values():
-            out.setdefault(p, []).append(when)
-        return out
+                counted = counts.setdefault(self.urls.resource(self.territory, "proposal", vote["proposal"]), [0, 0])
+                counted[0] += sign * (when is not None and when <= deadline)
+                counted[1] += sign
+
+        for iri, kind in b.kinds.items():
+            if kind is VOTE:
+                entry = b.index.get(iri)
+                stored = b.old_data.get(iri)
+                first = entry.created or entry.modified if entry is not None and not entry.deleted else None
+                move(stored, moment(stored.get("created")) or first if stored else None, -1)
+                new = b.final.get(iri, stored)
+                move(new, (moment(new.get("created")) or first or self.now) if new else None, 1)
+        return {p: (given, n) for p, (given, n) in counts.items()}
 
     def _within(self, district: str, area: str) -> bool:
+        """Whether ``district`` is ``area`` or lies in it, at any depth (every district's parent
+        read in one query, as the write leaves them)."""
+        if self._parents is None:
+            found = districts(self.reader.store, self.urls, self.territory, self.urls)
+            self._parents = {d.id: d.parent for d in found}
+            for iri, kind in self.batch.kinds.items():
+                if kind is DISTRICT:
+                    data = self.batch.final.get(iri, self.batch.old_data.get(iri))
+                    self._parents[iri.rsplit("/", 1)[-1]] = data.get("parent") if data else None
         seen: set[str] = set()
-        while district and district not in seen:
-            if district == area:
+        current: str | None = district
+        while current and current not in seen:
+            if current == area:
                 return True
-            seen.add(district)
-            district = (self._district(district) or {}).get("parent")
+            seen.add(current)
+            current = self._parents.get(current)
         return False
 
     def _district(self, local_id: str) -> dict[str, Any] | None:
-        if self._districts is None:
-            self._districts = {}
+        """A district's record as the write leaves it (for its boundary)."""
         if local_id not in self._districts:
             iri = self.urls.resource(self.territory, "district", local_id)
             if iri in self.batch.kinds:

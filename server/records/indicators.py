@@ -25,7 +25,7 @@ from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 from ..model.rdf import format_decimal, typed
 from ..store import Changeset, Description, Store
 from ..urls import Urls
-from .contributions import AMOUNTS, Cell, Place, Sums, published
+from .contributions import AMOUNTS, AUXILIARY, Cell, Place, Sums, published
 from .cube import Cube, Population, counts_people
 
 #: The marker of "every process" in a cell's IRI (no process id starts with "_").
@@ -265,7 +265,8 @@ class IndicatorCells:
         on them: the zeros of the places they are at, and the people counts of their years (what
         is withheld depends on the other cells of a breakdown)."""
         places = {cell[1:] for cell in new}
-        around = [(code, *place) for place in places for code in indicators() if (code, *place) not in before]
+        codes = (*indicators(), *AUXILIARY)  # a share is published from its two counts
+        around = [(code, *place) for place in places for code in codes if (code, *place) not in before]
         stored = self._describe([self.cell_iri(territory, c) for c in around], self.urls.indicators_graph(territory))  # type: ignore[misc]
         for cell in around:
             node = stored.get(self.cell_iri(territory, cell))  # type: ignore[arg-type]

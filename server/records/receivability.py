@@ -19,6 +19,8 @@ from typing import Any
 
 import shapely
 
+from ..model.rdf import plain_decimal
+
 #: A condition's outcome, and a decision's status, in the order that decides: one unmet condition
 #: makes the proposal not receivable; else one pending condition leaves it pending.
 MET, UNMET, PENDING = "met", "unmet", "pending"
@@ -151,17 +153,17 @@ def _supports(rid: str, rule: Mapping[str, Any], facts: Facts) -> Condition:
 
 
 def _cost(rid: str, cap: Mapping[str, Any], cost: Mapping[str, Any] | None) -> Condition:
-    currency = cap.get("currency", "EUR")
-    expected = f"<= {cap['amount']} {currency}"
+    currency, limit = cap.get("currency", "EUR"), plain_decimal(cap["amount"])
+    expected = f"<= {limit} {currency}"
     if not cost:
         return Condition(rid, "max-budget", PENDING, expected, "", "cost not estimated yet")
-    value = f"{cost['amount']} {cost.get('currency', 'EUR')}"
+    value = f"{plain_decimal(cost['amount'])} {cost.get('currency', 'EUR')}"
     if cost.get("currency", "EUR") != currency:
         return Condition(
             rid, "max-budget", UNMET, expected, value, f"estimated in {cost.get('currency')}, the cap is in {currency}"
         )
     ok = Decimal(str(cost["amount"])) <= Decimal(str(cap["amount"]))
-    said = f"estimated {value}, {'within' if ok else 'over'} {cap['amount']} {currency}"
+    said = f"estimated {value}, {'within' if ok else 'over'} {limit} {currency}"
     return Condition(rid, "max-budget", MET if ok else UNMET, expected, value, said)
 
 

@@ -36,6 +36,7 @@ from ..store import Changeset, StoreError
 from .authz import authorize
 from .batch import Batch, load_batch, subjects
 from .clock import Clock, etag, micros
+from .contributions import Context, Sums, contributions
 from .counts import Counts, Tallies
 from .decisions import Decider
 from .edit import editable, merge_patch
@@ -85,13 +86,18 @@ class Stamp:
     deleted: bool = False
     reported: dict[str, int] | None = None
     tombstone_graph: str | None = None
+    #: When the record was first recorded: None for a record new (or back) in this write, whose
+    #: time it is; ``False`` when unknown (a record stored before this was kept).
+    created: dt.datetime | bool | None = None
 
     def emit(self, cs: Changeset, writer: Writer, territory: str, now: dt.datetime) -> None:
         if self.tombstone_graph is not None:
             cs.add(self.tombstone_graph, [f"<{self.iri}> <{AS.deleted}> {typed(format_datetime(now), XSD.dateTime)}"])
-        writer._index(
-            cs, territory, self.kind, self.iri, now, existed=self.existed, deleted=self.deleted, reported=self.reported
-        )
+        created = now if self.created is None else self.created or None
+        emit_index(
+            cs, writer.urls, territory, self.kind, self.iri, now,
+            deleted=self.deleted, existed=self.existed, reported=self.reported, created=created,  # type: ignore[arg-type]
+        )  # fmt: skip
 
 
 class Writer:
@@ -216,13 +222,30 @@ class Writer:
             stamp = decider.prepare(decider.proposals_of(wanted))
             if stamp is None:
                 return 0
+            pending = None
+            if self.maintain_indicators and decider.moved:  # the shares move with the statuses
+                if self.cells.pending(territory):
+                    self.repair_indicators(territory)
+                iri = lambda local: self.urls.resource(territory, "proposal", local)  # noqa: E731
+                old = Context(lambda *_: None, lambda _: False, lambda i: decider.before.get(iri(i)))
+                new = Context(lambda *_: None, lambda _: False, lambda i: decider.after.get(iri(i)))
+                delta = Sums()
+                for data in decider.moved.values():
+                    delta.add(contributions("proposal", data, new))
+                    delta.add(contributions("proposal", data, old), -1)
+                pending = self.cells.prepare(territory, delta, self.min_people, _nobody, publish=True)
 
             def build(now: Callable[[], dt.datetime]) -> Changeset:
                 cs = Changeset()
                 stamp.into(cs, now())
                 return cs
 
+            if pending is not None:
+                self.commit(lambda _: pending.members)
             self.commit(build)
+            if pending is not None:
+                values = pending.finish()
+                self.commit(lambda _: values)
             return len(stamp)
 
     def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
@@ -443,7 +466,8 @@ class Writer:
                         cs.add(graph, statements)
                     changed = True
                 if changed:  # the published record changed: sync consumers must see it
-                    stamps.append(Stamp(kind, p, existed=True, reported=batch.index[p].reported))
+                    entry = batch.index[p]
+                    stamps.append(Stamp(kind, p, existed=True, reported=entry.reported, created=entry.created or False))
                     moved.append(p)
             if moved:  # the versions the new counts replace stay in the event stream
                 old = self.store.describe(moved, graph)
@@ -454,8 +478,9 @@ class Writer:
         if decisions is not None:  # a proposal and its decision change in one commit
             stamps.append(decisions)  # type: ignore[arg-type]
         if self.maintain_indicators:
-            moves = WriteContributions(self.reader, territory, batch, tallies, counts)
-            delta = moves.delta(rewritten)
+            statuses = (decider.before, decider.after)
+            moves = WriteContributions(self.reader, territory, batch, tallies, counts, statuses)
+            delta = moves.delta(rewritten, decider.moved)
             pending = self.cells.prepare(territory, delta, self.min_people, moves.remaining, publish=True)
         return cs, stamps, pending
 
@@ -482,7 +507,10 @@ class Writer:
             old, entry = batch.old_data.get(iri), batch.index.get(iri)
             if old is not None and entry is not None and editable(old) == editable(data):
                 if entry.reported != reported:  # nothing published changes; remember the new report
-                    self._index(cs, territory, kind, iri, entry.modified, existed=True, reported=reported)
+                    emit_index(
+                        cs, self.urls, territory, kind, iri, entry.modified,
+                        deleted=False, existed=True, reported=reported, created=entry.created,
+                    )  # fmt: skip
                 return False
         graph = graph_of(self.urls, kind, territory)
         for s in subjects(iri, batch.old_desc):
@@ -498,22 +526,10 @@ class Writer:
             return True
         ctx = Ctx(self.urls, territory, data.get("language"))
         cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
-        stamps.append(Stamp(kind, iri, existed=existed, reported=reported))
+        entry = batch.index.get(iri)
+        first = None if entry is None or entry.deleted else entry.created or False
+        stamps.append(Stamp(kind, iri, existed=existed, reported=reported, created=first))
         return True
-
-    def _index(
-        self,
-        cs: Changeset,
-        territory: str,
-        kind: Kind,
-        iri: str,
-        now: dt.datetime,
-        *,
-        existed: bool,
-        deleted: bool = False,
-        reported: dict[str, int] | None = None,
-    ) -> None:
-        emit_index(cs, self.urls, territory, kind, iri, now, deleted=deleted, existed=existed, reported=reported)
 
     def _tombstone_triples(self, territory: str, kind: Kind, iri: str, batch: Batch) -> list[str]:
         """A deleted record's tombstone, but its time (``as:deleted``: the stamp adds it)."""
@@ -530,6 +546,11 @@ class Writer:
             if old.get(f.name):
                 f.emit(iri, old[f.name], ctx, out)
         return out
+
+
+def _nobody(persons: set[str]) -> dict[str, set[Any]]:
+    """Where these people still count after a change of decisions only: no person moves."""
+    return {p: set() for p in persons}
 
 
 def _moves_populations(batch: Batch, extra: Changeset | None) -> bool:

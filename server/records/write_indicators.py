@@ -15,6 +15,7 @@ from ..model.rdf import Target
 from .batch import Batch
 from .contributions import COUNTED, DEPENDS, TARGETS, Context, Place, Sums, contributions, view
 from .counts import Counts, Tallies
+from .decisions import current_decisions
 from .index import graph_of
 from .listing import ListQuery
 from .read import Reader
@@ -29,22 +30,36 @@ class WriteContributions:
     """How one write moves its territory's indicator cells: the records it writes, and those whose
     contributions depend on them."""
 
-    def __init__(self, reader: Reader, territory: str, batch: Batch, tallies: Tallies, counts: Counts) -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        territory: str,
+        batch: Batch,
+        tallies: Tallies,
+        counts: Counts,
+        receivability: tuple[dict[str, str], dict[str, str]] = ({}, {}),
+    ) -> None:
         self.reader, self.urls, self.territory = reader, reader.urls, territory
         self.batch, self.tallies, self.counts = batch, tallies, counts
         #: Stored records read for the contexts, by IRI (None: not live).
         self.stored: dict[str, dict[str, Any] | None] = {}
         self.voted: dict[str, tuple[bool, bool]] = {}  # proposal → (before, after the write)
-        self.old = Context(target=self._old_target, voted=lambda i: self._voted(i)[0])
-        self.new = Context(target=self._new_target, voted=lambda i: self._voted(i)[1])
+        # Decisions by proposal IRI before the write and after it (records/decisions.py).
+        before, after = receivability
+        self.old = Context(self._old_target, lambda i: self._voted(i)[0], lambda i: before.get(self._proposal(i)))
+        self.new = Context(self._new_target, lambda i: self._voted(i)[1], lambda i: after.get(self._proposal(i)))
 
-    def delta(self, changed: Iterable[str]) -> Sums:
-        """The difference the write makes to the cells: ``changed`` are the records it rewrites."""
+    def delta(self, changed: Iterable[str], decided: dict[str, dict[str, Any]] | None = None) -> Sums:
+        """The difference the write makes to the cells: ``changed`` are the records it rewrites,
+        ``decided`` the proposals whose receivability it changes (with their data)."""
         batch = self.batch
         affected: dict[str, tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = {
             iri: (batch.kinds[iri].name, _with_id(iri, batch.old_data.get(iri)), _with_id(iri, batch.final.get(iri)))
             for iri in changed
         }
+        for iri, data in (decided or {}).items():
+            if iri not in affected:  # written as it was (or not written): only its decision moves
+                affected[iri] = ("proposal", _with_id(iri, data), _with_id(iri, data))
         self._prefetch(affected.values())
         # A proposal whose first individual vote arrives (or last one goes): its reported votes.
         vote_tally = next(t for t in KINDS["proposal"].tallies if t.member == "vote")
@@ -104,6 +119,9 @@ class WriteContributions:
                     if c.person in persons:
                         out[c.person].update(c.places())
         return out
+
+    def _proposal(self, local_id: str) -> str:
+        return self.urls.resource(self.territory, "proposal", local_id)
 
     def _moves(self, kind: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
         return view(kind, old, self.old) != view(kind, new, self.new)
@@ -228,7 +246,9 @@ def recount(reader: Reader, territory: str) -> Sums:
                 break
         live[kind] = found
     voted = {v["proposal"] for v in live["vote"].values() if v["proposal"] in live["proposal"]}
-    ctx = Context(target=lambda kind, i: live.get(kind, {}).get(i), voted=voted.__contains__)
+    iris = {reader.urls.resource(territory, "proposal", p): p for p in live["proposal"]}
+    status = {iris[p]: c.status for p, c in current_decisions(reader, territory, sorted(iris)).items()}
+    ctx = Context(lambda kind, i: live.get(kind, {}).get(i), voted.__contains__, status.get)
     out = Sums()
     for kind in COUNTED:
         for data in live[kind].values():
