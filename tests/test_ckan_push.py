@@ -199,7 +199,10 @@ def test_a_deletion_here_is_a_deletion_there(
         assert instance.packages["lyon-rules"]["state"] == "deleted"
         done = export(instance, token)
         assert done.returncode == 0, done.stderr
-        assert _summary(done) == f"ckan: 0 created, 0 updated, {len(before) - 1} unchanged, 2 deleted, 0 failed"
+        # The rules gone, Lyon's proposals are no longer decided: its indicator cube loses its shares.
+        assert _summary(done) == f"ckan: 0 created, 1 updated, {len(before) - 2} unchanged, 2 deleted, 0 failed"
+        cube = "lyon-indicators"
+        assert instance.packages[cube]["metadata_modified"] != before[cube]["metadata_modified"]
         assert _show(ckan, before["lyon-rules"]["id"])["state"] == "deleted"
         assert _show(ckan, ORPHAN)["state"] == "deleted"
         assert _show(ckan, theirs["id"])["state"] == "active"  # not ours: left alone

@@ -43,7 +43,7 @@ from server.model.examples import RECORDS
 from server.services import Civicfed
 from server.store import open_store
 from server.store.remote import STAGING_PREFIX
-from vocabularies import AS, CF, DCT
+from vocabularies import AS, CF, DCT, PROV
 
 from .conftest import (
     BASE,
@@ -233,10 +233,16 @@ def ingest(svc: Civicfed, territory: str, body: bytes, key: str | None) -> dict[
 
 # -- before or after ---------------------------------------------------------------------------
 
-#: Predicates whose values are the time of the write (record times, deletion times): the only
-#: quads in which two runs of one write differ.
-WRITE_TIMES = {f"<{p}>".encode() for p in (CF.recordModified, CF.recordDeleted, AS.deleted)}
+#: Predicates whose values are the time of the write (record times, deletion times, when a
+#: receivability decision was made or ended): with the decisions' IRIs (named by that time,
+#: ``…/receivability/{t}/{p}#{µs}``), the only parts in which two runs of one write differ.
+WRITE_TIMES = {
+    f"<{p}>".encode()
+    for p in (CF.recordModified, CF.recordCreated, CF.recordDeleted, AS.deleted, PROV.generatedAtTime,
+              PROV.invalidatedAtTime)
+}  # fmt: skip
 QUAD = re.compile(rb"^(<[^>]*>) (<[^>]*>) (<[^>]*>) (.*) \.$")
+DECISION = re.compile(rb"(/receivability/[^#>]+#)[0-9]+")
 
 
 def timeless(state: bytes) -> list[bytes]:
@@ -245,7 +251,8 @@ def timeless(state: bytes) -> list[bytes]:
     for line in state.splitlines():
         m = QUAD.match(line)
         assert m, line
-        out.append(m[1] + b" " + m[2] + b" " + m[3] + b' "*" .' if m[3] in WRITE_TIMES else line)
+        line = m[1] + b" " + m[2] + b" " + m[3] + b' "*" .' if m[3] in WRITE_TIMES else line
+        out.append(DECISION.sub(rb"\1*", line))
     return sorted(out)
 
 

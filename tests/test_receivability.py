@@ -374,6 +374,7 @@ def test_shares_kept_by_writes_and_the_sweep(svc: Any, lyon: Territory) -> None:
 
 
 BP = ("process", {"id": "bp", "title": "Budget participatif", "type": "participatory_budget"})
+MAY = "2024-05-10T10:00:00Z"
 
 
 def test_votes_dated_by_their_first_recording(svc: Any, lyon: Territory) -> None:
@@ -424,3 +425,46 @@ def test_a_cap_however_written_decides_nothing_new(svc: Any, lyon: Territory) ->
     _votes(svc, "p1", 1)
     [only] = _decisions(svc, "p1")
     assert next(c for c in only["conditions"] if c["condition"] == "max-budget")["expected"] == "<= 10000 EUR"
+
+
+def test_last_vote_deleted_as_the_decision_moves(svc: Any, lyon: Territory) -> None:
+    """The proposal's votes go back to what its platform reported (none) as its decision moves."""
+    from server.indicators.compute import recompute
+
+    _write(svc, BP, ("rule", {"id": "r1", "process": "bp", "title": "R", "min_votes": 1}), _proposal(created=MAY))
+    _votes(svc, "p1", 1)
+    svc.records.write_internal("lyon", [Op(KINDS["vote"], "p1-v0", "delete", None)])
+    assert _status(svc, "p1") == "pending"
+    assert svc.records.indicator_values("lyon") == recompute(svc.records, "lyon")
+
+
+def test_old_store_vote_keeps_its_time_once_rewritten(svc: Any, lyon: Territory) -> None:
+    """A vote recorded before civicfed kept first recordings is dated by its last change then,
+    and keeps that date when rewritten."""
+    rule = {"id": "r1", "process": "bp", "title": "R", "min_votes": 2}
+    _write(svc, BP, ("rule", rule), _proposal())
+    _votes(svc, "p1", 2)
+    svc.records.store.update(f"DELETE WHERE {{ GRAPH ?g {{ ?s <{CF.recordCreated}> ?o }} }}")  # an older store
+    _write(svc, ("rule", {**rule, "votes_deadline": dt.datetime.now(dt.UTC).isoformat()}))
+    _write(svc, ("vote", {"id": "p1-v0", "proposal": "p1", "voter": "someone-else"}))
+    assert _status(svc, "p1") == "receivable"
+    _votes(svc, "p1", 1, start=7)  # a later vote, after the deadline
+    assert _status(svc, "p1") == "receivable"
+
+
+def test_cells_of_an_older_civicfed_counted_again(svc: Any, lyon: Territory) -> None:
+    """Cells kept by a civicfed without the shares' counts (no version) are counted again from
+    the records by the next write, not added to (the shares went negative)."""
+    from server.indicators.compute import recompute
+
+    rule = {"id": "r1", "process": "bp", "title": "R", "allowed_themes": ["mobility"]}
+    _write(svc, BP, ("rule", rule), _proposal(created=MAY), _proposal("p2", created=MAY))
+    g = svc.records.urls.indicators_graph("lyon")
+    svc.records.store.update(
+        f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g}> {{ ?s ?p ?o "
+        f'FILTER(STRSTARTS(STR(?s), "{g}/_") || ?s = <{g}#cells>) }} }}'
+    )
+    _write(svc, _proposal("p3", created=MAY))
+    _write(svc, ("rule", {**rule, "allowed_themes": ["culture"]}))
+    assert svc.records.indicator_values("lyon") == recompute(svc.records, "lyon")
+    assert svc.records.indicator_values("lyon")[("receivable_share", "2024", None, None)] == 0

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vocabularies import DCT, EU_THEME, GEO, QB, SCHEMES_FILE, SDMXD, SDO, SKOS
+from vocabularies import DCT, EU_THEME, GEO, PROV, QB, SCHEMES_FILE, SDMXD, SDO, SKOS
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES, Licence
 
 from ..model.kinds import BY_PLURAL, Kind
@@ -415,9 +415,12 @@ CUBE_FORMAT_NAMES = {"ttl": "Turtle", "jsonld": "JSON-LD", "rdf": "RDF/XML", "nt
 
 def indicator_datasets(records: Records, territories: list[Territory], earlier: list[Dataset]) -> Iterator[Dataset]:
     """One dataset per territory whose indicator cube has observations: its cube document in
-    every RDF format. It changes when the counted records do: their datasets date it."""
+    every RDF format. It changes when the counted records do (their datasets date it), and when
+    receivability decisions are made or end (its shares; a deadline passing moves them alone)."""
     urls: Urls = records.urls
     graphs = {urls.indicators_cube_graph(t.id): t for t in territories}
+    decided = {urls.receivability_graph(t.id): urls.indicators_cube_graph(t.id) for t in territories}
+    last_decision: dict[str, dt.datetime] = {}
     counts: dict[str, int] = {}
     spans: dict[str, list[dt.date]] = {}
     names = list(graphs)
@@ -437,6 +440,14 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             days = period_span(period) if period else None
             if days:
                 spans.setdefault(row["g"].value, []).extend(days)
+        rvalues = " ".join(f"<{g}>" for g in list(decided)[start : start + CHUNK])
+        for row in records.select(
+            f"SELECT ?g (MAX(?t) AS ?last) WHERE {{ VALUES ?g {{ {rvalues} }} GRAPH ?g {{ "
+            f"?d <{PROV.generatedAtTime}>|<{PROV.invalidatedAtTime}> ?t }} }} GROUP BY ?g"
+        ):
+            if row["last"] is not None:
+                last = dt.datetime.fromisoformat(canonical_datetime(row["last"].value))
+                last_decision[decided[row["g"].value]] = last
     counted: dict[str, list[Dataset]] = {}
     for d in earlier:
         if d.plural in COUNTED_PLURALS:
@@ -480,7 +491,7 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             count=counts[graph],
             deleted=False,
             issued=min(d.issued for d in sources if d.issued),
-            modified=max(d.modified for d in sources if d.modified),
+            modified=max([d.modified for d in sources if d.modified] + [*_also(last_decision.get(graph))]),
             start=min(covered),
             end=max(covered),
             bbox=None,
@@ -489,6 +500,10 @@ def indicator_datasets(records: Records, territories: list[Territory], earlier: 
             search_text=" ".join((name, title_en, title_fr, description_en, description_fr, *keywords)).lower(),
             items="observations",
         )
+
+
+def _also(moment: dt.datetime | None) -> list[dt.datetime]:
+    return [moment] if moment is not None else []
 
 
 PROVIDERS: list[Provider] = [kind_datasets, indicator_datasets]

@@ -7,7 +7,7 @@ out in records/write_indicators.py), and comparisons read the published cube the
 The cells live in the territory's internal indicator graph (``Urls.indicators_graph``): one node
 per cell with its value and how many contributions make it, and one node per (place, person)
 among a place's participants, so that distinct participants stay exact when a contribution goes.
-They are written around the records' own write (:class:`Pending`), under the territory's lock;
+They are written with the records' own write and after it (:class:`Pending`), under the territory's lock;
 ``civicfed indicators verify`` compares them with a computation from scratch.
 """
 
@@ -32,6 +32,9 @@ from .cube import Cube, Population, counts_people
 ALL = "_"
 #: Subjects read per query.
 CHUNK = 500
+#: What the stored cells hold: 2 added the shares' counts. Cells of another version (or none, on a
+#: territory with cells) are counted again from the records by the next write.
+CELLS_VERSION = 2
 
 Cells = dict[Cell, tuple[int | Decimal, int]]
 
@@ -62,6 +65,27 @@ class IndicatorCells:
         graph = self.urls.indicators_graph(territory)
         return bool(self.store.describe([graph], graph))
 
+    def stale(self, territory: str) -> bool:
+        """Whether the territory's cells are to be counted again from its records before a write
+        adds to them: a write's process died between its records and its values, or an older
+        civicfed kept them (without cells this one keeps, such as the shares' counts)."""
+        graph, node = self.urls.indicators_graph(territory), self._version_node(territory)
+        found = self.store.describe([graph, node], graph)
+        if graph in found:
+            return True
+        version = _value(found.get(node), CF.cellsVersion)
+        if version is not None:
+            return int(version) != CELLS_VERSION
+        # No version: a territory with no cells yet is current; one with cells was kept by an older civicfed.
+        return bool(self.store.select(f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v }} }} LIMIT 1"))
+
+    def _version_node(self, territory: str) -> str:
+        return f"{self.urls.indicators_graph(territory)}#cells"
+
+    def _version(self, territory: str) -> str:
+        node = self._version_node(territory)
+        return f"<{node}> <{CF.cellsVersion}> {typed(str(CELLS_VERSION), XSD.integer)}"
+
     def read(self, territory: str) -> Cells:
         """Every stored cell of the territory: (value, contributions)."""
         graph = self.urls.indicators_graph(territory)
@@ -86,7 +110,7 @@ class IndicatorCells:
         origin's, and its cube is kept internal, as its origin publishes its own)."""
         cs, graph = Changeset(), self.urls.indicators_graph(territory)
         cs.clear_graph(graph)
-        lines: list[str] = []
+        lines: list[str] = [self._version(territory)]
         cells = sums.cells()
         for cell, (value, n) in cells.items():
             if n > 0:
@@ -187,7 +211,7 @@ class IndicatorCells:
         publish: bool,
     ) -> Pending | None:
         """How a write's difference reaches the stored cells (and the cube's observations, when it
-        is published): in two writes around the records' (see :class:`Pending`)."""
+        is published): with the records' write and after it (see :class:`Pending`)."""
         graph = self.urls.indicators_graph(territory)
         if not delta.counts and not delta.added and not delta.removed:
             return None
@@ -209,6 +233,8 @@ class IndicatorCells:
         cs, graph = Changeset(), self.urls.indicators_graph(territory)
         if not keep_marker:
             cs.drop(graph, graph)  # the marker: the values are there
+        cs.drop(graph, self._version_node(territory))  # the cells as this civicfed keeps them
+        cs.add(graph, [self._version(territory)])
         # A person some contribution was taken from stays while another one brings them there.
         maybe_gone = delta.removed - delta.added
         gone: dict[Place, int] = {}
@@ -353,9 +379,9 @@ def _number(code: str, lexical: str | None) -> int | Decimal:
 
 @dataclass
 class Pending:
-    """The indicator values of a write under way. Its new participants are written before its
-    records (only additions: the store's fast path), with a marker; its values after them, from
-    the participants then stored, removing the marker. A marker found later says the process
+    """The indicator values of a write under way. Its new participants (``members``: only
+    additions) are written with its records, with a marker; its values after them, from the
+    participants then stored, removing the marker. A marker found later says the process
     died in between: the territory's values are set again from its records
     (``Writer.repair_indicators``). A territory's writes hold its lock throughout."""
 

@@ -92,6 +92,10 @@ def take_up(
         report = writer.write(territory, ops, None)
     for outcome in report.outcomes:
         if outcome.error is not None:
+            if outcome.op.kind is PROJECT:  # the request's pointers: under /project
+                for e in outcome.error.errors:
+                    if "pointer" in e:
+                        e["pointer"] = "#/project" + e["pointer"][1:]
             raise outcome.error
     return TakenUp(org, project_id, report)
 

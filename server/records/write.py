@@ -41,7 +41,7 @@ from .counts import Counts, Tallies
 from .decisions import Decider
 from .edit import editable, merge_patch
 from .history import emit_history, erase_history
-from .index import emit_index, graph_of
+from .index import IndexEntry, emit_index, graph_of
 from .indicators import IndicatorCells, Pending
 from .ops import Op, Outcome, WriteReport
 from .read import Reader
@@ -87,13 +87,13 @@ class Stamp:
     reported: dict[str, int] | None = None
     tombstone_graph: str | None = None
     #: When the record was first recorded: None for a record new (or back) in this write, whose
-    #: time it is; ``False`` when unknown (a record stored before this was kept).
-    created: dt.datetime | bool | None = None
+    #: time it is.
+    created: dt.datetime | None = None
 
     def emit(self, cs: Changeset, writer: Writer, territory: str, now: dt.datetime) -> None:
         if self.tombstone_graph is not None:
             cs.add(self.tombstone_graph, [f"<{self.iri}> <{AS.deleted}> {typed(format_datetime(now), XSD.dateTime)}"])
-        created = now if self.created is None else self.created or None
+        created = now if self.created is None else self.created
         emit_index(
             cs, writer.urls, territory, self.kind, self.iri, now,
             deleted=self.deleted, existed=self.existed, reported=self.reported, created=created,  # type: ignore[arg-type]
@@ -153,7 +153,7 @@ class Writer:
         live_ops = [o for o in outcomes if o.status != "superseded"]
         secret = self.state.secret(territory) or b""
         with self.state.write_lock(territory):
-            if self.maintain_indicators and self.cells.pending(territory):
+            if self.maintain_indicators and self.cells.stale(territory):
                 self.repair_indicators(territory)
             batch = load_batch(self.reader, territory, [o.op for o in live_ops])
             tallies = Tallies(self.reader, territory, batch)
@@ -177,17 +177,20 @@ class Writer:
             if extra is not None:
                 changeset.merge(extra)
 
+            # Values per inhabitant rest on the populations this write stores: then its cube is
+            # made again from them, after its values.
+            rebuild = self.maintain_indicators and _moves_populations(batch, extra)
+            marker = self.cells.pending_marker(territory)
+            if pending is not None or rebuild:
+                # The participants it brings and the marker go with the records (additions only);
+                # the values after them, from what is then stored (records/indicators.py).
+                changeset.merge(pending.members if pending is not None else self.cells.marked(territory))
+
             def stamped(now: Callable[[], dt.datetime]) -> Changeset:
                 for stamp in stamps:
                     stamp.emit(changeset, self, territory, now())
                 return changeset
 
-            # Values per inhabitant rest on the populations this write stores: then its cube is
-            # made again from them, after its values.
-            rebuild = self.maintain_indicators and _moves_populations(batch, extra)
-            marker = self.cells.pending_marker(territory)
-            if pending is not None or rebuild:  # the participants first, the values after (records/indicators.py)
-                self.commit(lambda _: pending.members if pending is not None else self.cells.marked(territory))
             self.commit(stamped)
             self.changes[territory] += 1
             try:
@@ -224,7 +227,7 @@ class Writer:
                 return 0
             pending = None
             if self.maintain_indicators and decider.moved:  # the shares move with the statuses
-                if self.cells.pending(territory):
+                if self.cells.stale(territory):
                     self.repair_indicators(territory)
                 iri = lambda local: self.urls.resource(territory, "proposal", local)  # noqa: E731
                 old = Context(lambda *_: None, lambda _: False, lambda i: decider.before.get(iri(i)))
@@ -238,11 +241,12 @@ class Writer:
             def build(now: Callable[[], dt.datetime]) -> Changeset:
                 cs = Changeset()
                 stamp.into(cs, now())
+                if pending is not None:  # with its marker: the values follow
+                    cs.merge(pending.members)
                 return cs
 
-            if pending is not None:
-                self.commit(lambda _: pending.members)
             self.commit(build)
+            self.changes[territory] += 1  # what derives from its data (the catalog) is rebuilt
             if pending is not None:
                 values = pending.finish()
                 self.commit(lambda _: values)
@@ -467,7 +471,7 @@ class Writer:
                     changed = True
                 if changed:  # the published record changed: sync consumers must see it
                     entry = batch.index[p]
-                    stamps.append(Stamp(kind, p, existed=True, reported=entry.reported, created=entry.created or False))
+                    stamps.append(Stamp(kind, p, existed=True, reported=entry.reported, created=_first(entry)))
                     moved.append(p)
             if moved:  # the versions the new counts replace stay in the event stream
                 old = self.store.describe(moved, graph)
@@ -509,7 +513,7 @@ class Writer:
                 if entry.reported != reported:  # nothing published changes; remember the new report
                     emit_index(
                         cs, self.urls, territory, kind, iri, entry.modified,
-                        deleted=False, existed=True, reported=reported, created=entry.created,
+                        deleted=False, existed=True, reported=reported, created=_first(entry),
                     )  # fmt: skip
                 return False
         graph = graph_of(self.urls, kind, territory)
@@ -527,7 +531,7 @@ class Writer:
         ctx = Ctx(self.urls, territory, data.get("language"))
         cs.add(graph, kind.mapping.to_ntriples(iri, data, ctx))
         entry = batch.index.get(iri)
-        first = None if entry is None or entry.deleted else entry.created or False
+        first = None if entry is None or entry.deleted else _first(entry)
         stamps.append(Stamp(kind, iri, existed=existed, reported=reported, created=first))
         return True
 
@@ -546,6 +550,12 @@ class Writer:
             if old.get(f.name):
                 f.emit(iri, old[f.name], ctx, out)
         return out
+
+
+def _first(entry: IndexEntry) -> dt.datetime:
+    """When a stored record was first recorded: its kept time, or, for a record stored before
+    civicfed kept it, its last change then (a bound that then stays, whatever rewrites it)."""
+    return entry.created or entry.modified
 
 
 def _nobody(persons: set[str]) -> dict[str, set[Any]]:

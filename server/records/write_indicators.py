@@ -58,8 +58,8 @@ class WriteContributions:
             for iri in changed
         }
         for iri, data in (decided or {}).items():
-            if iri not in affected:  # written as it was (or not written): only its decision moves
-                affected[iri] = ("proposal", _with_id(iri, data), _with_id(iri, data))
+            if iri not in affected:  # not rewritten: its decision moves, and the counts the write gives it
+                affected[iri] = ("proposal", _with_id(iri, data), {**_with_id(iri, data), **self.counts.get(iri, {})})
         self._prefetch(affected.values())
         # A proposal whose first individual vote arrives (or last one goes): its reported votes.
         vote_tally = next(t for t in KINDS["proposal"].tallies if t.member == "vote")
