@@ -19,15 +19,17 @@ class Namespace:
     Not a ``str`` subclass on purpose: ``DCT.title`` must be the IRI, not ``str.title``.
     """
 
-    __slots__ = ("_prefix",)
-
     def __init__(self, prefix: str) -> None:
         object.__setattr__(self, "_prefix", prefix)
 
     def __getattr__(self, name: str) -> str:
         if name.startswith("__"):
             raise AttributeError(name)
-        return self._prefix + name
+        # Kept as an attribute: the next lookup of a term finds it without calling this (the
+        # write path looks terms up tens of thousands of times per batch).
+        iri = self._prefix + name
+        self.__dict__[name] = iri
+        return iri
 
     def __getitem__(self, name: str) -> str:
         return self._prefix + name

@@ -338,7 +338,8 @@ class DecisionStamp:
         for p, (decision, before) in self.decided.items():
             local = p.rsplit("/", 1)[-1]
             node = f"{urls.receivability_document(d.territory, local)}#{micros(now)}"
-            cs.drop(graph, p)
+            if before is not None:  # (a first decision drops nothing: an ingest stays a pure load)
+                cs.drop(graph, p)
             cs.add(graph, [f"<{p}> <{CF.receivability}> <{node}>"])
             cs.add(graph, decision_triples(d, node, p, decision, before, now))
             if before is not None:

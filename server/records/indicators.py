@@ -154,12 +154,14 @@ class IndicatorCells:
         rows = [f"(<{cube.graph}> <{cube.subjects(cell)[per]}>)" for cube, cell in wanted]
         names = {measure: "value", SDMXA.obsStatus: "status", CF.population: "population"}
         names[CF.populationSource] = "source"
-        predicates = " ".join(f"<{p}>" for p in names)
+        predicates = ", ".join(f"<{p}>" for p in names)
         out: dict[tuple[str, Cell], dict[str, Any]] = {}
         for i in range(0, len(rows), CHUNK):
+            # (A FILTER, not a VALUES ?p: Oxigraph joined the two VALUES first and scanned every
+            # graph for the pairs, 120 ms at 100 territories instead of 2.)
             found = self.store.select(
                 f"SELECT ?obs ?p ?o WHERE {{ VALUES (?g ?obs) {{ {' '.join(rows[i : i + CHUNK])} }} "
-                f"VALUES ?p {{ {predicates} }} GRAPH ?g {{ ?obs ?p ?o }} }}"
+                f"GRAPH ?g {{ ?obs ?p ?o }} FILTER(?p IN ({predicates})) }}"
             )
             for r in found:
                 out.setdefault(keys[r["obs"].value], {})[names[r["p"].value]] = r["o"]

@@ -47,31 +47,57 @@ class District:
 
 def observations(store: Store, urls: Urls, wanted: list[tuple[str, str, str, str | None]]) -> list[Observed]:
     """Every observation about these (territory, area IRI, measure, qb:DataSet or None for any)
-    from the territory's graphs."""
+    from the territory's graphs: its own and its import sources'.
+
+    Each query names its graphs and its measure (one per measure asked): with either a variable,
+    Oxigraph starts from every observation of the area in every graph (the indicator cubes hold
+    thousands), 40 ms for 100 territories instead of 3. The data sets and units, optional, are
+    read after for the observations found, for the same reason."""
+    root = urls.source_graph("", "")[:-1]  # …/graph/source/, then a territory, then a source
+    sources: dict[str, list[str]] = {}
+    for g in store.graphs():
+        if g.startswith(root):
+            sources.setdefault(g[len(root) :].split("/", 1)[0], []).append(g)
+    found: list[tuple[str, str, str, str, str, str | None]] = []  # (graph, obs, area, period, value, wanted)
+    measures = sorted({m for _, _, m, _ in wanted})
+    for measure in measures:
+        rows: list[str] = []
+        for t, area, m, dataset in wanted:
+            if m != measure:
+                continue
+            for g in [urls.territory_graph(t), *sources.get(t, ())]:
+                rows.append(f"(<{g}> <{area}> {f'<{dataset}>' if dataset else 'UNDEF'})")
+        for i in range(0, len(rows), CHUNK):
+            part = " ".join(rows[i : i + CHUNK])
+            for r in store.select(
+                f"SELECT ?g ?obs ?area ?period ?v ?want WHERE {{ VALUES (?g ?area ?want) {{ {part} }} "
+                f"GRAPH ?g {{ ?obs <{measure}> ?v ; <{SDMXD.refArea}> ?area ; <{SDMXD.refPeriod}> ?period }} }}"
+            ):
+                want = r["want"].value if r["want"] is not None else None
+                found.append((r["g"].value, r["obs"].value, r["area"].value, r["period"].value, r["v"].value, want))
+    details: dict[tuple[str, str], dict[str, str]] = {}
+    pairs = sorted({(g, obs) for g, obs, *_ in found})
+    for i in range(0, len(pairs), CHUNK):
+        values = " ".join(f"(<{g}> <{obs}>)" for g, obs in pairs[i : i + CHUNK])
+        for r in store.select(
+            f"SELECT ?g ?obs ?p ?o WHERE {{ VALUES (?g ?obs) {{ {values} }} GRAPH ?g {{ ?obs ?p ?o }} "
+            f"FILTER(?p IN (<{QB.dataSet}>, <{SDMXA.unitMeasure}>)) }}"
+        ):
+            details.setdefault((r["g"].value, r["obs"].value), {})[r["p"].value] = r["o"].value
+    own_graphs = {urls.territory_graph(t) for t, *_ in wanted}
     out: list[Observed] = []
-    for i in range(0, len(wanted), CHUNK):
-        rows = " ".join(
-            f'(<{area}> <{urls.territory_graph(t)}> "{urls.source_graph(t, "")}" <{measure}> '
-            f"{f'<{dataset}>' if dataset else 'UNDEF'})"
-            for t, area, measure, dataset in wanted[i : i + CHUNK]
-        )
-        found = store.select(
-            f"SELECT ?g ?own ?area ?period ?v ?ds ?unit WHERE {{ VALUES (?area ?own ?sources ?m ?want) {{ {rows} }} "
-            f"GRAPH ?g {{ ?obs <{SDMXD.refArea}> ?area ; <{SDMXD.refPeriod}> ?period ; ?m ?v . "
-            f"OPTIONAL {{ ?obs <{QB.dataSet}> ?ds }} OPTIONAL {{ ?obs <{SDMXA.unitMeasure}> ?unit }} }} "
-            f"FILTER((?g = ?own || STRSTARTS(STR(?g), ?sources)) && (!BOUND(?want) || ?ds = ?want)) }}"
-        )
-        for r in found:
-            try:
-                value = Decimal(r["v"].value)
-            except InvalidOperation:  # not a number: nothing to correlate
-                continue
-            if not value.is_finite():
-                continue
-            ds = r["ds"].value if r["ds"] is not None else None
-            unit = r["unit"].value if r["unit"] is not None else None
-            imported = r["g"].value != r["own"].value
-            out.append(Observed(r["area"].value, r["period"].value, value, ds, imported, unit))
+    for g, obs, area, period, lexical, want in found:
+        more = details.get((g, obs), {})
+        ds = more.get(str(QB.dataSet))
+        if want is not None and ds != want:
+            continue
+        try:
+            value = Decimal(lexical)
+        except InvalidOperation:  # not a number: nothing to correlate
+            continue
+        if not value.is_finite():
+            continue
+        out.append(Observed(area, period, value, ds, g not in own_graphs, more.get(str(SDMXA.unitMeasure))))
     return out
 
 

@@ -196,6 +196,7 @@ class Writer:
             try:
                 # Derived data: computed under the territory's lock only, then committed.
                 if pending is not None:
+                    pending.publish = pending.publish and not rebuild  # the cube is made whole after
                     values = pending.finish(keep_marker=rebuild)
                     self.commit(lambda _: values)
                 if rebuild:
