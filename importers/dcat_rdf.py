@@ -22,7 +22,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeXml
 
 from server.errors import CivicfedError, MalformedBody
-from server.model.rdf import literal, typed
+from server.model.terms import literal, typed
 
 from .remote import Fetcher
 

@@ -32,7 +32,7 @@ from server.errors import CivicfedError, Conflict, MalformedBody
 from server.indicators import sums
 from server.ingest.peers import Peer, Peers, SyncRequests
 from server.model.kinds import KINDS, Kind
-from server.model.rdf import format_datetime, stable_term, typed
+from server.model.terms import format_datetime, stable_term, typed
 from server.records.clock import micros
 from server.records.index import emit_index
 from server.services import Civicfed

@@ -29,7 +29,7 @@ from typing import IO, Any
 from server.errors import MalformedBody, ValidationFailed
 from server.ingest import Importer, Item, Rejected, Statements
 from server.ingest.provenance import source_iri
-from server.model.rdf import format_decimal, literal, typed
+from server.model.terms import format_decimal, literal, typed
 from server.urls import Urls
 from vocabularies import DCT, PROV, QB, RDF, RDFS, SDMXA, SDMXD, SDMXM, XSD
 

@@ -107,7 +107,7 @@ def test_replace_graph_is_atomic(store: Store) -> None:
 
 
 def test_literals_with_escapes_survive_both_paths(store: Store) -> None:
-    from server.model.rdf import literal
+    from server.model.terms import literal
 
     tricky = 'quote " backslash \\ newline \n cr \r tab \t unicode é 😀 \\u0022 literal'
     cs = Changeset()

@@ -25,7 +25,7 @@ from vocabularies import DCT, EU_THEME, GEO, PROV, QB, SCHEMES_FILE, SDMXD, SDO,
 from vocabularies.licences import DEFAULT_LICENCE, LICENCES, Licence
 
 from ..model.kinds import BY_PLURAL, Kind
-from ..model.rdf import canonical_datetime, period_of, period_span
+from ..model.terms import canonical_datetime, period_of, period_span
 from ..records import Records
 from ..records.index import RECORD_DELETED, RECORD_MODIFIED
 from ..urls import Urls

@@ -40,7 +40,7 @@ from vocabularies import (
 )
 from vocabularies.licences import LICENCES, Licence
 
-from ..model.rdf import format_datetime, literal, typed
+from ..model.terms import format_datetime, literal, typed
 from ..urls import Urls
 from .datasets import LANGUAGES, Dataset, Territory
 from .formats import FILE_TYPES

@@ -20,7 +20,7 @@ from typing import Any
 from vocabularies import CF, indicators
 
 from ..model.kinds import KINDS
-from ..model.rdf import period_span
+from ..model.terms import period_span
 from ..records import Records
 from ..records.contributions import AMOUNTS, COUNTS
 from .compare import _json_number, _number, indicator_label, reading, unit_label

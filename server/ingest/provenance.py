@@ -18,7 +18,7 @@ from typing import Any
 from vocabularies import CF, DCAT, DCT, PROV, RDF, RDFS, SH, SPDX, XSD
 
 from ..model.kinds import KINDS
-from ..model.rdf import format_datetime, literal, typed
+from ..model.terms import format_datetime, literal, typed
 from ..urls import LOCAL_ID_RE, Urls
 
 #: Kinds of IRI under a territory that are not records: what dereferencing looks up as provenance.

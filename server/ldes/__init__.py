@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from vocabularies import DCT, PROV, XSD
 
 from ..model.kinds import KINDS
-from ..model.rdf import format_datetime, typed
+from ..model.terms import format_datetime, typed
 from ..records import Records
 from ..records.clock import micros, moment
 from ..records.index import RECORD_DELETED, RECORD_MODIFIED

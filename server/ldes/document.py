@@ -16,7 +16,7 @@ import datetime as dt
 
 from vocabularies import AS, DCAT, DCT, LDES, PROV, RDF, TREE, XSD
 
-from ..model.rdf import format_datetime, literal, typed
+from ..model.terms import format_datetime, literal, typed
 from ..records.clock import micros, moment
 from ..records.history import version_lines
 from . import Page, Stream

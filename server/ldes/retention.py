@@ -11,7 +11,7 @@ import datetime as dt
 
 from vocabularies import PROV, XSD
 
-from ..model.rdf import format_datetime, typed
+from ..model.terms import format_datetime, typed
 from ..records import Records
 from ..store import Changeset
 from . import Retention

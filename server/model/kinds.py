@@ -56,11 +56,9 @@ from .rdf import (
     Text,
     Value,
     Wrapped,
-    format_datetime,
-    literal,
     money,
-    plain_decimal,
 )
+from .terms import format_datetime, literal, plain_decimal
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from pyoxigraph import RdfFormat, parse
 
 from vocabularies import CF, DCT, INDICATORS_FILE, QB, RDF, SDMXA, SDMXD, XSD, indicators
 
-from ..model.rdf import MONTH_IRI, YEAR_IRI, format_decimal, literal, period_iri, typed
+from ..model.terms import MONTH_IRI, YEAR_IRI, format_decimal, literal, period_iri, typed
 from ..store import Changeset
 from ..urls import Urls
 from .contributions import AMOUNTS, SHARES, Cell

@@ -23,7 +23,7 @@ from pyoxigraph import Triple
 from vocabularies import CF, DCT, M8G, PROV, RDF, XSD, concept_code, concept_iri
 
 from ..model.kinds import KINDS
-from ..model.rdf import format_datetime, literal, typed
+from ..model.terms import format_datetime, literal, typed
 from ..store import Changeset
 from .batch import Batch
 from .clock import micros

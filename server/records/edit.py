@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from ..model.rdf import format_datetime
+from ..model.terms import format_datetime
 
 
 def editable(record: dict[str, Any]) -> dict[str, Any]:

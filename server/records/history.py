@@ -17,7 +17,7 @@ from pyoxigraph import NamedNode
 
 from vocabularies import DCT, PROV, XSD
 
-from ..model.rdf import format_datetime, stable_term, typed
+from ..model.terms import format_datetime, stable_term, typed
 from ..store import Changeset, Description, Store
 from ..urls import Urls
 from .clock import micros

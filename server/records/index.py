@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from vocabularies import CF, XSD
 
 from ..model.kinds import Kind
-from ..model.rdf import format_datetime, typed
+from ..model.terms import format_datetime, typed
 from ..store import Changeset, Store
 from ..urls import Urls
 

@@ -22,7 +22,7 @@ from pyoxigraph import Literal, RdfFormat, parse
 
 from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 
-from ..model.rdf import format_decimal, typed
+from ..model.terms import format_decimal, typed
 from ..store import Changeset, Description, Store
 from ..urls import Urls
 from .contributions import AMOUNTS, AUXILIARY, Cell, Place, Sums, published

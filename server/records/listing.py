@@ -17,7 +17,8 @@ from vocabularies import GEO, SDO, XSD
 
 from ..errors import BadRequest
 from ..model.kinds import Kind
-from ..model.rdf import Ctx, canonical_datetime, format_datetime, literal, typed
+from ..model.rdf import Ctx
+from ..model.terms import canonical_datetime, format_datetime, literal, typed
 from ..urls import Urls
 from .index import RECORD_DELETED, RECORD_MODIFIED, graph_of
 

@@ -13,7 +13,8 @@ from vocabularies import AS
 
 from ..errors import Gone, NotFound
 from ..model.kinds import Kind
-from ..model.rdf import Ctx, canonical_datetime, format_datetime, literal
+from ..model.rdf import Ctx
+from ..model.terms import canonical_datetime, format_datetime, literal
 from ..store import Description, Store
 from ..urls import LOCAL_ID_RE, Urls
 from .cache import RecordCache

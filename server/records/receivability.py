@@ -19,7 +19,7 @@ from typing import Any
 
 import shapely
 
-from ..model.rdf import plain_decimal
+from ..model.terms import plain_decimal
 
 #: A condition's outcome, and a decision's status, in the order that decides: one unmet condition
 #: makes the proposal not receivable; else one pending condition leaves it pending.

@@ -29,7 +29,8 @@ from ..errors import (
     from_validation_error,
 )
 from ..model.kinds import KINDS, Kind
-from ..model.rdf import Ctx, Ref, Target, canonical_datetime, format_datetime, literal, typed
+from ..model.rdf import Ctx, Ref, Target
+from ..model.terms import canonical_datetime, format_datetime, literal, typed
 from ..privacy import pseudonymise
 from ..state import Principal, State
 from ..store import Changeset, StoreError
