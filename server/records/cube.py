@@ -173,14 +173,16 @@ class Cube:
         k: int,
         *,
         rebuild: bool = False,
+        empty: bool = False,
     ) -> Changeset:
         """What moves in the cube from the values ``before`` to those ``after``: the observations
         of the cells whose statements change. Both hold the people counts of every year they
         touch (what is withheld depends on the other cells of a breakdown). ``rebuild``: the whole
-        cube, from ``after``."""
+        cube, from ``after`` (``empty``: the graph holds none yet)."""
         cs = Changeset()
         if rebuild:
-            cs.clear_graph(self.graph)
+            if not empty:
+                cs.clear_graph(self.graph)
             cs.add(self.graph, self.dataset_statements())
             for lines in self.statements(after, withheld(after, k), populations).values():
                 cs.add(self.graph, lines)

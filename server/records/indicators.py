@@ -126,9 +126,7 @@ class IndicatorCells:
     def rebuild_cube(self, territory: str, k: int) -> Changeset:
         """The territory's whole cube from its stored cells (after its population changed), and
         the marker removed."""
-        cube = self.cube(territory)
-        values = self.values(territory)
-        cs = cube.changes({}, values, self.populations(cube, values), k, rebuild=True)
+        cs = self._whole_cube(territory, self.read(territory), k)
         graph = self.urls.indicators_graph(territory)
         cs.drop(graph, graph)
         return cs
@@ -228,13 +226,13 @@ class IndicatorCells:
         cs.add(self.urls.indicators_graph(territory), [self.pending_marker(territory)])
         return cs
 
-    def finish(self, pending: Pending, *, keep_marker: bool = False) -> Changeset:
-        """The cells (and cube) after a write, its records and its participants in the store;
-        the marker removed, unless the cube is to be rebuilt after (which removes it)."""
+    def finish(self, pending: Pending, *, rebuild: bool = False) -> Changeset:
+        """The cells (and cube) after a write, its records and its participants in the store, and
+        the marker removed. ``rebuild``: the whole cube made again from the cells after it (the
+        write moves a population), in the same changeset."""
         territory, delta = pending.territory, pending.delta
         cs, graph = Changeset(), self.urls.indicators_graph(territory)
-        if not keep_marker:
-            cs.drop(graph, graph)  # the marker: the values are there
+        cs.drop(graph, graph)  # the marker: the values are there
         cs.drop(graph, self._version_node(territory))  # the cells as this civicfed keeps them
         cs.add(graph, [self._version(territory)])
         # A person some contribution was taken from stays while another one brings them there.
@@ -250,13 +248,18 @@ class IndicatorCells:
         present = self._members(territory, places)
         cells = {cell for cell, n in delta.counts.items() if n or delta.values[cell]}
         cells |= {("participants", *place) for place in places}  # type: ignore[misc]
+        # A rebuild reads every cell (the cube is made from all of them), else those it moves.
+        every = self.read(territory) if rebuild else None
         nodes = {self.cell_iri(territory, c): c for c in cells}
-        stored = self._describe(list(nodes), graph)
+        stored = {} if every is not None else self._describe(list(nodes), graph)
         before: Cells = {}
         new: Cells = {}
         for node, cell in nodes.items():
-            value = _number(cell[0], _value(stored.get(node), CF.cellValue))
-            n = _int(stored.get(node), CF.contributionCount)
+            if every is not None:
+                value, n = every.get(cell, (_number(cell[0], None), 0))
+            else:
+                value = _number(cell[0], _value(stored.get(node), CF.cellValue))
+                n = _int(stored.get(node), CF.contributionCount)
             before[cell] = (value, n)
             if cell[0] == "participants":
                 people = present.get(cell[1:], 0) - gone.get(cell[1:], 0)  # type: ignore[call-overload]
@@ -265,13 +268,25 @@ class IndicatorCells:
                 after = (value + delta.values.get(cell, 0), n + delta.counts.get(cell, 0))
             if after == (value, n):
                 continue
-            cs.drop(graph, node)
+            if n:  # a cell not stored has nothing to drop (a write without deletions is cheaper)
+                cs.drop(graph, node)
             new[cell] = after
             if after[1]:
                 cs.add(graph, self._cell(territory, cell, *after))
-        if pending.publish and new:
+        if every is not None:
+            cs.merge(self._whole_cube(territory, {**every, **new}, pending.k))
+        elif pending.publish and new:
             cs.merge(self._cube_changes(territory, before, new, pending.k))
         return cs
+
+    def _whole_cube(self, territory: str, cells: Cells, k: int) -> Changeset:
+        """The territory's whole cube made from these cells."""
+        cube = self.cube(territory)
+        values = published(cells)
+        # Emptying a graph in the transaction that fills it again doubles the cost of the write
+        # in Oxigraph: a territory's first cube has nothing to empty.
+        empty = not self.store.select(f"SELECT ?s WHERE {{ GRAPH <{cube.graph}> {{ ?s ?p ?o }} }} LIMIT 1")
+        return cube.changes({}, values, self.populations(cube, values), k, rebuild=True, empty=empty)
 
     def _members(self, territory: str, places: set[Place]) -> dict[Place, int]:
         """How many people are among the participants of each place."""
@@ -395,5 +410,5 @@ class Pending:
     publish: bool
     members: Changeset
 
-    def finish(self, *, keep_marker: bool = False) -> Changeset:
-        return self.cells.finish(self, keep_marker=keep_marker)
+    def finish(self, *, rebuild: bool = False) -> Changeset:
+        return self.cells.finish(self, rebuild=rebuild)

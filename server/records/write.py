@@ -196,11 +196,10 @@ class Writer:
             self.changes[territory] += 1
             try:
                 # Derived data: computed under the territory's lock only, then committed.
-                if pending is not None:
-                    pending.publish = pending.publish and not rebuild  # the cube is made whole after
-                    values = pending.finish(keep_marker=rebuild)
+                if pending is not None:  # with the whole cube when it is made again
+                    values = pending.finish(rebuild=rebuild)
                     self.commit(lambda _: values)
-                if rebuild:
+                elif rebuild:
                     cube = self.cells.rebuild_cube(territory, self.min_people)
                     self.commit(lambda _: cube)
             except (CivicfedError, StoreError):
