@@ -116,6 +116,7 @@ def proposal(row: Row, ctx: Context) -> Iterator[Item]:
         # Blank when the component hides votes: no figure, not zero.
         "vote_count": integer(row.get("votes", "supports")),
         "comment_count": integer(row.get("comments", "comments_count")),
+        "answered_at": moment(row.get("answered_at")),
         "language": language,
         "url": row.get("url"),
         "author": r.author(row),

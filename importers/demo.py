@@ -339,6 +339,8 @@ def generate(
         }
         if status in ("accepted", "selected", "evaluating", "rejected", "not_receivable"):
             proposal["handled_by"] = THEME_ORG[theme]
+        if status in ("accepted", "selected", "rejected", "not_receivable"):  # answered at its last change
+            proposal["answered_at"] = proposal["modified"]
         if counts_only or i % 7 == 0:  # some platforms only send counts
             proposal["vote_count"] = rng.randrange(0, 40)
         proposals.append(proposal)

@@ -14,7 +14,10 @@ from flask import current_app
 from server.cli import cli
 from server.indicators import recompute
 from server.model.kinds import KINDS
+from server.model.terms import period_iri
 from server.records import Op
+from server.records.contributions import median
+from vocabularies import CF, SDMXD, XSD
 
 from .conftest import Territory
 
@@ -114,8 +117,60 @@ def test_indicators_counted_by_hand(svc: Any, counted: str) -> None:
     assert ("attendance", "2024-04", None, None) not in got  # m2 has no count: no value, not a zero
     assert ("meetings", "2024-03", "c", None) not in got  # process c has no record in March
     assert ("budget_allocated", "2024-03", None, None) not in got  # a fiscal year has no months
-    assert not {cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")}
+    assert not {
+        cell for cell in got if cell[0] in ("receivable_share", "taken_up_share", "days_to_decision")
+    }  # none answered
     assert {cell[2] for cell in got} == {None, "bp", "c"}
+
+
+def test_days_to_a_decision_counted_by_hand(svc: Any, lyon: Territory) -> None:
+    """The median of the whole days from a proposal's submission to its answer, kept by every
+    write as a computation from scratch gives it, and published in the cube as a decimal."""
+    t = lyon.id
+    for pid in ("bp", "c"):
+        _write(svc, t, "process", {"id": pid, "title": f"Démarche {pid}", "type": "consultation"})
+    for pid, process, created, answered in (
+        ("p1", "bp", "2024-03-05T10:00:00Z", "2024-03-15T09:00:00Z"),  # 9 days 23 hours: 9
+        ("p2", "bp", "2024-03-20T10:00:00Z", "2024-04-19T10:00:00Z"),  # 30
+        ("p3", "c", "2024-04-01T10:00:00Z", "2024-04-04T11:00:00+02:00"),  # 09:00 UTC: 2
+        ("p4", "c", "2024-04-02T10:00:00Z", None),  # not answered
+        ("p5", "c", "2024-04-03T10:00:00Z", "2024-04-01T10:00:00Z"),  # answered before it came: not counted
+    ):
+        data = {"id": pid, "process": process, "title": "Idée", "created": created, "author": "ann"}
+        _write(svc, t, "proposal", data | ({"answered_at": answered} if answered else {}))
+    got = recompute(svc.records, t)
+    expected = {
+        ("days_to_decision", "2024", None, None): Decimal("9.0"),  # 2, 9, 30
+        ("days_to_decision", "2024", "bp", None): Decimal("19.5"),  # 9, 30: the two middle ones
+        ("days_to_decision", "2024", "c", None): Decimal("2.0"),
+        ("days_to_decision", "2024-03", None, None): Decimal("19.5"),  # by the month of submission
+        ("days_to_decision", "2024-04", None, None): Decimal("2.0"),
+        ("days_to_decision", "2024-03", "bp", None): Decimal("19.5"),
+        ("days_to_decision", "2024-04", "c", None): Decimal("2.0"),
+    }
+    assert {cell: v for cell, v in got.items() if cell[0] == "days_to_decision"} == expected
+    assert svc.records.indicator_values(t) == got
+    # An answer given later moves the median, in the write that changes it.
+    _write(svc, t, "proposal", {"id": "p1", "process": "bp", "title": "Idée", "created": "2024-03-05T10:00:00Z",
+                                "author": "ann", "answered_at": "2024-04-14T10:00:00Z"})  # fmt: skip
+    got = recompute(svc.records, t)
+    assert got[("days_to_decision", "2024", None, None)] == Decimal("30.0")  # 2, 30, 40
+    assert svc.records.indicator_values(t) == got
+    cube = svc.urls.indicators_cube_graph(t)
+    rows = svc.store.select(
+        f"SELECT ?v WHERE {{ GRAPH <{cube}> {{ ?o <{CF.daysToDecision}> ?v ; "
+        f"<{SDMXD.refPeriod}> <{period_iri('2024')}> ; <{CF.refProcess}> <{CF.allProcesses}> ; "
+        f"<{SDMXD.refArea}> <{svc.urls.territory(t)}> }} }}"
+    )
+    assert [(Decimal(r["v"].value), r["v"].datatype.value) for r in rows] == [(Decimal(30), XSD.decimal)]
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [([(5, 1)], "5.0"), ([(1, 1), (4, 1)], "2.5"), ([(0, 2), (7, 1)], "0.0"), ([(3, 2), (1, 1), (9, 1)], "3.0")],
+)
+def test_a_median_of_a_distribution(counts: list[tuple[int, int]], expected: str) -> None:
+    assert median(counts) == Decimal(expected)
 
 
 def test_the_command_line_prints_them(svc: Any, counted: str) -> None:

@@ -171,10 +171,13 @@ def test_the_cube_each_write_keeps_is_the_one_made_from_scratch(svc: Any, lyon: 
         year = 2021 + step % 3
         data = {"id": f"p{step % 9}", "process": process, "title": "Idée", "author": f"u{step % 7}",
                 "created": f"{year}-0{1 + step % 9}-03T10:00:00Z"}  # fmt: skip
+        if step % 3:  # answered: the median of the days to a decision moves too
+            data["answered_at"] = f"{year}-0{1 + step % 9}-{4 + step:02d}T10:00:00Z"
         svc.records.write_internal(t, [_op(svc, "proposal", data)])
         if step % 4 == 3:
             svc.records.write_internal(t, [Op(KINDS["proposal"], f"p{step % 5}", "delete", None)], partial=True)
     kept = _triples(_cube(svc, t))
+    assert any(p == f"<{CF.daysToDecision}>" for _, p, _ in kept)
     assert not verify(svc.records, t, repair=True)  # the cells and the cube are right: nothing repaired
     rebuilt = svc.records.writer.cells.rebuild_cube(t, 5)
     svc.store.apply(rebuilt)

@@ -6,9 +6,8 @@ votes are never published, so there its votes count at their proposal's creation
 vote counts) and voters are not among its participants.
 
 A cell is (indicator code, period, process, district): a period is a year (``2024``) or a month
-(``2024-03``), a process or a district an id, or None for all of them. Indicators that rest on
-receivability decisions (the shares and the days to a decision) have no cell until decisions
-exist.
+(``2024-03``), a process or a district an id, or None for all of them. The shares have no cell
+until receivability decisions exist, the days to a decision none until proposals are answered.
 """
 
 from __future__ import annotations

@@ -367,6 +367,7 @@ PROPOSAL = Kind(
             _district(),
             Account("author_id", SIOC.has_creator),
             Ref("handled_by", CF.handledBy, "organization", filter_param="handled_by"),
+            Value("answered_at", CF.answeredAt, "datetime"),
             money("estimated_cost", CF.estimatedCost, "estimated-cost"),
             Counter("vote_count", "votes", SDO.VoteAction),
             Counter("comment_count", "comments", SDO.CommentAction),

@@ -307,6 +307,12 @@ class ProposalSchema(AuthoredSchema):
         metadata={"description": "District it lies in; filled from `location` on import when absent."}
     )
     handled_by = Identifier(metadata={"description": "Organization that takes the proposal up."})
+    answered_at = Moment(
+        metadata={
+            "description": "When the territory answered it: its decision on it (accepted, rejected, not receivable…); "
+            "the days from `created` to it make the indicator days_to_decision."
+        }
+    )
     estimated_cost = fields.Nested(MoneySchema)
     vote_count = StrictInteger(
         validate=validate.Range(min=0),

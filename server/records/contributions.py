@@ -36,6 +36,12 @@ DEPENDS = (("vote", "proposal", "proposal"), ("comment", "about", None), ("proje
 #: own that are never published (their codes start with "_").
 SHARES = {"receivable_share": ("_receivable", "_decided"), "taken_up_share": ("_taken_up", "_receivable")}
 AUXILIARY = tuple(sorted({code for pair in SHARES.values() for code in pair}))
+#: Medians, in days (one decimal): each kept as its distribution, one unpublished cell per whole
+#: number of days (``_days-12``: how many proposals were answered 12 days after their submission),
+#: which every write adds to and takes from like any count.
+MEDIANS = {"days_to_decision": "_days-"}
+#: Indicators published as decimals.
+DECIMALS = frozenset((*AMOUNTS, *SHARES, *MEDIANS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,27 @@ def _moment(value: Any) -> str:
     return str(value)
 
 
+def _instant(value: Any) -> dt.datetime | None:
+    """A date-time in UTC (a naive one is taken as UTC), from what the JSON API reads or writes."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, dt.datetime):
+        return None
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def days_between(start: Any, end: Any) -> int | None:
+    """Whole days from one date-time to a later one (None if either is missing, or the end is
+    before the start: a record's dates in the wrong order say nothing of a delay)."""
+    first, last = _instant(start), _instant(end)
+    if first is None or last is None or last < first:
+        return None
+    return (last - first).days
+
+
 def view(kind: str, data: dict[str, Any] | None, ctx: Context) -> tuple[str | None, ...] | None:
     """What records depending on this one see of it: None once deleted, else its process, its
     creation (an undated vote counts at its proposal's) and its district."""
@@ -139,6 +166,9 @@ def contributions(kind: str, data: dict[str, Any] | None, ctx: Context) -> list[
         add("proposals", created, process, 1, data.get("author_id"))
         if data.get("vote_count") and not ctx.voted(data["id"]):  # the votes its platform counted
             add("votes", created, process, data["vote_count"])
+        days = days_between(created, data.get("answered_at"))
+        if days is not None:  # answered: the delay joins its period's distribution
+            add(f"{MEDIANS['days_to_decision']}{days}", created, process)
         status = ctx.receivability(data["id"])
         if status in ("receivable", "not_receivable"):  # decided (a pending one is not yet)
             add("_decided", created, process)
@@ -222,9 +252,29 @@ def published(cells: dict[Cell, tuple[int | Decimal, int]]) -> dict[Cell, int | 
     for _, *place in list(out):
         for code in COUNTS:
             out.setdefault((code, *place), 0)  # type: ignore[arg-type]
+    for code, prefix in MEDIANS.items():
+        spread: dict[Place, list[tuple[int, int]]] = {}
+        for (c, *place), (_, n) in cells.items():
+            if c.startswith(prefix) and n > 0:
+                spread.setdefault(tuple(place), []).append((int(c[len(prefix) :]), n))  # type: ignore[arg-type]
+        for place, counts in spread.items():
+            out[(code, *place)] = median(counts)  # type: ignore[index]
     for code, (part, whole) in SHARES.items():
         for (c, *place), (value, n) in cells.items():
             if c == whole and n > 0 and value > 0:
                 share = Decimal(100) * Decimal(cells.get((part, *place), (0, 0))[0]) / Decimal(value)  # type: ignore[arg-type]
                 out[(code, *place)] = share.quantize(Decimal("0.01"))  # type: ignore[index]
     return out
+
+
+def median(counts: list[tuple[int, int]]) -> Decimal:
+    """The median of a distribution given as (value, how many times), to one decimal."""
+    ordered = sorted(counts)
+    total = sum(n for _, n in ordered)
+    wanted = {(total - 1) // 2, total // 2}  # the middle one, or the middle two
+    found: list[int] = []
+    seen = 0
+    for value, n in ordered:
+        found += [value] * sum(1 for i in wanted if seen <= i < seen + n)
+        seen += n
+    return (Decimal(sum(found)) / len(found)).quantize(Decimal("0.1"))

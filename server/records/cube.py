@@ -37,7 +37,7 @@ from vocabularies import CF, DCT, INDICATORS_FILE, QB, RDF, SDMXA, SDMXD, XSD, i
 from ..model.terms import MONTH_IRI, YEAR_IRI, format_decimal, literal, period_iri, typed
 from ..store import Changeset
 from ..urls import Urls
-from .contributions import AMOUNTS, SHARES, Cell
+from .contributions import DECIMALS, Cell
 
 #: sdmxa:obsStatus codes (SDMX code list, as the SDMX-RDF vocabulary publishes it).
 CONFIDENTIAL = "http://purl.org/linked-data/sdmx/2009/code#obsStatus-C"
@@ -220,7 +220,7 @@ def _observation(
 
 
 def _term(code: str, value: int | Decimal) -> str:
-    if isinstance(value, Decimal) and (code in AMOUNTS or code in SHARES):
+    if isinstance(value, Decimal) and code in DECIMALS:
         return typed(format_decimal(value), XSD.decimal)
     return typed(str(int(value)), XSD.integer)
 

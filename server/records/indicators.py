@@ -25,7 +25,7 @@ from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 from ..model.terms import format_decimal, typed
 from ..store import Changeset, Description, Store
 from ..urls import Urls
-from .contributions import AMOUNTS, AUXILIARY, Cell, Place, Sums, published
+from .contributions import AMOUNTS, AUXILIARY, MEDIANS, Cell, Place, Sums, published
 from .cube import Cube, Population, counts_people
 
 #: The marker of "every process" in a cell's IRI (no process id starts with "_").
@@ -316,10 +316,25 @@ class IndicatorCells:
             if node:
                 before[cell] = (_number(cell[0], _value(node, CF.cellValue)), _int(node, CF.contributionCount))  # type: ignore[index]
         people = self._people_cells(territory, {place[0][:4] for place in places})
-        old = {**people, **before}
+        # A median is made of every cell of its distribution at its place, not only those moved.
+        spread = {cell[1:] for cell in new if any(cell[0].startswith(p) for p in MEDIANS.values())}
+        old = {**people, **self._spread_cells(territory, spread), **before}
         after = {**old, **new}
         cube = self.cube(territory)
         return cube.changes(published(old), published(after), self.populations(cube, after), k)
+
+    def _spread_cells(self, territory: str, places: set[Place]) -> Cells:
+        """The stored cells of the medians' distributions at these places."""
+        if not places:
+            return {}
+        graph = self.urls.indicators_graph(territory)
+        starts = " || ".join(f'STRSTARTS(STR(?s), "{graph}/{prefix}")' for prefix in MEDIANS.values())
+        rows = self.store.select(
+            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n "
+            f"FILTER({starts}) }} }}"
+        )
+        found = dict(self._parse(graph, r) for r in rows)
+        return {cell: v for cell, v in found.items() if cell[1:] in places}
 
     def _people_cells(self, territory: str, years: set[str]) -> Cells:
         """The stored cells of the indicators counting people, in these years."""
