@@ -71,6 +71,7 @@ def indicators_verify(territories: tuple[str, ...], repair: bool) -> None:
         said = [f"{len(verdict.differences)} differences"] if verdict.differences else []
         said += [f"the cube differs by {verdict.cube} statements"] if verdict.cube else []
         said += ["a write's values were not written"] if verdict.pending else []
+        said += [f"{verdict.participants} participants differ"] if verdict.participants else []
         state = ("repaired: " if repair else "") + ", ".join(said) if verdict else "ok"
         click.echo(f"{territory}: {state}", err=True)
     if wrong and not repair:

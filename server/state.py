@@ -90,6 +90,19 @@ rate_limits = Table(
 )
 
 
+#: The people among the participants of each place of a territory's indicators (a period, a
+#: process or a district: server/records/participants.py), so that distinct participants stay
+#: exact when a contribution goes. An index over the store's records, set again from them when
+#: the indicators are repaired: kept here, a write's participants cost a row each, not a quad.
+indicator_participants = Table(
+    "indicator_participants",
+    metadata,
+    Column("territory", String(64), primary_key=True),
+    Column("place", String(400), primary_key=True),
+    Column("person", String(128), primary_key=True),
+)
+
+
 @compiles(CreateTable, "postgresql")
 def _create_unlogged(create: CreateTable, compiler: Any, **kw: Any) -> str:
     sql: str = compiler.visit_create_table(create, **kw)

@@ -14,6 +14,7 @@ from flask import current_app
 
 from server.cli import cli
 from server.indicators import recompute
+from server.indicators.verify import verify
 from server.ingest import Record, load
 from server.model.kinds import KINDS
 from server.records import Op
@@ -382,3 +383,36 @@ def test_values_lost_with_a_process_are_set_right_by_the_next_write(svc: Any, ly
     ) not in svc.records.indicator_values(t)
     _write(svc, t, _op(svc, "proposal", _proposal("p2", "bp", "2024-03-06T10:00:00Z", "ben")))
     assert _same(svc, t)[("proposals", "2024", None, None)] == 2 and not svc.records.writer.cells.pending(t)
+
+
+def test_participants_kept_in_the_state_database(svc: Any, lyon: Territory) -> None:
+    """A place's participants are rows of the state database, not statements of the store; cells
+    of a civicfed that kept them in the store (cells version 2) are counted again by the next
+    write, which leaves none of those statements."""
+    t = lyon.id
+    _write(svc, t, _op(svc, "process", {"id": "bp", "title": "BP", "type": "participatory_budget"}))
+    for pid, author in (("p1", "ann"), ("p2", "ben")):
+        _write(svc, t, _op(svc, "proposal", _proposal(pid, "bp", "2024-03-05T10:00:00Z", author)))
+    _write(svc, t, _op(svc, "vote", {"id": "v1", "proposal": "p1", "voter": "cat", "created": "2024-03-06T10:00:00Z"}))
+    participants = svc.records.writer.cells.participants
+    year = ("2024", None, None)
+    assert participants.count(t, [year, ("2024", "bp", None)]) == {year: 3, ("2024", "bp", None): 3}
+    graph = svc.urls.indicators_graph(t)
+    held = f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ ?s <{CF.participantIn}> ?c }} }}"
+    assert not svc.store.select(held)
+    # As an older civicfed left them: version 2, the people in the store, none in the database.
+    cells = Changeset()
+    cells.drop(graph, f"{graph}#cells")
+    cells.add(graph, [f'<{graph}#cells> <{CF.cellsVersion}> "2"^^<{XSD.integer}>'])
+    cells.add(graph, [f"<{graph}/people/2024/_/_/x> <{CF.participantIn}> <{graph}/participants/2024/_/_>"])
+    svc.store.apply(cells)
+    participants.replace(t, [])
+    _write(svc, t, _op(svc, "proposal", _proposal("p3", "bp", "2024-04-05T10:00:00Z", "dan")))
+    assert _same(svc, t)[("participants", "2024", None, None)] == 4
+    assert participants.count(t, [year]) == {year: 4}
+    assert not svc.store.select(held)
+    # The state database restored alone (without a participant): verify finds it and repairs it.
+    participants.remove(t, [(year, next(p for place, p in participants.pairs(t) if place == "2024/_/_"))])
+    assert verify(svc.records, t).participants == 1
+    assert verify(svc.records, t, repair=True) and not verify(svc.records, t)
+    assert participants.count(t, [year]) == {year: 4}

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from ..records import Records
 from ..records.contributions import Cell
+from ..records.participants import place_key
 from .compute import sums
 
 
@@ -21,16 +22,19 @@ class Difference:
 
 @dataclass
 class Verdict:
-    """What ``verify`` found: the values that differ, and how many statements of the cube differ
+    """What ``verify`` found: the values that differ, how many statements of the cube differ
     from one made from the computed values (a crash, or ``INDICATORS_MIN_PEOPLE`` or
-    ``INDICATORS_POPULATION_YEARS`` changed since it was written)."""
+    ``INDICATORS_POPULATION_YEARS`` changed since it was written), and how many of the people
+    among the places' participants (state database) differ (one part of a backup restored alone:
+    the next writes would count them wrong)."""
 
     differences: list[Difference]
     cube: int = 0
     pending: bool = False
+    participants: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.differences or self.cube or self.pending)
+        return bool(self.differences or self.cube or self.pending or self.participants)
 
 
 def verify(records: Records, territory: str, *, repair: bool = False) -> Verdict:
@@ -48,6 +52,8 @@ def verify(records: Records, territory: str, *, repair: bool = False) -> Verdict
         ]
         verdict = Verdict(differences, records.indicator_cube_differences(territory, expected))
         verdict.pending = records.writer.cells.pending(territory)
+        people = {(place_key(place), p) for place, persons in computed.people.items() for p, n in persons.items() if n}
+        verdict.participants = len(people ^ records.writer.cells.participants.pairs(territory))
         if repair and verdict:
             records.replace_indicators(territory, computed)
     return verdict

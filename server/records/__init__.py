@@ -116,7 +116,12 @@ class Records:
         territory = loaded["id"]
         created = self.state.create_territory(territory)
         # Values left by a replica of the same id (its peer removed) are not this territory's.
-        leftovers = created and self.writer.maintain_indicators and bool(self.writer.cells.read(territory))
+        cells = self.writer.cells
+        leftovers = (
+            created
+            and self.writer.maintain_indicators
+            and bool(cells.read(territory) or cells.participants.any(territory))
+        )
         self.writer.write(territory, [Op(kind, territory, "upsert", loaded)], None)
         if leftovers:
             with self.state.write_lock(territory):

@@ -5,10 +5,11 @@ out in records/write_indicators.py), and comparisons read the published cube the
 (records/cube.py).
 
 The cells live in the territory's internal indicator graph (``Urls.indicators_graph``): one node
-per cell with its value and how many contributions make it, and one node per (place, person)
-among a place's participants, so that distinct participants stay exact when a contribution goes.
-They are written with the records' own write and after it (:class:`Pending`), under the territory's lock;
-``civicfed indicators verify`` compares them with a computation from scratch.
+per cell with its value and how many contributions make it; the people among each place's
+participants, so that distinct participants stay exact when a contribution goes, in the state
+database (records/participants.py). They are written after the records' own write, which carries a
+marker they remove (:class:`Pending`), under the territory's lock; ``civicfed indicators verify``
+compares them with a computation from scratch.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from ..store import Changeset, Description, Store
 from ..urls import Urls
 from .contributions import AMOUNTS, AUXILIARY, MEDIANS, Cell, Place, Sums, published
 from .cube import Cube, Population, counts_people
+from .participants import ALL, Participants, place_key
 
-#: The marker of "every process" in a cell's IRI (no process id starts with "_").
-ALL = "_"
 #: Subjects read per query.
 CHUNK = 500
-#: What the stored cells hold: 2 added the shares' counts. Cells of another version (or none, on a
-#: territory with cells) are counted again from the records by the next write.
-CELLS_VERSION = 2
+#: What the stored cells hold: 2 added the shares' counts, 3 moved the participants to the state
+#: database. Cells of another version (or none, on a territory with cells) are counted again from
+#: the records by the next write.
+CELLS_VERSION = 3
 
 Cells = dict[Cell, tuple[int | Decimal, int]]
 
@@ -42,17 +43,14 @@ Cells = dict[Cell, tuple[int | Decimal, int]]
 class IndicatorCells:
     """The stored cells of one instance's territories."""
 
-    def __init__(self, store: Store, urls: Urls) -> None:
-        self.store, self.urls = store, urls
+    def __init__(self, store: Store, urls: Urls, participants: Participants) -> None:
+        self.store, self.urls, self.participants = store, urls, participants
         #: How many years after its own a population is used for (records/cube.py).
         self.population_years = 3
 
     def cell_iri(self, territory: str, cell: Cell) -> str:
         code, *place = cell
-        return f"{self.urls.indicators_graph(territory)}/{code}/{_path(place)}"  # type: ignore[arg-type]
-
-    def person_iri(self, territory: str, place: Place, person: str) -> str:
-        return f"{self.urls.indicators_graph(territory)}/people/{_path(place)}/{person}"
+        return f"{self.urls.indicators_graph(territory)}/{code}/{place_key(place)}"  # type: ignore[arg-type]
 
     def pending_marker(self, territory: str) -> str:
         """The statement a write's records carry when its indicator values follow in a write of
@@ -115,9 +113,10 @@ class IndicatorCells:
         for cell, (value, n) in cells.items():
             if n > 0:
                 lines += self._cell(territory, cell, value, n)
-        for place, persons in sums.people.items():
-            lines += [self._member(territory, place, person) for person, refs in persons.items() if refs > 0]
         cs.add(graph, lines)
+        # First: a failure of the store's write after it leaves cells the next repair sets again.
+        people = [(place, person) for place, persons in sums.people.items() for person, refs in persons.items() if refs]
+        self.participants.replace(territory, people)
         cube = self.cube(territory, names)
         values = published(cells)
         cs.merge(cube.changes({}, values, self.populations(cube, values), k, rebuild=True))
@@ -211,14 +210,10 @@ class IndicatorCells:
         publish: bool,
     ) -> Pending | None:
         """How a write's difference reaches the stored cells (and the cube's observations, when it
-        is published): with the records' write and after it (see :class:`Pending`)."""
-        graph = self.urls.indicators_graph(territory)
+        is published): a marker with the records' write, the values after it (see :class:`Pending`)."""
         if not delta.counts and not delta.added and not delta.removed:
             return None
-        members = Changeset()
-        members.add(graph, [self.pending_marker(territory)])
-        members.add(graph, sorted({self._member(territory, place, person) for place, person in delta.added}))
-        return Pending(self, territory, delta, k, remaining, publish, members)
+        return Pending(self, territory, delta, k, remaining, publish, self.marked(territory))
 
     def marked(self, territory: str) -> Changeset:
         """The marker alone (a write whose cube is rebuilt, with no value to move)."""
@@ -227,25 +222,25 @@ class IndicatorCells:
         return cs
 
     def finish(self, pending: Pending, *, rebuild: bool = False) -> Changeset:
-        """The cells (and cube) after a write, its records and its participants in the store, and
-        the marker removed. ``rebuild``: the whole cube made again from the cells after it (the
-        write moves a population), in the same changeset."""
+        """The cells (and cube) after a write, its records in the store, and the marker removed;
+        its participants added and taken away (in the state database) on the way. ``rebuild``:
+        the whole cube made again from the cells after it (the write moves a population), in the
+        same changeset."""
         territory, delta = pending.territory, pending.delta
         cs, graph = Changeset(), self.urls.indicators_graph(territory)
         cs.drop(graph, graph)  # the marker: the values are there
         cs.drop(graph, self._version_node(territory))  # the cells as this civicfed keeps them
         cs.add(graph, [self._version(territory)])
+        self.participants.add(territory, delta.added)
         # A person some contribution was taken from stays while another one brings them there.
         maybe_gone = delta.removed - delta.added
-        gone: dict[Place, int] = {}
         if maybe_gone:
             still = pending.remaining({person for _, person in maybe_gone})
-            for place, person in maybe_gone:
-                if place not in still.get(person, ()):
-                    cs.drop(graph, self.person_iri(territory, place, person))
-                    gone[place] = gone.get(place, 0) + 1
+            self.participants.remove(
+                territory, [(p, person) for p, person in maybe_gone if p not in still.get(person, ())]
+            )
         places = {place for place, _ in delta.added | maybe_gone}
-        present = self._members(territory, places)
+        present = self.participants.count(territory, places)
         cells = {cell for cell, n in delta.counts.items() if n or delta.values[cell]}
         cells |= {("participants", *place) for place in places}  # type: ignore[misc]
         # A rebuild reads every cell (the cube is made from all of them), else those it moves.
@@ -262,7 +257,7 @@ class IndicatorCells:
                 n = _int(stored.get(node), CF.contributionCount)
             before[cell] = (value, n)
             if cell[0] == "participants":
-                people = present.get(cell[1:], 0) - gone.get(cell[1:], 0)  # type: ignore[call-overload]
+                people = present.get(cell[1:], 0)  # type: ignore[call-overload]
                 after = (people, people)
             else:
                 after = (value + delta.values.get(cell, 0), n + delta.counts.get(cell, 0))
@@ -287,21 +282,6 @@ class IndicatorCells:
         # in Oxigraph: a territory's first cube has nothing to empty.
         empty = not self.store.select(f"SELECT ?s WHERE {{ GRAPH <{cube.graph}> {{ ?s ?p ?o }} }} LIMIT 1")
         return cube.changes({}, values, self.populations(cube, values), k, rebuild=True, empty=empty)
-
-    def _members(self, territory: str, places: set[Place]) -> dict[Place, int]:
-        """How many people are among the participants of each place."""
-        graph = self.urls.indicators_graph(territory)
-        cells = {self.cell_iri(territory, ("participants", *place)): place for place in places}  # type: ignore[misc]
-        ordered = sorted(cells)
-        out: dict[Place, int] = {}
-        for i in range(0, len(ordered), CHUNK):
-            values = " ".join(f"<{c}>" for c in ordered[i : i + CHUNK])
-            rows = self.store.select(
-                f"SELECT ?c (COUNT(?m) AS ?n) WHERE {{ GRAPH <{graph}> {{ VALUES ?c {{ {values} }} "
-                f"?m <{CF.participantIn}> ?c }} }} GROUP BY ?c"
-            )
-            out.update((cells[r["c"].value], int(r["n"].value)) for r in rows)
-        return out
 
     def _cube_changes(self, territory: str, before: Cells, new: Cells, k: int) -> Changeset:
         """The observations of the cells a write moves, and of those whose publication depends
@@ -356,11 +336,6 @@ class IndicatorCells:
         count = typed(str(n), XSD.integer)
         return [f"<{node}> <{CF.cellValue}> {term}", f"<{node}> <{CF.contributionCount}> {count}"]
 
-    def _member(self, territory: str, place: Place, person: str) -> str:
-        """A person among a place's participants (linked to the participants cell there)."""
-        cell = self.cell_iri(territory, ("participants", *place))  # type: ignore[arg-type]
-        return f"<{self.person_iri(territory, place, person)}> <{CF.participantIn}> <{cell}>"
-
     def _describe(self, subjects: list[str], graph: str) -> Description:
         out: Description = {}
         for i in range(0, len(subjects), CHUNK):
@@ -386,11 +361,6 @@ def comparable(triple: tuple[Any, Any, Any]) -> tuple[str, str, str]:
     return (str(s), str(p), value)
 
 
-def _path(place: Place | list[str | None]) -> str:
-    """A place in a cell's IRI: period/process/district, ``_`` for "all"."""
-    return "/".join(part or ALL for part in place)
-
-
 def _value(triples: Any, predicate: str) -> str | None:
     for p, o in triples or ():
         if p == predicate:
@@ -411,11 +381,10 @@ def _number(code: str, lexical: str | None) -> int | Decimal:
 
 @dataclass
 class Pending:
-    """The indicator values of a write under way. Its new participants (``members``: only
-    additions) are written with its records, with a marker; its values after them, from the
-    participants then stored, removing the marker. A marker found later says the process
-    died in between: the territory's values are set again from its records
-    (``Writer.repair_indicators``). A territory's writes hold its lock throughout."""
+    """The indicator values of a write under way. A ``marker`` is written with its records; its
+    participants and values after them, removing the marker. A marker found later says the
+    process died in between: the territory's values and participants are set again from its
+    records (``Writer.repair_indicators``). A territory's writes hold its lock throughout."""
 
     cells: IndicatorCells
     territory: str
@@ -423,7 +392,7 @@ class Pending:
     k: int
     remaining: Callable[[set[str]], dict[str, set[Place]]]
     publish: bool
-    members: Changeset
+    marker: Changeset
 
     def finish(self, *, rebuild: bool = False) -> Changeset:
         return self.cells.finish(self, rebuild=rebuild)

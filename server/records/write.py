@@ -45,6 +45,7 @@ from .history import emit_history, erase_history
 from .index import IndexEntry, emit_index, graph_of
 from .indicators import IndicatorCells, Pending
 from .ops import Op, Outcome, WriteReport
+from .participants import Participants
 from .read import Reader
 from .write_indicators import WriteContributions, recount
 
@@ -115,7 +116,7 @@ class Writer:
         # writing process seeds its clock past the newest stored time instead.
         self.shared_clock = shared_clock
         self._clock_seeded = False
-        self.cells = IndicatorCells(self.store, self.urls)
+        self.cells = IndicatorCells(self.store, self.urls, Participants(state))
         #: Whether writes keep the indicator cells current (off only to measure what it costs).
         self.maintain_indicators = True
         #: The fewest people a published breakdown cell may count (records/cube.py).
@@ -183,9 +184,9 @@ class Writer:
             rebuild = self.maintain_indicators and _moves_populations(batch, extra)
             marker = self.cells.pending_marker(territory)
             if pending is not None or rebuild:
-                # The participants it brings and the marker go with the records (additions only);
-                # the values after them, from what is then stored (records/indicators.py).
-                changeset.merge(pending.members if pending is not None else self.cells.marked(territory))
+                # The marker goes with the records; the participants and values after them, from
+                # what is then stored (records/indicators.py).
+                changeset.merge(pending.marker if pending is not None else self.cells.marked(territory))
 
             def stamped(now: Callable[[], dt.datetime]) -> Changeset:
                 for stamp in stamps:
@@ -243,7 +244,7 @@ class Writer:
                 cs = Changeset()
                 stamp.into(cs, now())
                 if pending is not None:  # with its marker: the values follow
-                    cs.merge(pending.members)
+                    cs.merge(pending.marker)
                 return cs
 
             self.commit(build)

@@ -1,0 +1,99 @@
+"""The participants of each place of a territory's indicators (records/indicators.py), in the
+state database (``indicator_participants``): a write adds the people it brings to a place and
+takes away those with no contribution left there, and a place's participants cell is how many
+remain. A write's records are committed before its participants change, with a marker its
+values remove: a process dying in between leaves the marker, and the next write sets the
+participants again with the cells, from the records (``IndicatorCells.replace``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ..state import State, indicator_participants
+from .contributions import Place
+
+#: Rows per statement.
+CHUNK = 500
+#: The marker of "every process" or "every district" in a place.
+ALL = "_"
+
+table = indicator_participants
+
+
+def place_key(place: Place | tuple[str | None, ...] | list[str | None]) -> str:
+    """A place as it is stored, and in a cell's IRI: period/process/district, ``_`` for "all"."""
+    return "/".join(part or ALL for part in place)
+
+
+class Participants:
+    """The participants of the places of an instance's territories."""
+
+    def __init__(self, state: State) -> None:
+        self.engine = state.engine
+
+    def add(self, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
+        """These people among the participants of these places (those there already stay)."""
+        with self.engine.begin() as conn:
+            self._insert(conn, territory, pairs)
+
+    def _insert(self, conn: Connection, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
+        rows = [{"territory": territory, "place": place_key(p), "person": person} for p, person in set(pairs)]
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(table).on_conflict_do_nothing()
+        for i in range(0, len(rows), CHUNK):
+            conn.execute(statement, rows[i : i + CHUNK])
+
+    def remove(self, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
+        by_place: dict[str, list[str]] = {}
+        for place, person in pairs:
+            by_place.setdefault(place_key(place), []).append(person)
+        if not by_place:
+            return
+        with self.engine.begin() as conn:
+            for place, persons in by_place.items():
+                for i in range(0, len(persons), CHUNK):
+                    conn.execute(
+                        delete(table).where(
+                            table.c.territory == territory,
+                            table.c.place == place,
+                            table.c.person.in_(persons[i : i + CHUNK]),
+                        )
+                    )
+
+    def count(self, territory: str, places: Iterable[Place]) -> dict[Place, int]:
+        """How many people are among the participants of each of these places."""
+        keys = {place_key(p): p for p in places}
+        ordered = sorted(keys)
+        out: dict[Place, int] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ordered), CHUNK):
+                rows = conn.execute(
+                    select(table.c.place, func.count())
+                    .where(table.c.territory == territory, table.c.place.in_(ordered[i : i + CHUNK]))
+                    .group_by(table.c.place)
+                )
+                out.update((keys[place], n) for place, n in rows)
+        return out
+
+    def replace(self, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
+        """The territory's participants, all of them (a repair, a replica's sync)."""
+        with self.engine.begin() as conn:  # in one transaction
+            conn.execute(delete(table).where(table.c.territory == territory))
+            self._insert(conn, territory, pairs)
+
+    def pairs(self, territory: str) -> set[tuple[str, str]]:
+        """Every (place as stored, person) of the territory."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table.c.place, table.c.person).where(table.c.territory == territory))
+            return {(place, person) for place, person in rows}
+
+    def any(self, territory: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(select(table.c.person).where(table.c.territory == territory).limit(1)).first() is not None
+            )
