@@ -6,6 +6,7 @@ sequences of them."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
 
@@ -18,7 +19,7 @@ from server.indicators.verify import verify
 from server.ingest import Record, load
 from server.model.kinds import KINDS
 from server.records import Op
-from server.store import Changeset
+from server.store import Changeset, Stage
 from vocabularies import CF, XSD
 
 from .conftest import Territory
@@ -319,6 +320,37 @@ def test_an_import_in_batches(svc: Any, lyon: Territory) -> None:
     assert got[("participants", "2024", None, None)] == 30 + 8  # u0…u29 (voters and commenters), a0…a7
 
 
+def test_an_import_thrown_away_counts_nobody(svc: Any, lyon: Territory) -> None:
+    """A load in batches that is not kept (a line refused, all or nothing) throws its staged
+    copy of the store away, and with it the participants its batches counted: the territory's
+    next write counts them from its records (they are in the state database, which no copy
+    holds)."""
+    t = lyon.id
+    _write(svc, t, _op(svc, "process", {"id": "bp", "title": "Budget", "type": "participatory_budget"}))
+    _write(svc, t, _op(svc, "proposal", _proposal("p0", "bp", "2024-02-01T10:00:00Z", "ann")))
+    items = [
+        Record(KINDS["proposal"], _proposal(f"q{i}", "bp", "2024-02-01T10:00:00Z", f"u{i}"), line=i) for i in range(9)
+    ]
+    items.append(Record(KINDS["proposal"], _proposal("q9", "nowhere", "2024-02-01T10:00:00Z", "u9"), line=9))
+    report = load(svc.records, t, items, None, batch=3)
+    assert not report.written and report.rejected == 1, report.to_dict()
+    participants = svc.records.writer.cells.participants
+    # Written to a staged copy, its batches counted their people: until a write counts again.
+    assert participants.unsettled(t) == svc.store.stages
+    _write(svc, t, _op(svc, "proposal", _proposal("p1", "bp", "2024-03-01T10:00:00Z", "zed")))
+    assert _same(svc, t)[("participants", "2024", None, None)] == 2  # ann and zed
+    assert participants.count(t, [("2024", None, None)]) == {("2024", None, None): 2}
+    assert not participants.unsettled(t)
+    # A load that fails on the way (its process killed, here an error) leaves the same.
+    stage = svc.store.staged() if svc.store.stages else contextlib.nullcontext(Stage())
+    with pytest.raises(RuntimeError), svc.records.writer.cells.staged(t, stage):
+        participants.add(t, [(("2024", None, None), "ghost")])
+        raise RuntimeError("killed")
+    assert participants.unsettled(t)
+    _write(svc, t, _op(svc, "proposal", _proposal("p2", "bp", "2024-03-01T10:00:00Z", "zed")))
+    assert _same(svc, t)[("participants", "2024", None, None)] == 2 and not participants.unsettled(t)
+
+
 def test_verify_finds_a_wrong_value_and_repairs_it(svc: Any, lyon: Territory) -> None:
     """`civicfed indicators verify`: a cell set wrong, or cells never kept (a store written before
     they were), is a difference and exit 1; --repair sets them from the records."""
@@ -407,6 +439,7 @@ def test_participants_kept_in_the_state_database(svc: Any, lyon: Territory) -> N
     cells.add(graph, [f"<{graph}/people/2024/_/_/x> <{CF.participantIn}> <{graph}/participants/2024/_/_>"])
     svc.store.apply(cells)
     participants.replace(t, [])
+    participants.settle(t)  # the cells' version alone says they are to be counted again
     _write(svc, t, _op(svc, "proposal", _proposal("p3", "bp", "2024-04-05T10:00:00Z", "dan")))
     assert _same(svc, t)[("participants", "2024", None, None)] == 4
     assert participants.count(t, [year]) == {year: 4}

@@ -205,8 +205,13 @@ class _Job:
         read = quads = 0
         provenance = () if self.run is None else self.run_settings(0, None)["provenance"]
         # Both locks for the whole load, in the order every writer takes them: another write
-        # landing in the live store meanwhile would be lost when the copy replaces it.
-        with records.state.write_lock(territory), records.state.commit_lock(), records.store.staged() as stage:
+        # landing in the live store meanwhile would be lost when the copy replaces it. The
+        # participants its batches count (in the state database) are settled only if it is kept.
+        with (
+            records.state.write_lock(territory),
+            records.state.commit_lock(),
+            records.writer.cells.staged(territory, records.store.staged()) as stage,
+        ):
             for chunk, validated in self.read_ahead(items, batch):
                 read += len(chunk)
                 seen |= _seen(chunk)

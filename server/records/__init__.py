@@ -220,6 +220,7 @@ class Records:
         changeset = self.writer.cells.replace(territory, sums, self.writer.min_people, names=names)
         with self.state.commit_lock():
             self.store.apply(changeset)
+        self.writer.cells.settled(territory)
 
     def dump_graph(self, territory: str, output: IO[bytes]) -> None:
         """Everything the territory publishes, as N-Triples."""

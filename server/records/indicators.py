@@ -14,7 +14,9 @@ compares them with a computation from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +26,7 @@ from pyoxigraph import Literal, RdfFormat, parse
 from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 
 from ..model.terms import format_decimal, typed
-from ..store import Changeset, Description, Store
+from ..store import Changeset, Description, Stage, Store
 from ..urls import Urls
 from .contributions import AMOUNTS, AUXILIARY, MEDIANS, Cell, Place, Sums, published
 from .cube import Cube, Population, counts_people
@@ -47,6 +49,9 @@ class IndicatorCells:
         self.store, self.urls, self.participants = store, urls, participants
         #: How many years after its own a population is used for (records/cube.py).
         self.population_years = 3
+        #: Territories this process is loading into a staged copy of the store (their
+        #: participants are unsettled until the copy is kept: records/participants.py).
+        self.staging: set[str] = set()
 
     def cell_iri(self, territory: str, cell: Cell) -> str:
         code, *place = cell
@@ -67,6 +72,8 @@ class IndicatorCells:
         """Whether the territory's cells are to be counted again from its records before a write
         adds to them: a write's process died between its records and its values, or an older
         civicfed kept them (without cells this one keeps, such as the shares' counts)."""
+        if territory not in self.staging and self.participants.unsettled(territory):
+            return True  # a staged load thrown away, a repair that did not reach the store
         graph, node = self.urls.indicators_graph(territory), self._version_node(territory)
         found = self.store.describe([graph, node], graph)
         if graph in found:
@@ -76,6 +83,28 @@ class IndicatorCells:
             return int(version) != CELLS_VERSION
         # No version: a territory with no cells yet is current; one with cells was kept by an older civicfed.
         return bool(self.store.select(f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v }} }} LIMIT 1"))
+
+    @contextlib.contextmanager
+    def staged(self, territory: str, stage: AbstractContextManager[Stage]) -> Iterator[Stage]:
+        """A load into a staged copy of the store (``stage``): the participants its batches set
+        are settled only if the copy is kept; thrown away, or the process dying meanwhile, they
+        stay unsettled, and the territory's next write counts them again from its records."""
+        self.participants.unsettle(territory)
+        self.staging.add(territory)
+        kept = False
+        try:
+            with stage as staged:
+                yield staged
+            kept = staged.kept
+        finally:
+            self.staging.discard(territory)
+            if kept:
+                self.participants.settle(territory)
+
+    def settled(self, territory: str) -> None:
+        """The store holds the cells of a :meth:`replace` (within a staged load: once it is kept)."""
+        if territory not in self.staging:
+            self.participants.settle(territory)
 
     def _version_node(self, territory: str) -> str:
         return f"{self.urls.indicators_graph(territory)}#cells"
@@ -114,7 +143,8 @@ class IndicatorCells:
             if n > 0:
                 lines += self._cell(territory, cell, value, n)
         cs.add(graph, lines)
-        # First: a failure of the store's write after it leaves cells the next repair sets again.
+        # Unsettled until the caller has written the changeset (:meth:`settled`): a failure of
+        # the store's write leaves participants that the territory's next write sets again.
         people = [(place, person) for place, persons in sums.people.items() for person, refs in persons.items() if refs]
         self.participants.replace(territory, people)
         cube = self.cube(territory, names)

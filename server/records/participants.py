@@ -4,6 +4,11 @@ takes away those with no contribution left there, and a place's participants cel
 remain. A write's records are committed before its participants change, with a marker its
 values remove: a process dying in between leaves the marker, and the next write sets the
 participants again with the cells, from the records (``IndicatorCells.replace``).
+
+Where the store may not come to hold what the participants say (an import written to a staged
+copy of the store that may be thrown away, a repair before its cells are written), the territory
+is *unsettled* first: a row of its own says so until the store holds it, and the territory's
+next write counts its participants again from its records while it is there.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from .contributions import Place
 CHUNK = 500
 #: The marker of "every process" or "every district" in a place.
 ALL = "_"
+#: The place of the row that says a territory's participants may not match its store (no place
+#: key starts with it).
+UNSETTLED = "!unsettled"
 
 table = indicator_participants
 
@@ -41,8 +49,12 @@ class Participants:
         with self.engine.begin() as conn:
             self._insert(conn, territory, pairs)
 
-    def _insert(self, conn: Connection, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
+    def _insert(
+        self, conn: Connection, territory: str, pairs: Iterable[tuple[Place, str]], *, unsettled: bool = False
+    ) -> None:
         rows = [{"territory": territory, "place": place_key(p), "person": person} for p, person in set(pairs)]
+        if unsettled:
+            rows.append({"territory": territory, "place": UNSETTLED, "person": ""})
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         statement = dialect.insert(table).on_conflict_do_nothing()
         for i in range(0, len(rows), CHUNK):
@@ -81,15 +93,33 @@ class Participants:
         return out
 
     def replace(self, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
-        """The territory's participants, all of them (a repair, a replica's sync)."""
+        """The territory's participants, all of them (a repair, a replica's sync), unsettled
+        until :meth:`settle`: the store is to hold the cells they count."""
         with self.engine.begin() as conn:  # in one transaction
             conn.execute(delete(table).where(table.c.territory == territory))
-            self._insert(conn, territory, pairs)
+            self._insert(conn, territory, pairs, unsettled=True)
+
+    def unsettle(self, territory: str) -> None:
+        """The territory's participants may no longer match its store, until :meth:`settle`."""
+        with self.engine.begin() as conn:
+            self._insert(conn, territory, [], unsettled=True)
+
+    def settle(self, territory: str) -> None:
+        """The store holds what the territory's participants count."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.territory == territory, table.c.place == UNSETTLED))
+
+    def unsettled(self, territory: str) -> bool:
+        with self.engine.connect() as conn:
+            found = select(table.c.person).where(table.c.territory == territory, table.c.place == UNSETTLED)
+            return conn.execute(found.limit(1)).first() is not None
 
     def pairs(self, territory: str) -> set[tuple[str, str]]:
         """Every (place as stored, person) of the territory."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(table.c.place, table.c.person).where(table.c.territory == territory))
+            rows = conn.execute(
+                select(table.c.place, table.c.person).where(table.c.territory == territory, table.c.place != UNSETTLED)
+            )
             return {(place, person) for place, person in rows}
 
     def any(self, territory: str) -> bool:

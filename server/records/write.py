@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from vocabularies import AS, CF, DCT, RDF, XSD
 
@@ -203,9 +204,10 @@ class Writer:
                 elif rebuild:
                     cube = self.cells.rebuild_cube(territory, self.min_people)
                     self.commit(lambda _: cube)
-            except (CivicfedError, StoreError):
+            except (CivicfedError, StoreError, SQLAlchemyError):
                 # The records are written: the write stands. The marker stays, and the
-                # territory's next write sets its values again from its records.
+                # territory's next write sets its values again from its records (the state
+                # database, where the participants are, may fail as the store may).
                 log.exception("the indicators of a write to %s were not written (%s stays)", territory, marker)
         return WriteReport(territory, outcomes, written=True, quads=changeset.insert_count())
 
@@ -216,6 +218,7 @@ class Writer:
         names = self.reader.urls_for(territory) if self.reader.origin_of(territory) else None
         changeset = self.cells.replace(territory, sums, self.min_people, names=names)
         self.commit(lambda _: changeset)
+        self.cells.settled(territory)
 
     def decide(self, territory: str, processes: set[str] | None = None, now: dt.datetime | None = None) -> int:
         """Decide anew the receivability of the proposals of these processes (every process with
@@ -250,8 +253,11 @@ class Writer:
             self.commit(build)
             self.changes[territory] += 1  # what derives from its data (the catalog) is rebuilt
             if pending is not None:
-                values = pending.finish()
-                self.commit(lambda _: values)
+                try:
+                    values = pending.finish()
+                    self.commit(lambda _: values)
+                except (CivicfedError, StoreError, SQLAlchemyError):  # as a write's: the marker stays
+                    log.exception("the indicators of %s's decisions were not written", territory)
             return len(stamp)
 
     def commit(self, build: Callable[[Callable[[], dt.datetime]], Changeset]) -> None:
