@@ -62,6 +62,8 @@ _STATES = {
     "rejected": "rejected",
     "withdrawn": "withdrawn",
 }
+#: The answers that decide on a proposal (Decidim also answers "evaluating", which does not).
+_DECISIONS = frozenset(("accepted", "rejected"))
 
 
 def space(kind: str) -> Any:
@@ -116,7 +118,9 @@ def proposal(row: Row, ctx: Context) -> Iterator[Item]:
         # Blank when the component hides votes: no figure, not zero.
         "vote_count": integer(row.get("votes", "supports")),
         "comment_count": integer(row.get("comments", "comments_count")),
-        "answered_at": moment(row.get("answered_at")),
+        # A decision's date: "evaluating" is an answer that decides nothing yet (the days to a
+        # decision are counted to it, docs/indicators.md).
+        "answered_at": moment(row.get("answered_at")) if state in _DECISIONS else None,
         "language": language,
         "url": row.get("url"),
         "author": r.author(row),

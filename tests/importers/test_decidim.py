@@ -371,10 +371,13 @@ def test_newer_layout_export_counts_and_authors(tmp_path: Path) -> None:
     assert all(p.data.get("comment_count", 0) == about[p.data["id"]] for p in proposals)
     assert any("reply_to" in c.data for c in comments)
     assert {p.data.get("status") for p in proposals} == {"published", "evaluating", "accepted", "rejected", "withdrawn"}
-    # Answered proposals keep when (the days to a decision are counted from it); the others have none.
-    answered = [p for p in proposals if p.data.get("status") in ("evaluating", "accepted", "rejected")]
+    # Decided proposals keep when (the days to a decision are counted to it); the others, those
+    # still being evaluated (an answer that decides nothing) among them, have none.
+    answered = [p for p in proposals if p.data.get("status") in ("accepted", "rejected")]
     assert answered and all(p.data["answered_at"] > p.data["created"] for p in answered)
-    assert not any("answered_at" in p.data for p in proposals if p.data.get("status") == "published")
+    undecided = [p for p in proposals if p.data.get("status") in ("published", "evaluating")]
+    assert any(p.data.get("status") == "evaluating" for p in undecided)
+    assert not any("answered_at" in p.data for p in undecided)
     with zipfile.ZipFile(path) as archive:
         rows = archive.read("participa.example.org-open-data-proposals.csv").decode().splitlines()
     header = rows[0].split(";")
