@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pyoxigraph import Literal, NamedNode, Quad, Store
 
+from importers import population
 from importers.demo import DEMO_TERRITORIES, DemoSource, territory_record
 from server.indicators import verify
 from server.ingest import load
@@ -24,6 +25,8 @@ from server.records.indicators import comparable
 from vocabularies import CF, QB, SDMXA, SDMXD, XSD
 
 from .conftest import Territory
+
+POPULATIONS = Path(__file__).parent / "data/samples/population/insee_populations_legales_paris_lyon_grenoble_rennes.csv"
 
 IC = Path(__file__).parent / "data" / "qb-ic"
 
@@ -203,6 +206,26 @@ def test_a_population_imported_later_fills_the_values_per_inhabitant(svc: Any, l
     svc.records.write_internal(t, [_op(svc, "territory", record)])
     got = _obs(_cube(svc, t), f"{CF.proposals}Per1000", "2026", territory)
     assert Decimal(got[f"{CF.proposals}Per1000"].value) == Decimal("0.002") and got[CF.population].value == "500000"
+
+
+def test_an_imported_population_table_comes_before_the_record(svc: Any, lyon: Territory) -> None:
+    """Values per inhabitant take the population of an imported table (INSEE's legal populations,
+    the real sample: Lyon 519,127 in 2023, its latest year before 2024) before the territory
+    record's own (522,250 in 2021), and name the table's observation as their source."""
+    t = lyon.id
+    svc.records.write_internal(t, [_op(svc, "process", {"id": "a", "title": "a", "type": "consultation"})])
+    data = {"id": "p1", "process": "a", "title": "Idée", "author": "x", "created": "2024-02-03T10:00:00Z"}
+    svc.records.write_internal(t, [_op(svc, "proposal", data)])
+    territory = svc.urls.territory(t)
+    assert _obs(_cube(svc, t), f"{CF.proposals}Per1000", "2024", territory)[CF.population].value == "522250"
+    source = population.read(
+        POPULATIONS.read_bytes(), name=POPULATIONS.name, territory=t, urls=svc.urls, commune="69123"
+    )
+    report = load(svc.records, t, source.items(), None, source_id=source.id, partial=True)
+    assert report.written, report.to_dict()
+    got = _obs(_cube(svc, t), f"{CF.proposals}Per1000", "2024", territory)
+    assert got[CF.population].value == "519127"
+    assert got[CF.populationSource].value.startswith(svc.urls.source(t, source.id))
 
 
 def _triples(store: Store) -> set[tuple[str, str, str]]:

@@ -416,7 +416,8 @@ def _indicator_values(records: Records, result: Join, cubes: dict[str, Cube]) ->
     summed = [r for r in result.rows if len(r.unit.parts) > 1]
     cells = [(cubes[r.unit.territory], (code, period, None, r.unit.parts[0])) for r in single]
     parts = [(cubes[r.unit.territory], (code, period, None, p)) for r in summed for p in r.unit.parts]
-    raw = records.indicator_observations(totals + parts + ([] if per else cells), measure)
+    # Each cell once: a territory's own row is its total (read twice, twice the lookups).
+    raw = records.indicator_observations(list(dict.fromkeys(totals + parts + ([] if per else cells))), measure)
     observed = records.indicator_observations(cells, measure + "Per1000", per=True) if per else raw
     # A count, or an amount, with no observation in a district of a territory that has the
     # period's total is 0 there: the cube publishes no cell where no record counts.

@@ -45,6 +45,24 @@ class District:
     parent: str | None
 
 
+def source_graphs(store: Store, urls: Urls, territory: str | None = None) -> dict[str, list[str]]:
+    """The graphs of the territories' import sources that hold a data set, by territory (of one
+    territory, or of all): where their tables' observations are (every observation is in a data
+    set, IC-1, and a table's source declares its own). Found by their ``qb:DataSet``: listing
+    every graph of the store took longer than the rest of a join at 100 territories (1,600
+    graphs, a name read for each), and a remote store lists them by scanning every quad."""
+    root = urls.source_graph("", "")[:-1]  # …/graph/source/, then a territory, then a source
+    prefix = root if territory is None else urls.source_graph(territory, "")
+    sources: dict[str, list[str]] = {}
+    for r in store.select(
+        f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?ds <{RDF.type}> <{QB.DataSet}> }} "
+        f'FILTER(STRSTARTS(STR(?g), "{prefix}")) }}'
+    ):
+        g = r["g"].value
+        sources.setdefault(g[len(root) :].split("/", 1)[0], []).append(g)
+    return sources
+
+
 def observations(store: Store, urls: Urls, wanted: list[tuple[str, str, str, str | None]]) -> list[Observed]:
     """Every observation about these (territory, area IRI, measure, qb:DataSet or None for any)
     from the territory's graphs: its own and its import sources'.
@@ -52,12 +70,10 @@ def observations(store: Store, urls: Urls, wanted: list[tuple[str, str, str, str
     Each query names its graphs and its measure (one per measure asked): with either a variable,
     Oxigraph starts from every observation of the area in every graph (the indicator cubes hold
     thousands), 40 ms for 100 territories instead of 3. The data sets and units, optional, are
-    read after for the observations found, for the same reason."""
-    root = urls.source_graph("", "")[:-1]  # …/graph/source/, then a territory, then a source
-    sources: dict[str, list[str]] = {}
-    for g in store.graphs():
-        if g.startswith(root):
-            sources.setdefault(g[len(root) :].split("/", 1)[0], []).append(g)
+    read after for the observations found, for the same reason.
+
+    The sources' graphs are those of :func:`source_graphs`."""
+    sources = source_graphs(store, urls)
     found: list[tuple[str, str, str, str, str, str | None]] = []  # (graph, obs, area, period, value, wanted)
     measures = sorted({m for _, _, m, _ in wanted})
     for measure in measures:
@@ -71,7 +87,9 @@ def observations(store: Store, urls: Urls, wanted: list[tuple[str, str, str, str
             part = " ".join(rows[i : i + CHUNK])
             for r in store.select(
                 f"SELECT ?g ?obs ?area ?period ?v ?want WHERE {{ VALUES (?g ?area ?want) {{ {part} }} "
-                f"GRAPH ?g {{ ?obs <{measure}> ?v ; <{SDMXD.refArea}> ?area ; <{SDMXD.refPeriod}> ?period }} }}"
+                # The area first: a quarter faster on Oxigraph at 100 territories (a graph holds
+                # the observations of several areas for each measure).
+                f"GRAPH ?g {{ ?obs <{SDMXD.refArea}> ?area ; <{measure}> ?v ; <{SDMXD.refPeriod}> ?period }} }}"
             ):
                 want = r["want"].value if r["want"] is not None else None
                 found.append((r["g"].value, r["obs"].value, r["area"].value, r["period"].value, r["v"].value, want))
