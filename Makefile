@@ -26,9 +26,12 @@ run: $(VENV)/.installed
 	$(BIN)/civicfed demo load --if-empty
 	$(BIN)/civicfed serve --host $(HOST) --port $(PORT)
 
-## make test: install with the test extra, run the whole suite
+## make test: install with the test extra, run the whole suite, one worker per CPU (TEST_WORKERS=0: in this process)
+# A test file stays on one worker (--dist loadfile): its module fixtures and the peers it starts
+# are its own; tests on a shared store already keep to a base IRI of their own.
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## make test-fast: the tests that start no server and no process, on the embedded store (well under a minute)
 test-fast: $(VENV)/.installed-test
