@@ -28,7 +28,8 @@ run: $(VENV)/.installed
 
 ## make test: install with the test extra, run the whole suite, one worker per CPU (TEST_WORKERS=0: in this process)
 # A test file stays on one worker (--dist loadfile): its module fixtures and the peers it starts
-# are its own; tests on a shared store already keep to a base IRI of their own.
+# are its own, and so are its stores (embedded, or an Oxigraph server per worker). On a SPARQL
+# server the workers would share (CIVICFED_TEST_STORE=<url>), use TEST_WORKERS=0: see .ci/run.
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
