@@ -165,28 +165,27 @@ class Cube:
             else self.urls.territory(self.territory)
         )
 
+    def whole(
+        self, values: dict[Cell, int | Decimal], populations: dict[tuple[str, str], Population], k: int
+    ) -> list[str]:
+        """Every statement of the cube these values make: the data set and its structure, the
+        observations."""
+        lines = self.dataset_statements()
+        for observations in self.statements(values, withheld(values, k), populations).values():
+            lines += observations
+        return lines
+
     def changes(
         self,
         before: dict[Cell, int | Decimal],
         after: dict[Cell, int | Decimal],
         populations: dict[tuple[str, str], Population],
         k: int,
-        *,
-        rebuild: bool = False,
-        empty: bool = False,
     ) -> Changeset:
         """What moves in the cube from the values ``before`` to those ``after``: the observations
         of the cells whose statements change. Both hold the people counts of every year they
-        touch (what is withheld depends on the other cells of a breakdown). ``rebuild``: the whole
-        cube, from ``after`` (``empty``: the graph holds none yet)."""
+        touch (what is withheld depends on the other cells of a breakdown)."""
         cs = Changeset()
-        if rebuild:
-            if not empty:
-                cs.clear_graph(self.graph)
-            cs.add(self.graph, self.dataset_statements())
-            for lines in self.statements(after, withheld(after, k), populations).values():
-                cs.add(self.graph, lines)
-            return cs
         old = self.statements(before, withheld(before, k), populations)
         new = self.statements(after, withheld(after, k), populations)
         for cell in old.keys() | new.keys():

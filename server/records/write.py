@@ -199,11 +199,9 @@ class Writer:
             try:
                 # Derived data: computed under the territory's lock only, then committed.
                 if pending is not None:  # with the whole cube when it is made again
-                    values = pending.finish(rebuild=rebuild)
-                    self.commit(lambda _: values)
+                    self._commit_all(pending.finish(rebuild=rebuild))
                 elif rebuild:
-                    cube = self.cells.rebuild_cube(territory, self.min_people)
-                    self.commit(lambda _: cube)
+                    self._commit_all(self.cells.rebuild_cube(territory, self.min_people))
             except (CivicfedError, StoreError, SQLAlchemyError):
                 # The records are written: the write stands. The marker stays, and the
                 # territory's next write sets its values again from its records (the state
@@ -254,8 +252,7 @@ class Writer:
             self.changes[territory] += 1  # what derives from its data (the catalog) is rebuilt
             if pending is not None:
                 try:
-                    values = pending.finish()
-                    self.commit(lambda _: values)
+                    self._commit_all(pending.finish())
                 except (CivicfedError, StoreError, SQLAlchemyError):  # as a write's: the marker stays
                     log.exception("the indicators of %s's decisions were not written", territory)
             return len(stamp)
@@ -275,6 +272,11 @@ class Writer:
             if self.shared_clock:  # before the write: a write that times out may still land
                 self.state.set_clock_floor(CLOCK_ALL, self.clock.last_us)
             self.store.apply(changeset)
+
+    def _commit_all(self, changesets: list[Changeset]) -> None:
+        """Derived data in order (records/indicators.py: the values, then their marker removed)."""
+        for changeset in changesets:
+            self.commit(lambda _, cs=changeset: cs)  # type: ignore[misc]
 
     def _sync_clock(self) -> None:
         """Never give a record time at or before one already given (restarts, other processes)."""

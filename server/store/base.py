@@ -149,6 +149,10 @@ class Store(abc.ABC):
     tracks_writes: bool = False
     #: :meth:`staged` is available: a large write goes to a copy swapped in whole at its end.
     stages: bool = False
+    #: A changeset that only adds statements is written for less than one that also removes
+    #: some (Oxigraph loads it in one transaction instead of running a SPARQL update): what can
+    #: remove its statements a moment later is then better written in two changesets.
+    cheaper_insertions: bool = False
 
     @abc.abstractmethod
     def query(

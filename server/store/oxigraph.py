@@ -38,6 +38,7 @@ class EmbeddedStore(Store):
     backend = "embedded"
     snapshots = True
     tracks_writes = True
+    cheaper_insertions = True
 
     def __init__(self, path: str | Path | None, *, flush_every: int | None = None) -> None:
         self.path = Path(path) if path else None
