@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,13 +17,12 @@ import sqlalchemy
 from flask import Flask
 from flask.testing import FlaskClient
 from limits.errors import ConfigurationError
-from limits.storage import MemoryStorage
 
 from server.app import create_app
 from server.model.examples import RECORDS, TERRITORY
 from server.services import Civicfed, services
 from server.state import State
-from server.web.limit_storage import AutoStorage, StateStorage, row_key
+from server.web.limit_storage import AutoStorage, MemoryCounts, StateStorage, row_key
 
 from .conftest import (
     BASE,
@@ -133,9 +133,13 @@ def test_limits_over_http(tmp_path: Path, remote_store_url: str | None) -> None:
 # -- counts in the state database ------------------------------------------------------------
 
 
-@pytest.fixture
-def counts(tmp_path: Path) -> Iterator[StateStorage]:
-    """Rate-limit counts in a state database of the test's own (SQLite, or a PostgreSQL schema)."""
+@pytest.fixture(params=["state", "memory"])
+def counts(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StateStorage | MemoryCounts]:
+    """Rate-limit counts in a state database of the test's own (SQLite, or a PostgreSQL schema),
+    and in memory (``auto`` with one process): the same fixed windows."""
+    if request.param == "memory":
+        yield MemoryCounts()
+        return
     url = state_db_url(tmp_path)
     state = State(url)
     yield StateStorage(state=lambda: state)
@@ -143,7 +147,7 @@ def counts(tmp_path: Path) -> Iterator[StateStorage]:
     drop_state_schema(url)
 
 
-def test_state_counts_windows(counts: StateStorage) -> None:
+def test_state_counts_windows(counts: StateStorage | MemoryCounts) -> None:
     key, short, other = (
         "LIMITER/192.0.2.1/reads/5/1/minute",
         "LIMITER/192.0.2.3/sparql/2/1/second",
@@ -167,13 +171,13 @@ def test_state_counts_windows(counts: StateStorage) -> None:
     assert counts.sweep() == 1 and counts.get(short) == 1 and counts.get(key) == 1
     assert counts.reset() == 2 and counts.get(key) == 0
     assert counts.check()
-    if counts.engine.dialect.name == "postgresql":  # no WAL, no flush per request
+    if isinstance(counts, StateStorage) and counts.engine.dialect.name == "postgresql":  # no WAL, no flush per request
         with counts.engine.connect() as conn:
             query = "SELECT relpersistence FROM pg_class WHERE oid = 'rate_limits'::regclass"
             assert conn.execute(sqlalchemy.text(query)).scalar() == "u"
 
 
-def test_state_counts_take_any_key(counts: StateStorage) -> None:
+def test_state_counts_take_any_key(counts: StateStorage | MemoryCounts) -> None:
     """Keys carry the client's address, which a proxy forwards as the client sent it: a long one,
     or one with characters PostgreSQL refuses, is counted under its digest."""
     for key in ("LIMITER/" + "x" * 5000 + "/reads", "LIMITER/a\x00b/reads", "LIMITER/adresse-été/reads"):
@@ -182,7 +186,7 @@ def test_state_counts_take_any_key(counts: StateStorage) -> None:
     assert row_key("LIMITER/192.0.2.1/reads/5/1/minute") == "LIMITER/192.0.2.1/reads/5/1/minute"
 
 
-def test_state_counts_are_exact_under_concurrency(counts: StateStorage) -> None:
+def test_state_counts_are_exact_under_concurrency(counts: StateStorage | MemoryCounts) -> None:
     """Every hit gets its own count: no two concurrent hits read the same one."""
     key = "LIMITER/198.51.100.7/writes/100/1/minute"
 
@@ -218,9 +222,18 @@ def test_state_storage_shares_one_budget_between_processes(tmp_path: Path) -> No
 def test_auto_counts_where_the_processes_meet() -> None:
     """``auto``: in memory while one process serves the instance (embedded store), in the state
     database when the store is shared (several workers or servers may serve it)."""
-    for shared, kind in ((False, MemoryStorage), (True, StateStorage)):
+    for shared, kind in ((False, MemoryCounts), (True, StateStorage)):
         stub = SimpleNamespace(store=SimpleNamespace(shared=shared), state=None)
         assert isinstance(AutoStorage(services=stub).chosen, kind)  # type: ignore[arg-type]
+
+
+def test_counts_in_memory_start_no_thread() -> None:
+    """A hit counted in memory starts no thread (limits' MemoryStorage starts a timer thread on
+    nearly every hit to expire its keys: a thread a request)."""
+    memory = MemoryCounts()
+    before = {t.ident for t in threading.enumerate()}
+    assert [memory.incr(f"LIMITER/192.0.2.{i % 3}/reads/5/1/minute", 60) for i in range(6)] == [1, 1, 1, 2, 2, 2]
+    assert {t.ident for t in threading.enumerate()} == before
 
 
 def test_the_state_database_counts_fixed_windows_only(tmp_path: Path) -> None:
