@@ -235,3 +235,44 @@ def test_the_embedded_store_flushes_its_write_buffers_as_writes_add_up(tmp_path:
     assert unflushed_log() < held / 10  # flushed (a new log; without the flush it would double)
     assert store.count("http://g.test/g") == 1_200
     store.close()
+
+
+def test_a_transaction_virtuoso_reports_deadlocked_is_run_again() -> None:
+    """Virtuoso answers an update that deadlocked with another writer's (several civicfed
+    processes on one Virtuoso) with HTTP 500 and SQLSTATE 40001, having rolled it back: the
+    update is sent again. Another error is not."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers: list[tuple[int, str]] = []
+    received: list[bytes] = []
+
+    class Virtuoso(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            status, body = answers.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Virtuoso)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = open_store(f"http://127.0.0.1:{server.server_port}/sparql", retries=3)
+        deadlocked = "Virtuoso 40001 Error SR172: Transaction deadlocked\n\nSPARQL query:\nINSERT DATA {}"
+        answers += [(500, deadlocked), (500, deadlocked), (200, "")]
+        store.update("INSERT DATA { <http://x/s> <http://x/p> 1 }")
+        assert len(received) == 3 and len(set(received)) == 1  # the same update, until it went through
+        received.clear()
+        answers += [(500, "Virtuoso 42000 Error SR186: No permission to execute procedure")]
+        with pytest.raises(StoreError, match="SR186"):
+            store.update("INSERT DATA { <http://x/s> <http://x/p> 1 }")
+        assert len(received) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

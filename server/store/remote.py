@@ -45,6 +45,7 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import random
 import re
 import tempfile
 import time
@@ -80,6 +81,10 @@ RESULTS_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 RETRY_STATUSES = {502, 503, 504}
 VIRTUOSO_SYNTAX_ERROR = re.compile(r"^Virtuoso 37000 ")  # its SPARQL compiler's errors (module doc)
+#: SQLSTATE 40001, a serialisation failure ("Error SR172: Transaction deadlocked"): Virtuoso rolled
+#: the request's transaction back, meeting another writer's, and it is to be run again, as SQL
+#: clients do. Several civicfed processes writing to one Virtuoso meet it.
+VIRTUOSO_DEADLOCK = re.compile(r"^Virtuoso 40001 ")
 VIRTUOSO_GEOMETRY = VIRTRDF.Geometry
 WKT_LITERAL = NamedNode(GEO.wktLiteral)
 STAGE_CHUNK = 2 * 1024 * 1024  # bytes of N-Triples per GSP request when staging
@@ -174,7 +179,10 @@ class RemoteStore(Store):
                 if attempt == retries:
                     raise StoreError(f"{what}: the SPARQL store at {url} did not answer ({exc})") from exc
             else:
-                if resp.status_code not in RETRY_STATUSES or attempt == retries:
+                again = resp.status_code in RETRY_STATUSES or (
+                    resp.status_code == 500 and VIRTUOSO_DEADLOCK.match(resp.text) is not None
+                )
+                if not again or attempt == retries:
                     if resp.status_code >= 400:
                         body = resp.text.strip().replace("\n", " ")[:500]
                         message = f"{what}: the SPARQL store refused it (HTTP {resp.status_code}): {body}"
@@ -184,7 +192,8 @@ class RemoteStore(Store):
                         raise StoreError(message)
                     return resp
             log.warning("%s: retrying (%d/%d)", what, attempt + 1, retries)
-            time.sleep(delay)
+            # Jittered: two writers that deadlocked each other do not meet again at the same instant.
+            time.sleep(delay * random.uniform(1, 1.5))
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 
