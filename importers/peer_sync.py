@@ -34,7 +34,7 @@ from server.ingest.peers import Peer, Peers, SyncRequests
 from server.model.kinds import KINDS, Kind
 from server.model.terms import format_datetime, stable_term, typed
 from server.records.clock import micros
-from server.records.index import emit_index
+from server.records.index import emit_index, read_index
 from server.services import Civicfed
 from server.store import Changeset, StoreBusyError
 from server.urls import TERRITORY_ID_RE
@@ -375,10 +375,18 @@ def _apply(svc: Civicfed, territory: str, peer: Peer, members: list[Member], rel
         if kind is not None and not kind.private:
             indexed.append((kind, resource, f"<{resource}> <{RDF.type}> <{AS.Tombstone}>" in lines))
     cs.add(graph, related)
+    # When each record was first recorded here stays (the JSON API's first time, and what a vote
+    # without its own date counts from against a deadline); a record new or back is recorded now.
+    first: dict[str, dt.datetime] = {}
+    for name in sorted({k.name for k, _, _ in indexed}):
+        entries = read_index(svc.store, svc.urls, territory, KINDS[name], [r for k, r, _ in indexed if k.name == name])
+        first.update((iri, e.created or e.modified) for iri, e in entries.items() if not e.deleted)
 
     def stamped(now: Callable[[], dt.datetime]) -> Changeset:
         for kind, resource, gone in indexed:
-            emit_index(cs, svc.urls, territory, kind, resource, now(), deleted=gone, existed=True)
+            at = now()
+            created = first.get(resource, at)
+            emit_index(cs, svc.urls, territory, kind, resource, at, deleted=gone, existed=True, created=created)
         return cs
 
     svc.records.commit(stamped)

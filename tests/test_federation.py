@@ -32,6 +32,7 @@ from server.indicators import recompute
 from server.ingest.peers import Peers, peer_id
 from server.model.kinds import KINDS
 from server.records import Op
+from server.records.index import read_index
 from server.services import services
 from server.state import State
 from vocabularies import CF
@@ -144,12 +145,18 @@ def test_a_replica_holds_what_the_origin_publishes_and_follows_its_changes(origi
     changed["title"] = "Un titre revu sur l'origine"
     assert requests.put(f"{proposals}/{listed[0]['id']}", json=changed, headers=editor, timeout=30).status_code == 200
     assert requests.delete(f"{proposals}/{listed[1]['id']}", headers=editor, timeout=30).status_code == 200
+    # When the replica first recorded the proposal stays as the origin rewrites it.
+    iri = listed[0]["iri"]
+    [before] = read_index(replica.store, replica.urls, "lyon", KINDS["proposal"], [iri]).values()
+    assert before.created is not None
     made = {"title": "Une idée née après la réplication", "process": listed[0]["process"]}
     assert requests.put(f"{proposals}/tardive", json=made, headers=editor, timeout=30).status_code == 201
     [later] = sync_peer(replica, peer)
     assert later.error is None and 3 <= later.applied <= 6, later.to_dict()
     assert later.bytes < first.bytes / 3
     assert_faithful(replica_graph(replica), origin_graph(origin))
+    [after] = read_index(replica.store, replica.urls, "lyon", KINDS["proposal"], [iri]).values()
+    assert after.created == before.created and after.modified > before.modified
     # Its indicators follow each sync: what is stored is what its records give.
     values = replica.records.indicator_values("lyon")
     assert values == recompute(replica.records, "lyon")
