@@ -438,6 +438,11 @@ def generate(
         }
         if status == "completed":
             project["end_date"] = (begin + dt.timedelta(days=120)).isoformat()
+        if k == 1:  # the pilot project's aims, counted from its own proposal, votes and comments
+            project["targets"] = [
+                {"indicator": "votes", "period": str(year), "value": 50, "title": "50 votes pour le projet pilote"},
+                {"indicator": "participants", "period": str(year), "value": 20},
+            ]
         yield project
 
 

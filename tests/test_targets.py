@@ -210,3 +210,40 @@ def test_periods_out_of_range_or_not_ascii_are_refused(client: FlaskClient, lyon
     got = put(client, lyon, "process", data)
     assert got.status_code == 422 and "targets" in got.get_data(as_text=True)
     assert client.get("/api/v1/territories/lyon/targets").status_code == 200
+
+
+def test_a_project_has_targets_counted_from_its_own_records(client: FlaskClient, svc: Any, aims: str) -> None:
+    """A pilot project's targets are counted from its records: the proposals it comes from (not
+    the process's others), their votes, the comments on them and on it; per 1,000 inhabitants
+    of the territory; and a project of fewer than k people has its people withheld."""
+    ops = [
+        _op(svc, "vote", {"id": f"v{i}", "proposal": "p0", "voter": f"voter-{i}", "created": "2024-05-11T10:00:00Z"})
+        for i in range(3)
+    ]
+    comment = {"id": "c0", "about": {"kind": "project", "id": "pilot"}, "body": "Bien", "author": "c-0"}
+    ops.append(_op(svc, "comment", {**comment, "created": "2024-06-01T10:00:00Z"}))
+    pilot = {"id": "pilot", "title": "Jardins partagés", "process": "bp", "proposals": [f"p{i}" for i in range(6)]}
+    pilot["targets"] = [
+        {"indicator": "participants", "period": "2024", "value": 10},
+        {"indicator": "proposals", "period": "2024", "value": 7},
+        {"indicator": "votes", "period": "2024", "value": 2},
+        {"indicator": "proposals", "period": "2024", "value": 0.01, "per": "1000inhabitants"},
+    ]
+    tiny = {"id": "tiny", "title": "Un banc", "proposals": ["p11"]}
+    tiny["targets"] = [{"indicator": "participants", "period": "2024", "value": 1}]
+    svc.records.write_internal("lyon", [*ops, _op(svc, "project", pilot), _op(svc, "project", tiny)])
+    got = client.get("/api/v1/territories/lyon/targets").get_json()["targets"]
+    rows = [(t["project"], t["indicator"], t["per"], t["actual"], t["status"], t["met"]) for t in got if t["project"]]
+    assert rows == [
+        # 6 authors (a0..a5), 3 voters, 1 commenter; 6 of the process's 12 proposals; 3 votes.
+        ("pilot", "participants", None, 10, "published", True),
+        ("pilot", "proposals", None, 6, "published", False),
+        ("pilot", "votes", None, 3, "published", True),
+        ("pilot", "proposals", "1000inhabitants", 0.011, "published", True),  # 6 * 1000 / 522,250
+        ("tiny", "participants", None, None, "confidential", None),  # 1 person: withheld
+    ]
+    assert {t["scope"] for t in got if t["project"]} == {"project"}
+    per = next(t for t in got if t["project"] and t["per"])
+    assert per["population"] == 522250 and per["population_source"].endswith("/id/lyon#population")
+    back = client.get("/api/v1/territories/lyon/projects/pilot").get_json()
+    assert back["targets"][0] == {"indicator": "participants", "period": "2024", "value": 10}

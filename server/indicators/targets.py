@@ -1,7 +1,9 @@
-"""Targets for pilot projects (``GET /api/v1/territories/{t}/targets``): the values a territory, or
-one of its participatory processes, sets itself on indicators for a year or a month (the
-``targets`` of its record), each beside the indicator's value in the published cube, with the
-progress and whether it is met.
+"""Targets for pilot projects (``GET /api/v1/territories/{t}/targets``): the values a territory,
+one of its participatory processes or one of its projects sets itself on indicators for a year or
+a month (the ``targets`` of its record), each beside the indicator's value, with the progress and
+whether it is met. The territory's and its processes' values are the published cube's; a
+project's are counted from its own records (the cube has no project dimension), with the cube's
+protection: fewer than k participants, and their votes, are withheld.
 
 A target ``at_least`` (the default) on a count or an amount, which only grows as records come, is
 met once the value reaches it, and missed when its period has ended below it; one ``at_most`` is
@@ -22,7 +24,8 @@ from vocabularies import CF, indicators
 from ..model.kinds import KINDS
 from ..model.terms import period_span
 from ..records import Records
-from ..records.contributions import AMOUNTS, COUNTS
+from ..records.contributions import AMOUNTS, COUNTS, Cell
+from ..records.cube import counts_people
 from .compare import _json_number, _number, indicator_label, reading, unit_label
 
 #: Indicators that only grow as records come within a period: a target on one is decided as soon
@@ -45,6 +48,7 @@ class Target:
     population: int | None = None
     population_source: str | None = None
     period_over: bool = False
+    project: str | None = None
 
     @property
     def progress(self) -> float | None:
@@ -73,8 +77,9 @@ class Target:
     def to_json(self, lang: str = "en") -> dict[str, Any]:
         indicator = indicators()[self.indicator]
         return {
-            "scope": "process" if self.process else "territory",
+            "scope": "project" if self.project else "process" if self.process else "territory",
             "process": self.process,
+            "project": self.project,
             "title": self.title,
             "indicator": self.indicator,
             "label": indicator_label(indicator, self.per, lang),
@@ -94,20 +99,23 @@ class Target:
 
 
 def targets(records: Records, territory: str, today: dt.date | None = None) -> list[Target]:
-    """The targets of the territory's record and of its processes, with their values."""
+    """The targets of the territory's record, of its processes and of its projects, with their values."""
     records.require_readable(territory)
     today = today or dt.datetime.now(dt.UTC).date()
     found = _targets(None, records.get(territory, KINDS["territory"], territory))
     for process in sorted(records.ids_with(territory, "process", CF.hasTarget)):  # the territory's, then by process
         found += _targets(process, records.get(territory, KINDS["process"], process))
-    _values(records, territory, found)
+    for project in sorted(records.ids_with(territory, "project", CF.hasTarget)):
+        found += _targets(None, records.get(territory, KINDS["project"], project), project)
+    _values(records, territory, [t for t in found if t.project is None])
+    _project_values(records, territory, [t for t in found if t.project is not None])
     for target in found:
         span = period_span(target.period)
         target.period_over = span is not None and span[1] < today
     return found
 
 
-def _targets(process: str | None, record: dict[str, Any]) -> list[Target]:
+def _targets(process: str | None, record: dict[str, Any], project: str | None = None) -> list[Target]:
     """A record's targets; one its store cannot read whole (a peer's, replicated as it publishes
     it: an indicator or a period unknown here) is left out."""
     out = []
@@ -116,7 +124,9 @@ def _targets(process: str | None, record: dict[str, Any]) -> list[Target]:
             continue
         value = Decimal(str(data["value"]))
         per, direction = data.get("per"), data.get("direction", "at_least")
-        out.append(Target(process, data["indicator"], data["period"], value, per, direction, data.get("title")))
+        target = Target(process, data["indicator"], data["period"], value, per, direction, data.get("title"))
+        target.project = project
+        out.append(target)
     return out
 
 
@@ -142,3 +152,32 @@ def _values(records: Records, territory: str, found: list[Target]) -> None:
             elif target.indicator in COUNTS and (territory, (target.indicator, target.period, None, None)) in observed:
                 # Nothing counted in the process while the territory has some: none there.
                 target.actual, target.status = 0, "published"
+
+
+def _project_values(records: Records, territory: str, found: list[Target]) -> None:
+    """Each project target's value, from the project's records; per 1,000 inhabitants of the
+    territory (the population the cube would take for that year, and its source)."""
+    cube, k = records.indicator_cube(territory), records.writer.min_people
+    for project in sorted({t.project for t in found if t.project}):
+        values = records.recount_project_indicators(territory, project).published()
+        mine = [t for t in found if t.project == project]
+        cells: list[Cell] = [(t.indicator, t.period, None, None) for t in mine]
+        populations = records.area_populations(cube, cells)
+        for target, cell in zip(mine, cells, strict=True):
+            people = int(values.get(("participants", target.period, None, None), 0))
+            if 0 < people < k and (target.indicator in counts_people() or target.indicator == "votes"):
+                target.status = "confidential"  # as the cube withholds a small breakdown cell
+                continue
+            value = values.get(cell)
+            if value is None:
+                continue  # no_data
+            if not target.per:
+                target.actual, target.status = value, "published"
+                continue
+            population = cube.population(populations, cube.area(None), int(target.period[:4]))
+            if population is None or population.inhabitants <= 0:
+                target.status = "missing"
+                continue
+            per = (Decimal(value) * 1000 / population.inhabitants).quantize(Decimal("0.001"))
+            target.actual, target.status = per, "published"
+            target.population, target.population_source = population.inhabitants, population.source

@@ -510,6 +510,7 @@ PROJECT = Kind(
             Address(),
             _district(),
             _themes(),
+            _targets(),
         ),
     ),
     text_predicates=(DCT.title, DCT.description),

@@ -426,6 +426,7 @@ class ProjectSchema(RecordSchema):
         metadata={"description": "District it lies in; filled from `location` on import when absent."}
     )
     themes = themes()
+    targets = targets()
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **_: Any) -> None:

@@ -37,7 +37,7 @@ from .read import Reader
 from .tables import District, Observed, districts, observations
 from .takeup import TakenUp, take_up
 from .write import Writer, prepare
-from .write_indicators import recount
+from .write_indicators import recount, recount_project
 
 #: What a write adds in its atomic step: a changeset, or a function making it from the report.
 Extra = Changeset | Callable[[WriteReport], Changeset] | None
@@ -164,6 +164,10 @@ class Records:
     def recount_indicators(self, territory: str) -> Sums:
         """A territory's indicators from scratch, from every live record (its own or replicated)."""
         return recount(self.reader, territory)
+
+    def recount_project_indicators(self, territory: str, project: str) -> Sums:
+        """What one project's records count for (its targets' values: records/write_indicators.py)."""
+        return recount_project(self.reader, territory, project)
 
     def indicator_cube(self, territory: str) -> Cube:
         """The cube of a territory's indicators (public for this server's own territories)."""

@@ -254,3 +254,50 @@ def recount(reader: Reader, territory: str) -> Sums:
         for data in live[kind].values():
             out.add(contributions(kind, data, ctx))
     return out
+
+
+def recount_project(reader: Reader, territory: str, project: str) -> Sums:
+    """What one project's own records count for, added up: the project (delivered, its cost
+    spent), the proposals it was derived from (their votes as reported, decisions, days to a
+    decision), their votes, and the comments on them or on the project. The cells have no project
+    dimension: a project's values are computed here, for its targets, from its few records."""
+    urls = reader.urls_for(territory)  # a replicated territory's records keep their origin's IRIs
+    known: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    def target(kind: str, local_id: str) -> dict[str, Any] | None:
+        if (kind, local_id) not in known:
+            iri = urls.resource(territory, kind, local_id)
+            known[(kind, local_id)] = reader.load(territory, KINDS[kind], [iri])[iri]
+        return known[(kind, local_id)]
+
+    data = target("project", project)
+    if data is None:
+        return Sums()
+    wanted = {urls.resource(territory, "proposal", p): p for p in sorted(set(data.get("proposals") or ()))}
+    for iri, proposal in reader.load(territory, KINDS["proposal"], list(wanted), CHUNK).items():
+        known[("proposal", wanted[iri])] = proposal
+    live = [p for p in wanted.values() if known[("proposal", p)] is not None]
+    votes = [v for p in live for v in _every(reader, "vote", territory, {"proposal": p})]
+    abouts = [f"proposal/{p}" for p in live] + [f"project/{project}"]
+    comments = [c for about in abouts for c in _every(reader, "comment", territory, {"about": about})]
+    voted = {v["proposal"] for v in votes}
+    iris = {urls.resource(territory, "proposal", p): p for p in live}
+    status = {iris[i]: c.status for i, c in current_decisions(reader, territory, sorted(iris)).items()}
+    ctx = Context(target, voted.__contains__, status.get)
+    out = Sums()
+    counted = [("project", data), *(("proposal", known[("proposal", p)]) for p in live)]
+    for kind, record in [*counted, *(("vote", v) for v in votes), *(("comment", c) for c in comments)]:
+        out.add(contributions(kind, record, ctx))
+    return out
+
+
+def _every(reader: Reader, kind: str, territory: str, filters: dict[str, str]) -> list[dict[str, Any]]:
+    """Every live record of ``kind`` the list filters give, page after page."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = reader.list(ListQuery(KINDS[kind], [territory], filters=filters, cursor=cursor, limit=PAGE))
+        found += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return found

@@ -107,10 +107,12 @@ class TargetsArgs(Schema):
 @blp.arguments(TargetsArgs, location="query", error_status_code=400, as_kwargs=False, unknown=RAISE)
 @blp.doc(
     tags=["indicators"],
-    summary="The targets of a territory and its processes, each beside the indicator's value",
+    summary="The targets of a territory, its processes and its projects, each beside the indicator's value",
     description=(
-        "The `targets` of the territory's record and of its processes' records, each with the indicator's value "
-        "(`actual`, and its `status` as in /compare), `progress` (the value as a share of the target), `met` "
+        "The `targets` of the territory's record and of its processes' and projects' records (`scope`), each with "
+        "the indicator's value (`actual`, and its `status` as in /compare; a project's counted from its own records: "
+        "its proposals, their votes, the comments on them or on it), `progress` (the value as a share of the "
+        "target), `met` "
         "(null until it is decided: an `at_least` target on a count or an amount is met once reached and missed "
         "when its period ends below it; an `at_most` one is missed once exceeded and met when its period ends "
         "under it; a share or a median is decided when its period ends; a withheld value decides nothing)."
