@@ -417,6 +417,39 @@ def test_values_lost_with_a_process_are_set_right_by_the_next_write(svc: Any, ly
     assert _same(svc, t)[("proposals", "2024", None, None)] == 2 and not svc.records.writer.cells.pending(t)
 
 
+def test_a_marker_removed_after_its_values_outlives_a_process_dying_in_between(svc: Any, lyon: Territory) -> None:
+    """On the embedded store, values that only add statements (a first import whose cube is made
+    whole: its districts' populations) are loaded, and the marker removed by a write of its own
+    after them: a process dying in between leaves the marker, and the next write recounts."""
+    t = lyon.id
+    if not svc.store.cheaper_insertions:
+        pytest.skip("a store that writes insertions for no less keeps the marker's removal with the values")
+    people = {"value": 40000, "year": 2021, "source": "INSEE"}
+    district = {"id": "d1", "name": "Presqu'île", "level": "quartier", "population": people}
+    process = {"id": "bp", "title": "Budget", "type": "participatory_budget"}
+    first = [_op(svc, "district", district), _op(svc, "process", process)]
+    first.append(_op(svc, "proposal", _proposal("p1", "bp", "2024-03-05T10:00:00Z", "ann", district="d1")))
+    writer, real = svc.records.writer, svc.records.writer.commit
+    calls: list[int] = []
+
+    def dies_before_the_marker_goes(build: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:  # its records with the marker, its values, then the marker's removal
+            raise SystemExit("killed")
+        real(build)
+
+    writer.commit = dies_before_the_marker_goes  # type: ignore[method-assign]
+    try:
+        with pytest.raises(SystemExit):
+            _write(svc, t, *first)
+    finally:
+        writer.commit = real  # type: ignore[method-assign]
+    assert svc.records.writer.cells.pending(t)  # the values landed, the marker stayed
+    assert svc.records.indicator_values(t)[("proposals", "2024", None, "d1")] == 1
+    _write(svc, t, _op(svc, "proposal", _proposal("p2", "bp", "2024-03-06T10:00:00Z", "ben", district="d1")))
+    assert _same(svc, t)[("proposals", "2024", None, "d1")] == 2 and not svc.records.writer.cells.pending(t)
+
+
 def test_participants_kept_in_the_state_database(svc: Any, lyon: Territory) -> None:
     """A place's participants are rows of the state database, not statements of the store; cells
     of a civicfed that kept them in the store (cells version 2) are counted again by the next

@@ -215,19 +215,23 @@ def test_periods_out_of_range_or_not_ascii_are_refused(client: FlaskClient, lyon
 def test_a_project_has_targets_counted_from_its_own_records(client: FlaskClient, svc: Any, aims: str) -> None:
     """A pilot project's targets are counted from its records: the proposals it comes from (not
     the process's others), their votes, the comments on them and on it; per 1,000 inhabitants
-    of the territory; and a project of fewer than k people has its people withheld."""
+    of the territory; its people protected as the cube's: a project of fewer than k people, a
+    month under k, and one the year would give away by difference, withheld with their votes."""
     ops = [
         _op(svc, "vote", {"id": f"v{i}", "proposal": "p0", "voter": f"voter-{i}", "created": "2024-05-11T10:00:00Z"})
         for i in range(3)
     ]
     comment = {"id": "c0", "about": {"kind": "project", "id": "pilot"}, "body": "Bien", "author": "c-0"}
-    ops.append(_op(svc, "comment", {**comment, "created": "2024-06-01T10:00:00Z"}))
+    ops.append(_op(svc, "comment", {**comment, "created": "2024-05-20T10:00:00Z"}))
     pilot = {"id": "pilot", "title": "Jardins partagés", "process": "bp", "proposals": [f"p{i}" for i in range(6)]}
     pilot["targets"] = [
         {"indicator": "participants", "period": "2024", "value": 10},
         {"indicator": "proposals", "period": "2024", "value": 7},
         {"indicator": "votes", "period": "2024", "value": 2},
         {"indicator": "proposals", "period": "2024", "value": 0.01, "per": "1000inhabitants"},
+        {"indicator": "participants", "period": "2024-03", "value": 3},
+        {"indicator": "participants", "period": "2024-05", "value": 3},
+        {"indicator": "votes", "period": "2024-05", "value": 1},
     ]
     tiny = {"id": "tiny", "title": "Un banc", "proposals": ["p11"]}
     tiny["targets"] = [{"indicator": "participants", "period": "2024", "value": 1}]
@@ -240,6 +244,11 @@ def test_a_project_has_targets_counted_from_its_own_records(client: FlaskClient,
         ("pilot", "proposals", None, 6, "published", False),
         ("pilot", "votes", None, 3, "published", True),
         ("pilot", "proposals", "1000inhabitants", 0.011, "published", True),  # 6 * 1000 / 522,250
+        # March: 4 authors, under k. May: 2 authors, 3 voters, 1 commenter, which the year's 10
+        # less March's 4 would give: withheld too, and its votes with its people.
+        ("pilot", "participants", None, None, "confidential", None),
+        ("pilot", "participants", None, None, "confidential", None),
+        ("pilot", "votes", None, None, "confidential", None),
         ("tiny", "participants", None, None, "confidential", None),  # 1 person: withheld
     ]
     assert {t["scope"] for t in got if t["project"]} == {"project"}

@@ -2,8 +2,9 @@
 one of its participatory processes or one of its projects sets itself on indicators for a year or
 a month (the ``targets`` of its record), each beside the indicator's value, with the progress and
 whether it is met. The territory's and its processes' values are the published cube's; a
-project's are counted from its own records (the cube has no project dimension), with the cube's
-protection: fewer than k participants, and their votes, are withheld.
+project's are counted from its own records (the cube has no project dimension), protected as the
+cube's breakdown cells are: fewer than k people, a month that the year would give away, and their
+votes, are withheld.
 
 A target ``at_least`` (the default) on a count or an amount, which only grows as records come, is
 met once the value reaches it, and missed when its period has ended below it; one ``at_most`` is
@@ -25,7 +26,7 @@ from ..model.kinds import KINDS
 from ..model.terms import period_span
 from ..records import Records
 from ..records.contributions import AMOUNTS, COUNTS, Cell
-from ..records.cube import counts_people
+from ..records.cube import counts_people, withheld
 from .compare import _json_number, _number, indicator_label, reading, unit_label
 
 #: Indicators that only grow as records come within a period: a target on one is decided as soon
@@ -159,14 +160,20 @@ def _project_values(records: Records, territory: str, found: list[Target]) -> No
     territory (the population the cube would take for that year, and its source)."""
     cube, k = records.indicator_cube(territory), records.writer.min_people
     for project in sorted({t.project for t in found if t.project}):
-        values = records.recount_project_indicators(territory, project).published()
+        counted = records.recount_project_indicators(territory, project).published()
+        values = {cell: v for cell, v in counted.items() if cell[2] is None and cell[3] is None}
+        # As the cube's breakdown cells: a month under k, and one the year would give away by
+        # difference. A project is itself part of its territory: its year is no total the cube
+        # always publishes, and is withheld under k too.
+        hidden = withheld(values, k)
+        small = {c for c, v in values.items() if c[0] in counts_people() and 0 < v < k}
+        hidden |= small | {("votes", *c[1:]) for c in small}  # type: ignore[misc]
         mine = [t for t in found if t.project == project]
         cells: list[Cell] = [(t.indicator, t.period, None, None) for t in mine]
         populations = records.area_populations(cube, cells)
         for target, cell in zip(mine, cells, strict=True):
-            people = int(values.get(("participants", target.period, None, None), 0))
-            if 0 < people < k and (target.indicator in counts_people() or target.indicator == "votes"):
-                target.status = "confidential"  # as the cube withholds a small breakdown cell
+            if cell in hidden:
+                target.status = "confidential"
                 continue
             value = values.get(cell)
             if value is None:

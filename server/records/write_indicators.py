@@ -186,20 +186,10 @@ class WriteContributions:
         record of the write left as stored, or refused, is one of them)."""
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for kind_name, field, target_kind in DEPENDS:
-            kind = KINDS[kind_name]
             wanted = [t for t in targets if target_kind is None or self.urls.parse(t).kind == target_kind]  # type: ignore[union-attr]
             if not wanted:
                 continue
-            predicate = kind.mapping.by_name[field].predicate
-            graph = graph_of(self.urls, kind, self.territory)
-            iris: set[str] = set()
-            for i in range(0, len(wanted), CHUNK):
-                values = " ".join(f"<{t}>" for t in wanted[i : i + CHUNK])
-                rows = self.reader.store.select(
-                    f"SELECT DISTINCT ?x WHERE {{ GRAPH <{graph}> {{ VALUES ?t {{ {values} }} "
-                    f"?x <{predicate}> ?t ; a <{kind.mapping.types[0]}> }} }}"
-                )
-                iris |= {r["x"].value for r in rows if r["x"].value not in affected}
+            iris = _linked(self.reader, self.territory, kind_name, field, wanted) - set(affected)
             for iri, data in self._load(kind_name, sorted(iris)).items():
                 if data is not None:
                     found[iri] = (kind_name, data)
@@ -277,9 +267,10 @@ def recount_project(reader: Reader, territory: str, project: str) -> Sums:
     for iri, proposal in reader.load(territory, KINDS["proposal"], list(wanted), CHUNK).items():
         known[("proposal", wanted[iri])] = proposal
     live = [p for p in wanted.values() if known[("proposal", p)] is not None]
-    votes = [v for p in live for v in _every(reader, "vote", territory, {"proposal": p})]
-    abouts = [f"proposal/{p}" for p in live] + [f"project/{project}"]
-    comments = [c for about in abouts for c in _every(reader, "comment", territory, {"about": about})]
+    proposals = [urls.resource(territory, "proposal", p) for p in live]
+    votes = _live(reader, territory, "vote", _linked(reader, territory, "vote", "proposal", proposals))
+    abouts = [*proposals, urls.resource(territory, "project", project)]
+    comments = _live(reader, territory, "comment", _linked(reader, territory, "comment", "about", abouts))
     voted = {v["proposal"] for v in votes}
     iris = {urls.resource(territory, "proposal", p): p for p in live}
     status = {iris[i]: c.status for i, c in current_decisions(reader, territory, sorted(iris)).items()}
@@ -291,13 +282,24 @@ def recount_project(reader: Reader, territory: str, project: str) -> Sums:
     return out
 
 
-def _every(reader: Reader, kind: str, territory: str, filters: dict[str, str]) -> list[dict[str, Any]]:
-    """Every live record of ``kind`` the list filters give, page after page."""
-    found: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = reader.list(ListQuery(KINDS[kind], [territory], filters=filters, cursor=cursor, limit=PAGE))
-        found += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return found
+def _linked(reader: Reader, territory: str, kind_name: str, field: str, targets: list[str]) -> set[str]:
+    """The stored records of ``kind_name`` whose ``field`` names one of these records (by IRI),
+    a few queries for all of them."""
+    kind = KINDS[kind_name]
+    predicate = kind.mapping.by_name[field].predicate
+    graph = graph_of(reader.urls, kind, territory)
+    iris: set[str] = set()
+    for i in range(0, len(targets), CHUNK):
+        values = " ".join(f"<{t}>" for t in targets[i : i + CHUNK])
+        rows = reader.store.select(
+            f"SELECT DISTINCT ?x WHERE {{ GRAPH <{graph}> {{ VALUES ?t {{ {values} }} "
+            f"?x <{predicate}> ?t ; a <{kind.mapping.types[0]}> }} }}"
+        )
+        iris |= {r["x"].value for r in rows}
+    return iris
+
+
+def _live(reader: Reader, territory: str, kind_name: str, iris: set[str]) -> list[dict[str, Any]]:
+    """These records as the JSON API reads them, but those not live."""
+    loaded = reader.load(territory, KINDS[kind_name], sorted(iris), CHUNK)
+    return [data for data in loaded.values() if data is not None]
