@@ -11,6 +11,7 @@ individual votes (else the votes its platform reported count): a :class:`Context
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -57,13 +58,8 @@ class Contribution:
     person: str | None = None
     district: str | None = None
 
-    def places(self) -> Iterator[Place]:
-        for period in periods_of(self.moment):
-            yield (period, None, None)
-            if self.process:
-                yield (period, self.process, None)
-            if self.district:
-                yield (period, None, self.district)
+    def places(self) -> tuple[Place, ...]:
+        return _places(self.moment, self.process, self.district)
 
     def cells(self) -> Iterator[Cell]:
         for place in self.places():
@@ -97,6 +93,20 @@ class Context:
             proposal = self.target("proposal", data["proposal"])
             return proposal.get("district") if proposal else None
         return data.get("district")
+
+
+@functools.lru_cache(maxsize=65536)
+def _places(moment: str, process: str | None, district: str | None) -> tuple[Place, ...]:
+    """Where a contribution counts (cached: an import's thousands of records share a few hundred
+    days, processes and districts)."""
+    out: list[Place] = []
+    for period in periods_of(moment):
+        out.append((period, None, None))
+        if process:
+            out.append((period, process, None))
+        if district:
+            out.append((period, None, district))
+    return tuple(out)
 
 
 def periods_of(moment: str) -> tuple[str, ...]:
@@ -220,15 +230,20 @@ class Sums:
         self.added, self.removed = set(), set()
 
     def add(self, found: list[Contribution], sign: int = 1) -> None:
+        values, counts, people = self.values, self.counts, self.people  # (a write adds thousands)
+        moved = self.added if sign > 0 else self.removed
         for c in found:
+            code, value, person = c.code, sign * c.value, c.person
             for place in c.places():
-                cell = (c.code, *place)
-                self.values[cell] = self.values.get(cell, 0) + sign * c.value
-                self.counts[cell] = self.counts.get(cell, 0) + sign
-                if c.person is not None:
-                    persons = self.people.setdefault(place, {})
-                    persons[c.person] = persons.get(c.person, 0) + sign
-                    (self.added if sign > 0 else self.removed).add((place, c.person))
+                cell = (code, *place)
+                values[cell] = values.get(cell, 0) + value
+                counts[cell] = counts.get(cell, 0) + sign
+                if person is not None:
+                    persons = people.get(place)
+                    if persons is None:
+                        persons = people[place] = {}
+                    persons[person] = persons.get(person, 0) + sign
+                    moved.add((place, person))
 
     def cells(self) -> dict[Cell, tuple[int | Decimal, int]]:
         """(value, contributions) per cell, participants included (their value is the number of
