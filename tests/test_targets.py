@@ -232,6 +232,8 @@ def test_a_project_has_targets_counted_from_its_own_records(client: FlaskClient,
         {"indicator": "participants", "period": "2024-03", "value": 3},
         {"indicator": "participants", "period": "2024-05", "value": 3},
         {"indicator": "votes", "period": "2024-05", "value": 1},
+        {"indicator": "meetings", "period": "2024", "value": 1},
+        {"indicator": "proposals", "period": "2031", "value": 1},
     ]
     tiny = {"id": "tiny", "title": "Un banc", "proposals": ["p11"]}
     tiny["targets"] = [{"indicator": "participants", "period": "2024", "value": 1}]
@@ -249,6 +251,8 @@ def test_a_project_has_targets_counted_from_its_own_records(client: FlaskClient,
         ("pilot", "participants", None, None, "confidential", None),
         ("pilot", "participants", None, None, "confidential", None),
         ("pilot", "votes", None, None, "confidential", None),
+        ("pilot", "meetings", None, 0, "published", False),  # none, while Lyon has records in 2024
+        ("pilot", "proposals", None, None, "no_data", None),  # nothing known of 2031 yet
         ("tiny", "participants", None, None, "confidential", None),  # 1 person: withheld
     ]
     assert {t["scope"] for t in got if t["project"]} == {"project"}

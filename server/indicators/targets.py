@@ -171,11 +171,14 @@ def _project_values(records: Records, territory: str, found: list[Target]) -> No
         mine = [t for t in found if t.project == project]
         cells: list[Cell] = [(t.indicator, t.period, None, None) for t in mine]
         populations = records.area_populations(cube, cells)
+        # A count the project has nothing in while the territory has some: none (as a process's).
+        empty = [c for c in cells if c not in values and c[0] in COUNTS]
+        counted = _territory_has(records, cube, empty)
         for target, cell in zip(mine, cells, strict=True):
             if cell in hidden:
                 target.status = "confidential"
                 continue
-            value = values.get(cell)
+            value = values.get(cell, 0 if cell in counted else None)
             if value is None:
                 continue  # no_data
             if not target.per:
@@ -188,3 +191,13 @@ def _project_values(records: Records, territory: str, found: list[Target]) -> No
             per = (Decimal(value) * 1000 / population.inhabitants).quantize(Decimal("0.001"))
             target.actual, target.status = per, "published"
             target.population, target.population_source = population.inhabitants, population.source
+
+
+def _territory_has(records: Records, cube: Any, cells: list[Cell]) -> set[Cell]:
+    """Those of these cells whose indicator the territory's cube has a value or a status for."""
+    found: set[Cell] = set()
+    for code in sorted({c[0] for c in cells}):
+        wanted = [(cube, c) for c in cells if c[0] == code]
+        observed = records.indicator_observations(wanted, indicators()[code].iri, per=False)
+        found |= {cell for _, cell in observed}
+    return found
