@@ -160,8 +160,8 @@ def _project_values(records: Records, territory: str, found: list[Target]) -> No
     territory (the population the cube would take for that year, and its source)."""
     cube, k = records.indicator_cube(territory), records.writer.min_people
     for project in sorted({t.project for t in found if t.project}):
-        counted = records.recount_project_indicators(territory, project).published()
-        values = {cell: v for cell, v in counted.items() if cell[2] is None and cell[3] is None}
+        own = records.recount_project_indicators(territory, project).published()
+        values = {cell: v for cell, v in own.items() if cell[2] is None and cell[3] is None}
         # As the cube's breakdown cells: a month under k, and one the year would give away by
         # difference. A project is itself part of its territory: its year is no total the cube
         # always publishes, and is withheld under k too.

@@ -272,8 +272,8 @@ def recount_project(reader: Reader, territory: str, project: str) -> Sums:
     abouts = [*proposals, urls.resource(territory, "project", project)]
     comments = _live(reader, territory, "comment", _linked(reader, territory, "comment", "about", abouts))
     voted = {v["proposal"] for v in votes}
-    iris = {urls.resource(territory, "proposal", p): p for p in live}
-    status = {iris[i]: c.status for i, c in current_decisions(reader, territory, sorted(iris)).items()}
+    ids = dict(zip(proposals, live, strict=True))
+    status = {ids[i]: c.status for i, c in current_decisions(reader, territory, sorted(ids)).items()}
     ctx = Context(target, voted.__contains__, status.get)
     out = Sums()
     counted = [("project", data), *(("proposal", known[("proposal", p)]) for p in live)]
