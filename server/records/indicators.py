@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pyoxigraph import Literal, RdfFormat, parse
-
 from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 
 from ..model.terms import format_decimal, typed
@@ -160,7 +158,7 @@ class IndicatorCells:
     def cube_differences(self, cube: Cube, values: dict[Cell, int | Decimal], k: int) -> int:
         """How many statements differ between a cube as stored and as these values make it."""
         made = cube.whole(values, self.populations(cube, values), k)
-        expected = {comparable(t) for t in parse_statements(made)}
+        expected = {_line_key(line) for line in made}
         stored = {comparable((q.subject, q.predicate, q.object)) for q in self.store.quads(graph=cube.graph)}
         return len(expected ^ stored)
 
@@ -328,9 +326,9 @@ class IndicatorCells:
         wanted: dict[str, list[str]] = {}
         for line in cube.whole(values, self.populations(cube, values), k):
             wanted.setdefault(line[1 : line.index("> ")], []).append(line)
-        stored: dict[str, set[str]] = {}
+        stored: dict[str, set[tuple[str, str, str]]] = {}
         for q in self.store.quads(graph=cube.graph):
-            stored.setdefault(q.subject.value, set()).add(_key(str(q.subject), str(q.predicate), str(q.object)))
+            stored.setdefault(q.subject.value, set()).add(comparable((q.subject, q.predicate, q.object)))
         cs = Changeset()
         for subject in stored.keys() - wanted.keys():
             cs.drop(cube.graph, subject)
@@ -403,39 +401,28 @@ class IndicatorCells:
         return out
 
 
-def parse_statements(lines: list[str]) -> list[tuple[Any, Any, Any]]:
-    """N-Triples statements (without their final dot) as terms."""
-    text = "".join(line + " .\n" for line in lines)
-    return [(t.subject, t.predicate, t.object) for t in parse(text, format=RdfFormat.N_TRIPLES)]
-
-
 def comparable(triple: tuple[Any, Any, Any]) -> tuple[str, str, str]:
-    """A statement as every store gives it back: numbers and booleans by value (stores write
-    them their own way)."""
+    """A statement as every store gives it back: N-Triples, numbers and booleans by value (stores
+    write them their own way: Virtuoso says 1 and 0)."""
     s, p, o = triple
-    value = str(o)
-    if isinstance(o, Literal) and o.datatype.value in (XSD.decimal, XSD.integer):
-        value = f"{Decimal(o.value).normalize()}^^{o.datatype.value}"
-    elif isinstance(o, Literal) and o.datatype.value == XSD.boolean:  # Virtuoso says 1 and 0
-        value = f"{o.value in ('true', '1')}^^{o.datatype.value}"
-    return (str(s), str(p), value)
+    return _key(str(s), str(p), str(o))
 
 
 #: A number or a boolean in N-Triples, which stores may write back in another form.
 _TYPED = re.compile(r'"([^"\\]*)"\^\^<(http://www\.w3\.org/2001/XMLSchema#(?:decimal|integer|boolean))>')
 
 
-def _key(subject: str, predicate: str, obj: str) -> str:
-    """A statement in N-Triples, numbers and booleans by value (as :func:`comparable`)."""
+def _key(subject: str, predicate: str, obj: str) -> tuple[str, str, str]:
+    """A statement in N-Triples, numbers and booleans by value."""
     typed_value = _TYPED.fullmatch(obj)
     if typed_value:
         lexical, datatype = typed_value.groups()
         value = str(lexical in ("true", "1")) if datatype == XSD.boolean else str(Decimal(lexical).normalize())
         obj = f"{value}^^{datatype}"
-    return f"{subject} {predicate} {obj}"
+    return (subject, predicate, obj)
 
 
-def _line_key(line: str) -> str:
+def _line_key(line: str) -> tuple[str, str, str]:
     """:func:`_key` of a statement written as ``<s> <p> o`` (the cube's are)."""
     s_end = line.index("> ") + 1
     p_end = line.index("> ", s_end + 1) + 1
