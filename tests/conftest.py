@@ -68,6 +68,31 @@ def need(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
+@contextmanager
+def killed_at_commit(writer: Any, n: int) -> Iterator[None]:
+    """The process dying at its ``n``-th commit (a write's records, then its derived data, which
+    goes outside the instance's commit lock: ``Writer.commit_derived``); the test sees SystemExit."""
+    real = {name: getattr(writer, name) for name in ("commit", "commit_derived")}
+    calls: list[str] = []
+
+    def dying(name: str) -> Any:
+        def commit(arg: Any) -> None:
+            calls.append(name)
+            if len(calls) == n:
+                raise SystemExit(f"killed at commit {n} ({', '.join(calls)})")
+            real[name](arg)
+
+        return commit
+
+    for name in real:
+        setattr(writer, name, dying(name))
+    try:
+        yield
+    finally:
+        for name, method in real.items():
+            setattr(writer, name, method)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

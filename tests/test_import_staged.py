@@ -167,6 +167,26 @@ def test_readers_see_the_store_as_before_until_the_copy_replaces_it(tmp_path: Pa
     assert (path / "live").exists()
 
 
+def test_a_write_of_another_thread_waits_for_the_copy_to_replace_the_store(tmp_path: Path) -> None:
+    """A territory's derived data (its indicators) is written outside the commit lock a staged
+    import holds: such a write from another thread, landing in the live store while the copy is
+    written, would be lost when the copy replaces it. It waits, and lands in the new store."""
+    store = EmbeddedStore(tmp_path / "oxigraph")
+    staged, derived = Changeset(), Changeset()
+    staged.add("http://example.org/imported", ['<http://example.org/s> <http://example.org/p> "imported"'])
+    derived.add("http://example.org/cube", ['<http://example.org/o> <http://example.org/p> "derived"'])
+    writer = threading.Thread(target=store.apply, args=(derived,))
+    with store.staged() as stage:
+        store.apply(staged)
+        writer.start()
+        writer.join(timeout=1)
+        assert writer.is_alive()  # held while the copy is written
+        stage.keep()
+    writer.join()
+    assert {q.graph_name.value for q in store.quads()} == {"http://example.org/imported", "http://example.org/cube"}
+    store.close()
+
+
 def test_a_copy_a_killed_process_left_is_removed_at_the_next_start(tmp_path: Path) -> None:
     path = tmp_path / "oxigraph"
     store = EmbeddedStore(path)

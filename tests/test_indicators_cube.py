@@ -24,7 +24,7 @@ from server.records.cube import CONFIDENTIAL, MISSING, period_iri
 from server.records.indicators import comparable
 from vocabularies import CF, QB, SDMXA, SDMXD, XSD
 
-from .conftest import Territory
+from .conftest import Territory, killed_at_commit
 
 POPULATIONS = Path(__file__).parent / "data/samples/population/insee_populations_legales_paris_lyon_grenoble_rennes.csv"
 
@@ -307,20 +307,9 @@ def test_verify_finds_a_cube_out_of_date_and_sets_it_right(svc: Any, lyon: Terri
     record = svc.records.get(t, KINDS["territory"], t)
     record = {k: v for k, v in record.items() if not k.startswith(("record_", "iri"))}
     record["population"] = {"value": 400000, "year": 2024, "source": "INSEE"}
-    real, calls = writer.commit, []
-
-    def dies_before_the_cube(build: Any) -> None:
-        calls.append(1)
-        if len(calls) == 2:  # the records with the marker, then the cube
-            raise SystemExit("killed")
-        real(build)
-
-    writer.commit = dies_before_the_cube  # type: ignore[method-assign]
-    try:
-        with pytest.raises(SystemExit):
-            svc.records.write_internal(t, [_op(svc, "territory", record)])
-    finally:
-        writer.commit = real  # type: ignore[method-assign]
+    # The records with the marker, then the cube.
+    with killed_at_commit(writer, 2), pytest.raises(SystemExit):
+        svc.records.write_internal(t, [_op(svc, "territory", record)])
     found = verify(svc.records, t)
     assert found.pending and found.cube > 0, found
     svc.records.write_internal(t, [_op(svc, "proposal", {"id": "p9", "process": "a", "title": "Idée",

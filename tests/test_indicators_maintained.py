@@ -22,7 +22,7 @@ from server.records import Op
 from server.store import Changeset, Stage
 from vocabularies import CF, XSD
 
-from .conftest import Territory
+from .conftest import Territory, killed_at_commit
 
 
 def _op(svc: Any, kind: str, data: dict[str, Any] | None, local_id: str | None = None) -> Op:
@@ -391,21 +391,9 @@ def test_values_lost_with_a_process_are_set_right_by_the_next_write(svc: Any, ly
     leaves a marker, and the territory's next write recounts."""
     t = lyon.id
     _write(svc, t, _op(svc, "process", {"id": "bp", "title": "Budget", "type": "participatory_budget"}))
-    writer, real = svc.records.writer, svc.records.writer.commit
-    calls: list[int] = []
-
-    def dies_after_the_records(build: Any) -> None:
-        calls.append(1)
-        if len(calls) == 2:  # its records with its new participants, then its values
-            raise SystemExit("killed")
-        real(build)
-
-    writer.commit = dies_after_the_records  # type: ignore[method-assign]
-    try:
-        with pytest.raises(SystemExit):
-            _write(svc, t, _op(svc, "proposal", _proposal("p1", "bp", "2024-03-05T10:00:00Z", "ann")))
-    finally:
-        writer.commit = real  # type: ignore[method-assign]
+    # Its records with its new participants, then its values.
+    with killed_at_commit(svc.records.writer, 2), pytest.raises(SystemExit):
+        _write(svc, t, _op(svc, "proposal", _proposal("p1", "bp", "2024-03-05T10:00:00Z", "ann")))
     assert svc.records.get(t, KINDS["proposal"], "p1")["title"] == "Idée p1"  # the records landed
     assert svc.records.writer.cells.pending(t) and (
         "proposals",
@@ -429,21 +417,9 @@ def test_a_marker_removed_after_its_values_outlives_a_process_dying_in_between(s
     process = {"id": "bp", "title": "Budget", "type": "participatory_budget"}
     first = [_op(svc, "district", district), _op(svc, "process", process)]
     first.append(_op(svc, "proposal", _proposal("p1", "bp", "2024-03-05T10:00:00Z", "ann", district="d1")))
-    writer, real = svc.records.writer, svc.records.writer.commit
-    calls: list[int] = []
-
-    def dies_before_the_marker_goes(build: Any) -> None:
-        calls.append(1)
-        if len(calls) == (3 if split else 2):  # its records with the marker, its values, the marker's removal
-            raise SystemExit("killed")
-        real(build)
-
-    writer.commit = dies_before_the_marker_goes  # type: ignore[method-assign]
-    try:
-        with pytest.raises(SystemExit):
-            _write(svc, t, *first)
-    finally:
-        writer.commit = real  # type: ignore[method-assign]
+    # Its records with the marker, its values, the marker's removal.
+    with killed_at_commit(svc.records.writer, 3 if split else 2), pytest.raises(SystemExit):
+        _write(svc, t, *first)
     assert svc.records.writer.cells.pending(t)  # the marker stayed (and the values landed, if split)
     assert (("proposals", "2024", None, "d1") in svc.records.indicator_values(t)) is split
     _write(svc, t, _op(svc, "proposal", _proposal("p2", "bp", "2024-03-06T10:00:00Z", "ben", district="d1")))

@@ -73,6 +73,8 @@ class EmbeddedStore(Store):
         self._unflushed = 0
         #: Grows with every write: readers holding a snapshot know when it is stale.
         self.generation = 0
+        self._generation_lock = threading.Lock()  # writes of several threads may end together
+        self._live_writes = staging.LiveWrites()
 
     def _live_dir(self) -> Path:
         assert self.path is not None
@@ -117,11 +119,12 @@ class EmbeddedStore(Store):
 
     def update(self, sparql: str) -> None:
         try:
-            self._store.update(sparql)
+            with self._writing():
+                self._store.update(sparql)
         except OSError as exc:
             raise StoreError(f"update failed: {exc}") from exc
         finally:
-            self.generation += 1
+            self._next_generation()
 
     def quads(
         self,
@@ -171,22 +174,37 @@ class EmbeddedStore(Store):
         if changeset.is_empty():
             return
         try:
-            if getattr(self._staged, "store", None) is not None:
-                # A staged copy is all or nothing by its swap: its writes need no transaction,
-                # and bulk_load holds none in memory.
-                if changeset.has_deletions:
-                    self._store.update(changeset.deletions().to_sparql_update())
-                self._store.bulk_load(changeset.to_nquads(), format=RdfFormat.N_QUADS)
-            elif changeset.has_deletions:
-                self._store.update(changeset.to_sparql_update())
-            else:
-                # Pure insertion: a transactional N-Quads load is ~1.5x faster than INSERT DATA.
-                self._store.load(changeset.to_nquads(), format=RdfFormat.N_QUADS)
+            with self._writing():
+                self._apply(changeset)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"the write was refused and nothing was changed: {exc}") from exc
         finally:
-            self.generation += 1
+            self._next_generation()
         self._written(changeset.insert_count())
+
+    def _apply(self, changeset: Changeset) -> None:
+        if getattr(self._staged, "store", None) is not None:
+            # A staged copy is all or nothing by its swap: its writes need no transaction,
+            # and bulk_load holds none in memory.
+            if changeset.has_deletions:
+                self._store.update(changeset.deletions().to_sparql_update())
+            self._store.bulk_load(changeset.to_nquads(), format=RdfFormat.N_QUADS)
+        elif changeset.has_deletions:
+            self._store.update(changeset.to_sparql_update())
+        else:
+            # Pure insertion: a transactional N-Quads load is ~1.5x faster than INSERT DATA.
+            self._store.load(changeset.to_nquads(), format=RdfFormat.N_QUADS)
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """This thread's write: to its staged copy, or to the live store beside other threads'
+        (:class:`staging.LiveWrites`)."""
+        if getattr(self._staged, "store", None) is not None:
+            return contextlib.nullcontext()
+        return self._live_writes.write()
+
+    def _next_generation(self) -> None:
+        with self._generation_lock:
+            self.generation += 1
 
     def _written(self, quads: int) -> None:
         self._unflushed += quads
@@ -212,20 +230,29 @@ class EmbeddedStore(Store):
 
     def load(self, data: bytes | str | IO[bytes], media_format: RdfFormat, graph: str | None = None) -> None:
         try:
-            self._store.load(data, format=media_format, to_graph=NamedNode(graph) if graph else None)
+            with self._writing():
+                self._store.load(data, format=media_format, to_graph=NamedNode(graph) if graph else None)
         except (OSError, SyntaxError, ValueError) as exc:
             raise StoreError(f"load failed, nothing was changed: {exc}") from exc
         finally:
-            self.generation += 1
+            self._next_generation()
 
     @contextlib.contextmanager
     def staged(self) -> Iterator[Stage]:
         """Writes of this thread go to a copy of the store, which becomes the store at the end if
         the stage is kept (``stage.keep()``), else is discarded; other threads keep reading the
         live store (server/store/staging.py). The caller holds the instance's commit lock
-        throughout: a write of another thread would land in the live store, and be lost."""
+        throughout, and writes of other threads outside it wait (:class:`staging.LiveWrites`): a
+        write landing in the live store meanwhile would be lost."""
         if self.path is None or getattr(self._staged, "store", None) is not None:
             raise StoreError("this store cannot stage a write here (in memory, or already staged)")
+        # Writes of other threads to the live store wait from before the copy until it has
+        # replaced the store (or is thrown away): they would be lost with it.
+        with self._live_writes.stage():
+            yield from self._stage()
+
+    def _stage(self) -> Iterator[Stage]:
+        assert self.path is not None
         staging.sweep(self.path)  # stores replaced by earlier staged writes, copies of killed ones
         copy = staging.next_dir(self.path)
         self._live.flush()
@@ -242,7 +269,7 @@ class EmbeddedStore(Store):
             self._unflushed = 0
             # What this thread derived from the copy (caches kept per generation) is stale now,
             # whether or not the copy becomes the store.
-            self.generation += 1
+            self._next_generation()
             if not stage.kept:
                 del staged  # closed (its last reference) before its directory goes
                 staging.discard(copy)
@@ -251,7 +278,7 @@ class EmbeddedStore(Store):
         staging.make_live(self.path, copy)
         # The replaced store closes with its last reader; the next sweep removes its directory.
         self._live = staged
-        self.generation += 1  # (again: readers of other threads derive from the new store now)
+        self._next_generation()  # (again: readers of other threads derive from the new store now)
 
     def snapshot(self, target: Path) -> None:
         """A consistent read-only copy of the store as of now (a RocksDB checkpoint: hard links)."""

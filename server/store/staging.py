@@ -19,10 +19,13 @@ using it (the next staged write, or the next start: :func:`sweep`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -98,3 +101,43 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class LiveWrites:
+    """Writes to the live store, which threads make side by side, and a staged write, which waits
+    for those under way and holds new ones until its copy has replaced the store (or is thrown
+    away): a write landing in the live store after the copy was taken would be lost with it.
+
+    Most writes are kept out of a staged write by the instance's commit lock, which it holds
+    throughout; a territory's derived data (its indicator values and cube) is written outside
+    that lock (server/records/write.py), and this keeps it out."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._writing = 0
+        self._staging = False
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._staging)
+            self._writing += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._writing -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def stage(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._staging)
+            self._staging = True  # writes arriving from now on wait
+            self._changed.wait_for(lambda: self._writing == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._staging = False
+                self._changed.notify_all()
