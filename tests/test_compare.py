@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pyoxigraph import RdfFormat, parse
 
 from server.model.kinds import KINDS
 from server.records import Op
-from vocabularies import CF, QB
+from vocabularies import CF, QB, SDMXD
 
 from .conftest import LiveServer, Territory
 
@@ -103,6 +104,35 @@ def test_per_thousand_inhabitants_names_its_population(client: FlaskClient, two:
     # Grenoble has no population of 2024: no value, and said so.
     assert grenoble["value"] is None and grenoble["status"] == "missing" and grenoble["population"] is None
     assert body["measure"] == f"{CF.proposals}Per1000" and "per 1,000 inhabitants" in body["label"]
+    # A month's: its count over its year's population (4 proposals in January), as the year's
+    # observation names it; the cube holds no such observation, which any reader derives.
+    query = "/api/v1/compare?indicator=proposals&territories=lyon,grenoble&period=2024-01&per=1000inhabitants"
+    lyon, grenoble = client.get(query).get_json()["rows"]
+    assert Decimal(str(lyon["value"])) == (Decimal(4) * 1000 / 520000).quantize(Decimal("0.001"))
+    assert (lyon["status"], lyon["population"], lyon["population_source"]) == (
+        "published",
+        520000,
+        f"{svc.urls.territory('lyon')}#population",
+    )
+    assert grenoble["value"] is None and grenoble["status"] == "missing"
+    # Withheld with its count (4 authors in January), no data where the month has none.
+    query = "/api/v1/compare?indicator=participants&territories=lyon,grenoble&period=2024-01&per=1000inhabitants"
+    assert [(r["value"], r["status"]) for r in client.get(query).get_json()["rows"]] == [(None, "confidential")] * 2
+    query = "/api/v1/compare?indicator=proposals&territories=lyon&period=2024-07&per=1000inhabitants"
+    assert client.get(query).get_json()["rows"][0]["status"] == "no_data"
+    months = svc.store.select(
+        f"SELECT ?obs WHERE {{ GRAPH ?g {{ ?obs <{QB.measureType}> <{CF.proposals}Per1000> ; "
+        f'<{SDMXD.refPeriod}> ?period FILTER(CONTAINS(STR(?period), "/month/")) }} }}'
+    )
+    assert not list(months)
+    # The query docs/indicators.md gives for them finds the same.
+    docs = (Path(__file__).parent.parent / "docs" / "indicators.md").read_text(encoding="utf-8")
+    query = next(b for b in re.findall(r"```sparql\n(.*?)```", docs, re.S) if "?per1000" in b)
+    answer = client.get("/sparql", query_string={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    rows = answer.get_json()["results"]["bindings"]
+    found = {(r["area"]["value"], r["month"]["value"]): r["per1000"]["value"] for r in rows}
+    january = (svc.urls.territory("lyon"), "http://reference.data.gov.uk/id/month/2024-01")
+    assert Decimal(found[january]) == Decimal(str(lyon["value"]))
 
 
 def test_the_chart_as_vega_lite_svg_and_png(client: FlaskClient, two: tuple[str, str]) -> None:

@@ -20,7 +20,11 @@ A value per 1,000 inhabitants names the population it used and the observation t
 (``cf:populationSource``): an imported population table's, or the territory's own ``population``;
 of the period's year, or of the nearest year before it within ``population_years``
 (``INDICATORS_POPULATION_YEARS``: a legal population is in force for the years after its
-reference year, three for INSEE's), never a later one.
+reference year, three for INSEE's), never a later one. Values per 1,000 inhabitants are
+observations of years only: a month's is its count over its year's population, which the year's
+observation names (withheld or not), and comparisons work it out so
+(``IndicatorCells.observed``). Kept as observations, they were two fifths of a cube's
+statements, for figures any reader of the cube derives exactly (docs/indicators.md).
 """
 
 from __future__ import annotations
@@ -131,16 +135,17 @@ class Cube:
             obs, per_obs = self.subjects(cell)
             hidden = cell in withheld
             lines = _observation(obs, self.dataset, dims, measure, unit, None if hidden else _term(code, value))
-            if per_measure is not None:
-                population = self.population(populations, area, int(period[:4]))
-                if hidden or population is None or population.inhabitants <= 0:
+            if per_measure is not None and len(period) == 4:  # a month's: :func:`per_inhabitants`
+                population = self.population(populations, area, int(period))
+                if population is not None and population.inhabitants <= 0:
+                    population = None
+                if hidden or population is None:
                     status = CONFIDENTIAL if hidden else MISSING
                     lines += _observation(per_obs, self.dataset, dims, per_measure, unit, None, status)
                 else:
-                    per = (Decimal(value) * 1000 / population.inhabitants).quantize(Decimal("0.001"))
-                    lines += _observation(
-                        per_obs, self.dataset, dims, per_measure, unit, typed(format_decimal(per), XSD.decimal)
-                    )
+                    term = typed(format_decimal(per_inhabitants(value, population.inhabitants)), XSD.decimal)
+                    lines += _observation(per_obs, self.dataset, dims, per_measure, unit, term)
+                if population is not None:  # withheld too: it is public, and a month's value rests on it
                     lines += [
                         f"<{per_obs}> <{CF.population}> {typed(str(population.inhabitants), XSD.integer)}",
                         f"<{per_obs}> <{CF.populationSource}> <{population.source}>",
@@ -194,6 +199,11 @@ class Cube:
                     cs.drop(self.graph, subject)
                 cs.add(self.graph, new.get(cell, []))
         return cs
+
+
+def per_inhabitants(value: int | Decimal, inhabitants: int) -> Decimal:
+    """A value per 1,000 inhabitants, to three decimals."""
+    return (Decimal(value) * 1000 / inhabitants).quantize(Decimal("0.001"))
 
 
 def _observation(

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pyoxigraph import Literal, NamedNode
+
 from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 
 from ..model.terms import format_decimal, typed
 from ..store import Changeset, Description, Stage, Store
 from ..urls import Urls
 from .contributions import AMOUNTS, AUXILIARY, MEDIANS, Cell, Place, Sums, published
-from .cube import Cube, Population, counts_people
+from .cube import CONFIDENTIAL, MISSING, Cube, Population, counts_people, per_inhabitants
 from .participants import ALL, Participants, place_key
 from .tables import source_graphs
 
@@ -171,22 +173,41 @@ class IndicatorCells:
     ) -> dict[tuple[str, Cell], dict[str, Any]]:
         """What the cubes say of these cells, in one query: for each (territory, cell) found, its
         observation's ``value`` of ``measure`` (absent when withheld: it has a ``status``), and
-        the ``population`` and its ``source`` of a value per inhabitants (``per``)."""
-        keys = {cube.subjects(cell)[per]: (cube.territory, cell) for cube, cell in wanted}
-        rows = [f"(<{cube.graph}> <{cube.subjects(cell)[per]}>)" for cube, cell in wanted]
-        names = {measure: "value", SDMXA.obsStatus: "status", CF.population: "population"}
+        the ``population`` and its ``source`` of a value per inhabitants (``per``). A month's
+        value per inhabitants is no observation: it is worked out from the month's count and
+        its year's population, as the year's observation per inhabitants names it."""
+        count = measure.removesuffix("Per1000")
+        reads: dict[tuple[str, str], list[tuple[tuple[str, Cell], str]]] = {}
+        for cube, cell in wanted:
+            key = (cube.territory, cell)
+            if per and len(cell[1]) == 7:
+                year = (cell[0], cell[1][:4], cell[2], cell[3])
+                reads.setdefault((cube.graph, cube.subjects(cell)[0]), []).append((key, "month"))
+                reads.setdefault((cube.graph, cube.subjects(year)[1]), []).append((key, "year"))
+            else:
+                reads.setdefault((cube.graph, cube.subjects(cell)[per]), []).append((key, "cell"))
+        names = {measure: "value", count: "value", SDMXA.obsStatus: "status", CF.population: "population"}
         names[CF.populationSource] = "source"
         predicates = ", ".join(f"<{p}>" for p in names)
-        out: dict[tuple[str, Cell], dict[str, Any]] = {}
+        rows = [f"(<{graph}> <{subject}>)" for graph, subject in reads]
+        by_subject = {subject: roles for (_, subject), roles in reads.items()}
+        found: dict[tuple[tuple[str, Cell], str], dict[str, Any]] = {}
         for i in range(0, len(rows), CHUNK):
             # (A FILTER, not a VALUES ?p: Oxigraph joined the two VALUES first and scanned every
             # graph for the pairs, 120 ms at 100 territories instead of 2.)
-            found = self.store.select(
+            answer = self.store.select(
                 f"SELECT ?obs ?p ?o WHERE {{ VALUES (?g ?obs) {{ {' '.join(rows[i : i + CHUNK])} }} "
                 f"GRAPH ?g {{ ?obs ?p ?o }} FILTER(?p IN ({predicates})) }}"
             )
-            for r in found:
-                out.setdefault(keys[r["obs"].value], {})[names[r["p"].value]] = r["o"]
+            for r in answer:
+                for role in by_subject[r["obs"].value]:
+                    found.setdefault(role, {})[names[r["p"].value]] = r["o"]
+        out: dict[tuple[str, Cell], dict[str, Any]] = {}
+        for (key, role), props in found.items():
+            if role == "cell":
+                out[key] = props
+            elif role == "month":
+                out[key] = _per_month(props, found.get((key, "year"), {}))
         return out
 
     def names(self, cubes: list[Cube]) -> dict[str, str]:
@@ -427,6 +448,18 @@ def _line_key(line: str) -> tuple[str, str, str]:
     s_end = line.index("> ") + 1
     p_end = line.index("> ", s_end + 1) + 1
     return _key(line[:s_end], line[s_end + 1 : p_end], line[p_end + 1 :])
+
+
+def _per_month(month: dict[str, Any], year: dict[str, Any]) -> dict[str, Any]:
+    """A month's value per 1,000 inhabitants from its count's observation (``month``) and its
+    year's per inhabitants (``year``): withheld with the count, missing without a population."""
+    if "value" not in month:
+        return {"status": month.get("status", NamedNode(CONFIDENTIAL))}
+    if "population" not in year:
+        return {"status": NamedNode(MISSING)}
+    per = per_inhabitants(Decimal(month["value"].value), int(year["population"].value))
+    value = Literal(format_decimal(per), datatype=NamedNode(XSD.decimal))
+    return {"value": value, "population": year["population"], "source": year["source"]}
 
 
 def _value(triples: Any, predicate: str) -> str | None:
