@@ -115,7 +115,11 @@ def test_a_cube_well_formed_normalised_and_protected(svc: Any, lyon: Territory) 
     # Counts with their unit; per 1,000 inhabitants with the population and its source.
     total = _obs(cube, CF.participants, "2021", territory)
     assert total[CF.participants] == Literal("21", datatype=NamedNode(XSD.integer))
-    assert total[SDMXA.unitMeasure] == NamedNode("http://qudt.org/vocab/unit/NUM")
+    # The unit is the measure's (attached to the measure property), as the structure says.
+    unit = f"""SELECT ?u WHERE {{ <{CF.indicatorStructure}> <{QB.component}> ?c .
+        ?c <{QB.attribute}> <{SDMXA.unitMeasure}> ; <{QB.componentAttachment}> <{QB.MeasureProperty}> .
+        <{CF.participants}> <{SDMXA.unitMeasure}> ?u }}"""
+    assert [r["u"] for r in cube.query(unit)] == [NamedNode("http://qudt.org/vocab/unit/NUM")]
     per = _obs(cube, f"{CF.participants}Per1000", "2021", territory)
     assert Decimal(per[f"{CF.participants}Per1000"].value) == (Decimal(21) * 1000 / 522250).quantize(Decimal("0.001"))
     assert per[CF.population].value == "522250" and per[CF.populationSource] == NamedNode(f"{territory}#population")

@@ -37,9 +37,12 @@ from .tables import source_graphs
 #: Subjects read per query.
 CHUNK = 500
 #: What the stored cells hold: 2 added the shares' counts, 3 moved the participants to the state
-#: database. Cells of another version (or none, on a territory with cells) are counted again from
-#: the records by the next write.
-CELLS_VERSION = 3
+#: database, 4 left out a contribution count equal to the value. Cells of another version (or
+#: none, on a territory with cells) are counted again from the records by the next write.
+CELLS_VERSION = 4
+#: A cell's statements, its contribution count optional: a count's value is its count (seven
+#: cells in eight), and a cell's statements are a sixth of what keeping indicators writes.
+_CELL_PATTERN = f"?s <{CF.cellValue}> ?v OPTIONAL {{ ?s <{CF.contributionCount}> ?n }}"
 
 Cells = dict[Cell, tuple[int | Decimal, int]]
 
@@ -118,16 +121,16 @@ class IndicatorCells:
     def read(self, territory: str) -> Cells:
         """Every stored cell of the territory: (value, contributions)."""
         graph = self.urls.indicators_graph(territory)
-        rows = self.store.select(
-            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n }} }}"
-        )
+        rows = self.store.select(f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ {_CELL_PATTERN} }} }}")
         return dict(self._parse(graph, r) for r in rows)
 
     @staticmethod
     def _parse(graph: str, row: Any) -> tuple[Cell, tuple[int | Decimal, int]]:
         code, period, process, district = row["s"].value[len(graph) + 1 :].split("/")
         cell = (code, period, None if process == ALL else process, None if district == ALL else district)
-        return cell, (_number(code, row["v"].value), int(row["n"].value))
+        value = _number(code, row["v"].value)
+        n = row["n"]  # unbound: None
+        return cell, (value, int(value) if n is None else int(n.value))
 
     def values(self, territory: str) -> dict[Cell, int | Decimal]:
         """The territory's indicator values (what a computation from scratch gives)."""
@@ -301,8 +304,7 @@ class IndicatorCells:
             if every is not None:
                 value, n = every.get(cell, (_number(cell[0], None), 0))
             else:
-                value = _number(cell[0], _value(stored.get(node), CF.cellValue))
-                n = _int(stored.get(node), CF.contributionCount)
+                value, n = _stored_cell(cell[0], stored.get(node))
             before[cell] = (value, n)
             if cell[0] == "participants":
                 people = present.get(cell[1:], 0)  # type: ignore[call-overload]
@@ -373,7 +375,7 @@ class IndicatorCells:
         for cell in around:
             node = stored.get(self.cell_iri(territory, cell))  # type: ignore[arg-type]
             if node:
-                before[cell] = (_number(cell[0], _value(node, CF.cellValue)), _int(node, CF.contributionCount))  # type: ignore[index]
+                before[cell] = _stored_cell(cell[0], node)  # type: ignore[index]
         people = self._people_cells(territory, {place[0][:4] for place in places})
         # A median is made of every cell of its distribution at its place, not only those moved.
         spread = {cell[1:] for cell in new if any(cell[0].startswith(p) for p in MEDIANS.values())}
@@ -386,25 +388,18 @@ class IndicatorCells:
         """The stored cells of the medians' distributions at these places."""
         if not places:
             return {}
-        graph = self.urls.indicators_graph(territory)
-        starts = " || ".join(f'STRSTARTS(STR(?s), "{graph}/{prefix}")' for prefix in MEDIANS.values())
-        rows = self.store.select(
-            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n "
-            f"FILTER({starts}) }} }}"
-        )
-        found = dict(self._parse(graph, r) for r in rows)
+        found = self._cells_starting(territory, list(MEDIANS.values()))
         return {cell: v for cell, v in found.items() if cell[1:] in places}
 
     def _people_cells(self, territory: str, years: set[str]) -> Cells:
         """The stored cells of the indicators counting people, in these years."""
+        return self._cells_starting(territory, [f"{code}/{year}" for code in counts_people() for year in sorted(years)])
+
+    def _cells_starting(self, territory: str, prefixes: list[str]) -> Cells:
+        """The stored cells whose node's path (code/period/…) starts with one of these."""
         graph = self.urls.indicators_graph(territory)
-        starts = " || ".join(
-            f'STRSTARTS(STR(?s), "{graph}/{code}/{year}")' for code in counts_people() for year in sorted(years)
-        )
-        rows = self.store.select(
-            f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v ; <{CF.contributionCount}> ?n "
-            f"FILTER({starts}) }} }}"
-        )
+        starts = " || ".join(f'STRSTARTS(STR(?s), "{graph}/{prefix}")' for prefix in prefixes)
+        rows = self.store.select(f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ {_CELL_PATTERN} FILTER({starts}) }} }}")
         return dict(self._parse(graph, r) for r in rows)
 
     # -- statements ---------------------------------------------------------------------------
@@ -412,8 +407,9 @@ class IndicatorCells:
         node = self.cell_iri(territory, cell)
         amount = cell[0] in AMOUNTS
         term = typed(format_decimal(value), XSD.decimal) if amount else typed(str(int(value)), XSD.integer)
-        count = typed(str(n), XSD.integer)
-        return [f"<{node}> <{CF.cellValue}> {term}", f"<{node}> <{CF.contributionCount}> {count}"]
+        if n == value:
+            return [f"<{node}> <{CF.cellValue}> {term}"]
+        return [f"<{node}> <{CF.cellValue}> {term}", f"<{node}> <{CF.contributionCount}> {typed(str(n), XSD.integer)}"]
 
     def _describe(self, subjects: list[str], graph: str) -> Description:
         out: Description = {}
@@ -469,9 +465,13 @@ def _value(triples: Any, predicate: str) -> str | None:
     return None
 
 
-def _int(triples: Any, predicate: str) -> int:
-    value = _value(triples, predicate)
-    return int(value) if value is not None else 0
+def _stored_cell(code: str, triples: Any) -> tuple[int | Decimal, int]:
+    """A stored cell's (value, contributions): none stored, (0, 0); no count stored, the value."""
+    if not triples:
+        return _number(code, None), 0
+    value = _number(code, _value(triples, CF.cellValue))
+    n = _value(triples, CF.contributionCount)
+    return value, int(value) if n is None else int(n)
 
 
 def _number(code: str, lexical: str | None) -> int | Decimal:
