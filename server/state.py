@@ -100,6 +100,9 @@ indicator_participants = Table(
     Column("territory", String(64), primary_key=True),
     Column("place", String(400), primary_key=True),
     Column("person", String(128), primary_key=True),
+    # Rows are their key alone: SQLite then keeps one B-tree, not a table and its index (half
+    # the file; an import adds a row per person and place).
+    sqlite_with_rowid=False,
 )
 
 

@@ -51,7 +51,9 @@ class Participants:
     def _insert(
         self, conn: Connection, territory: str, pairs: Iterable[tuple[Place, str]], *, unsettled: bool = False
     ) -> None:
-        rows = [(territory, place_key(p), person) for p, person in set(pairs)]
+        pairs = set(pairs)
+        keys = {place: place_key(place) for place in {place for place, _ in pairs}}  # (a few places, many people)
+        rows = [(territory, keys[place], person) for place, person in pairs]
         if unsettled:
             rows.append((territory, UNSETTLED, ""))
         if not rows:
