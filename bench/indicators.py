@@ -3,7 +3,8 @@ baseline without keeping indicator values, then keeping them and their cube, as 
 default); then comparisons over the 100 territories, against the same figures aggregated on the
 fly by the SPARQL endpoint (what a client would do without kept values), both over HTTP.
 
-Targets (issue #12): ingest keeping the indicators at most 15% slower (records/s) than without;
+Targets (issue #12): ingest keeping the indicators at most 15% slower (records/s) than without
+(each side ingested ``--rounds`` times, alternated, its best counted);
 ``GET /api/v1/compare`` and ``GET /api/v1/join`` p50 ≤ 30 ms at 100 territories (the join on
 districts: one territory's). ``python -m bench.indicators`` runs this
 alone (``--quads 200000`` for a quick run).
@@ -59,19 +60,25 @@ def _timed(http: requests.Session, url: str, params: dict[str, str], n: int) -> 
 
 
 def run_indicators(
-    work: Path, quads: int = 2_000_000, territories: int = 100, threads: int = 8, n: int = 200
+    work: Path, quads: int = 2_000_000, territories: int = 100, threads: int = 8, n: int = 200, rounds: int = 2
 ) -> dict[str, Any]:
     files = write(work / "indicators-ndjson", quads, territories)
     out: dict[str, Any] = {"territories": territories}
     dirs = {}
-    for label, kept in (("without", "false"), ("with", "true")):
-        data_dir = dirs[label] = fresh_data_dir(work / f"indicators-{label}")
-        keys = setup(data_dir, [record for record, _, _ in files])
-        server = Server(data_dir, threads, extra_env={"CIVICFED_INDICATORS_MAINTAINED": kept})
-        try:
-            out[f"ingest_{label}"] = ingest(server, keys, files, 5000, 4)
-        finally:
-            server.stop()
+    # Rounds alternate the two sides, each on a fresh store, and each side's best counts: on a
+    # shared machine one ingest of the same data took from 42 to 58 s within the hour, and a
+    # slow spell falling on one side alone moved their ratio by ten points.
+    for _ in range(rounds):
+        for label, kept in (("without", "false"), ("with", "true")):
+            data_dir = dirs[label] = fresh_data_dir(work / f"indicators-{label}")
+            keys = setup(data_dir, [record for record, _, _ in files])
+            server = Server(data_dir, threads, extra_env={"CIVICFED_INDICATORS_MAINTAINED": kept})
+            try:
+                out.setdefault(f"ingest_{label}_rounds", []).append(ingest(server, keys, files, 5000, 4))
+            finally:
+                server.stop()
+    for label in ("without", "with"):
+        out[f"ingest_{label}"] = max(out[f"ingest_{label}_rounds"], key=lambda r: r["records_per_s"])
     server = Server(dirs["with"], threads)
     try:
         http = requests.Session()
@@ -111,6 +118,9 @@ def report(out: dict[str, Any]) -> str:
             f"  ingest {label}: {r['records']:,} records, {r['quads']:,} quads in {r['seconds']:.1f} s = {rate}"
         )
     lines.append(f"  cost of keeping them: {slower:.1%} slower (target <= 15%: {verdict})")
+    for label in ("without", "with"):
+        rates = ", ".join(f"{r['records_per_s']:,.0f}" for r in out.get(f"ingest_{label}_rounds", ()))
+        lines.append(f"    rounds {label}: {rates} records/s (the best counts)")
     names = ("compare", "compare_per_1000", "compare_csv", "compare_svg", "on_the_fly")
     for name in (*names, "join_territories", "join_districts", "join_svg", "join_on_the_fly"):
         r = out[name]
@@ -132,11 +142,12 @@ def main() -> None:
     parser.add_argument("--territories", type=int, default=100)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="Ingests of each side, alternated; the best counts.")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        print(report(run_indicators(work, args.quads, args.territories, args.threads, args.requests)))
+        print(report(run_indicators(work, args.quads, args.territories, args.threads, args.requests, args.rounds)))
 
 
 if __name__ == "__main__":
