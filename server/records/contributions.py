@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -230,20 +230,35 @@ class Sums:
         self.values, self.counts, self.people = {}, {}, {}
         self.added, self.removed = set(), set()
 
-    def add(self, found: list[Contribution], sign: int = 1) -> None:
-        values, counts, people = self.values, self.counts, self.people  # (a write adds thousands)
-        moved = self.added if sign > 0 else self.removed
+    def add(self, found: Iterable[Contribution], sign: int = 1) -> None:
+        # Added up by month, process and district first, then to each place they count in: an
+        # import's tens of thousands of contributions fall in a few hundred of them.
+        sums: dict[tuple[str, str, str | None, str | None], list[Any]] = {}
+        who: dict[tuple[str, str | None, str | None], dict[str, int]] = {}
         for c in found:
-            code, value, person = c.code, sign * c.value, c.person
-            for place in c.places():
+            month = c.moment[:7]  # (the periods it counts in: its year and month, or a year)
+            key = (c.code, month, c.process, c.district)
+            acc = sums.get(key)
+            if acc is None:
+                sums[key] = [c.value, 1]
+            else:
+                acc[0] += c.value
+                acc[1] += 1
+            if c.person is not None:
+                persons = who.setdefault((month, c.process, c.district), {})
+                persons[c.person] = persons.get(c.person, 0) + 1
+        values, counts, people = self.values, self.counts, self.people
+        for (code, month, process, district), (value, n) in sums.items():
+            for place in _places(month, process, district):
                 cell = (code, *place)
-                values[cell] = values.get(cell, 0) + value
-                counts[cell] = counts.get(cell, 0) + sign
-                if person is not None:
-                    persons = people.get(place)
-                    if persons is None:
-                        persons = people[place] = {}
-                    persons[person] = persons.get(person, 0) + sign
+                values[cell] = values.get(cell, 0) + sign * value
+                counts[cell] = counts.get(cell, 0) + sign * n
+        moved = self.added if sign > 0 else self.removed
+        for (month, process, district), persons in who.items():
+            for place in _places(month, process, district):
+                at = people.setdefault(place, {})
+                for person, n in persons.items():
+                    at[person] = at.get(person, 0) + sign * n
                     moved.add((place, person))
 
     def cells(self) -> dict[Cell, tuple[int | Decimal, int]]:

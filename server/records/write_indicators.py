@@ -80,10 +80,12 @@ class WriteContributions:
                     if kind in TARGETS and self._moves(kind, data, data):
                         moving.append(iri)
         self._know_voted([iri for iri, (kind, *_) in affected.items() if kind == "proposal"])
-        out = Sums()
+        out, added, taken = Sums(), [], []
         for kind, old, new in affected.values():
-            out.add(contributions(kind, new, self.new))
-            out.add(contributions(kind, old, self.old), -1)
+            added += contributions(kind, new, self.new)
+            taken += contributions(kind, old, self.old)
+        out.add(added)
+        out.add(taken, -1)
         return out
 
     def remaining(self, persons: set[str]) -> dict[str, set[Place]]:
@@ -240,9 +242,7 @@ def recount(reader: Reader, territory: str) -> Sums:
     status = {iris[p]: c.status for p, c in current_decisions(reader, territory, sorted(iris)).items()}
     ctx = Context(lambda kind, i: live.get(kind, {}).get(i), voted.__contains__, status.get)
     out = Sums()
-    for kind in COUNTED:
-        for data in live[kind].values():
-            out.add(contributions(kind, data, ctx))
+    out.add(c for kind in COUNTED for data in live[kind].values() for c in contributions(kind, data, ctx))
     return out
 
 
