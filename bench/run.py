@@ -366,6 +366,12 @@ def main() -> None:
         "--indicators-quads", type=int, default=2_000_000, help="Quads of the indicators section's 100 territories."
     )
     parser.add_argument(
+        "--indicators-rounds",
+        type=int,
+        default=3,
+        help="Ingests of each side of the indicators' upkeep (the median counts).",
+    )
+    parser.add_argument(
         "--pin-cpu", action="store_true", help="Ingest and latency sections: serve with `civicfed serve --pin-cpu`."
     )
     args = parser.parse_args()
@@ -451,7 +457,9 @@ def main() -> None:
         from . import indicators
 
         print(f"indicators: 100 territories, ~{args.indicators_quads:,} quads, compare …", flush=True)
-        results["indicators"] = indicators.run_indicators(work, args.indicators_quads, threads=args.threads)
+        results["indicators"] = indicators.run_indicators(
+            work, args.indicators_quads, threads=args.threads, rounds=args.indicators_rounds
+        )
         text += "\n" + indicators.report(results["indicators"])
         print(indicators.report(results["indicators"]), flush=True)
     if not args.no_backends:
