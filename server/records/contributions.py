@@ -49,7 +49,7 @@ class Contribution(NamedTuple):
     """One thing a record adds: ``value`` to the indicator ``code`` of the periods its ``moment``
     (a date, a date-time or a year) falls in, for the whole territory, its ``process`` and its
     ``district``; and ``person``, a pseudonym, among the participants there. (A named tuple: an
-    import makes one per record and more, and a frozen dataclass took twice as long to make.)"""
+    import makes one per record and more, and a frozen dataclass took three times as long to make.)"""
 
     code: str
     moment: str
