@@ -128,9 +128,8 @@ class IndicatorCells:
     def _parse(graph: str, row: Any) -> tuple[Cell, tuple[int | Decimal, int]]:
         code, period, process, district = row["s"].value[len(graph) + 1 :].split("/")
         cell = (code, period, None if process == ALL else process, None if district == ALL else district)
-        value = _number(code, row["v"].value)
-        n = row["n"]  # unbound: None
-        return cell, (value, int(value) if n is None else int(n.value))
+        value, n = _number(code, row["v"].value), row["n"]  # n unbound: None
+        return cell, (value, _contributions(value, None if n is None else n.value))
 
     def values(self, territory: str) -> dict[Cell, int | Decimal]:
         """The territory's indicator values (what a computation from scratch gives)."""
@@ -470,8 +469,12 @@ def _stored_cell(code: str, triples: Any) -> tuple[int | Decimal, int]:
     if not triples:
         return _number(code, None), 0
     value = _number(code, _value(triples, CF.cellValue))
-    n = _value(triples, CF.contributionCount)
-    return value, int(value) if n is None else int(n)
+    return value, _contributions(value, _value(triples, CF.contributionCount))
+
+
+def _contributions(value: int | Decimal, count: str | None) -> int:
+    """A stored cell's contributions: its count, or its value where it has none (``IndicatorCells._cell``)."""
+    return int(value) if count is None else int(count)
 
 
 def _number(code: str, lexical: str | None) -> int | Decimal:
