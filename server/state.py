@@ -106,6 +106,22 @@ indicator_participants = Table(
 )
 
 
+#: The indicator cells of each territory (server/records/cell_rows.py): per cell (an indicator, or
+#: a count a share or a median is made from, at a place: ``code/period/process/district``) its
+#: value and how many contributions make it, which every write adds to. Like the participants, an
+#: index over the store's records, set again from them when the indicators are repaired: kept
+#: here, a write's cells cost a row each, not a quad in the store the records are written to.
+indicator_cells = Table(
+    "indicator_cells",
+    metadata,
+    Column("territory", String(64), primary_key=True),
+    Column("cell", String(400), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("contributions", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+
 @compiles(CreateTable, "postgresql")
 def _create_unlogged(create: CreateTable, compiler: Any, **kw: Any) -> str:
     sql: str = compiler.visit_create_table(create, **kw)

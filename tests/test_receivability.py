@@ -459,12 +459,14 @@ def test_cells_of_an_older_civicfed_counted_again(svc: Any, lyon: Territory) -> 
 
     rule = {"id": "r1", "process": "bp", "title": "R", "allowed_themes": ["mobility"]}
     _write(svc, BP, ("rule", rule), _proposal(created=MAY), _proposal("p2", created=MAY))
+    # As such a civicfed left them: in the store, without a version (or the shares' counts).
     g = svc.records.urls.indicators_graph("lyon")
-    svc.records.store.update(
-        f"DELETE {{ GRAPH <{g}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH <{g}> {{ ?s ?p ?o "
-        f'FILTER(STRSTARTS(STR(?s), "{g}/_") || ?s = <{g}#cells>) }} }}'
-    )
+    svc.records.writer.cells.rows.clear("lyon")
+    svc.records.store.update(f"DELETE WHERE {{ GRAPH <{g}> {{ <{g}#cells> ?p ?o }} }}")
+    old = f"<{g}/proposals/2024/_/_> <{CF.cellValue}> 2"
+    svc.records.store.update(f"INSERT DATA {{ GRAPH <{g}> {{ {old} }} }}")
     _write(svc, _proposal("p3", created=MAY))
+    assert not svc.records.store.select(f"SELECT ?v WHERE {{ GRAPH <{g}> {{ ?s <{CF.cellValue}> ?v }} }}")
     _write(svc, ("rule", {**rule, "allowed_themes": ["culture"]}))
     assert svc.records.indicator_values("lyon") == recompute(svc.records, "lyon")
     assert svc.records.indicator_values("lyon")[("receivable_share", "2024", None, None)] == 0

@@ -4,12 +4,13 @@ between its records' new and old contributions (records/contributions.py; what m
 out in records/write_indicators.py), and comparisons read the published cube these cells make
 (records/cube.py).
 
-The cells live in the territory's internal indicator graph (``Urls.indicators_graph``): one node
-per cell with its value and how many contributions make it; the people among each place's
-participants, so that distinct participants stay exact when a contribution goes, in the state
-database (records/participants.py). They are written after the records' own write, which carries a
-marker they remove (:class:`Pending`), under the territory's lock; ``civicfed indicators verify``
-compares them with a computation from scratch.
+The cells, each with its value and how many contributions make it, live in the state database
+(records/cell_rows.py), as do the people among each place's participants, so that distinct
+participants stay exact when a contribution goes (records/participants.py): they are an index over
+the records, and a row costs far less than a quad. They are written after the records' own write,
+which carries a marker in the territory's internal indicator graph (``Urls.indicators_graph``)
+that the cube's write after them removes (:class:`Pending`), all under the territory's lock;
+``civicfed indicators verify`` compares them with a computation from scratch.
 """
 
 from __future__ import annotations
@@ -27,22 +28,21 @@ from pyoxigraph import Literal, NamedNode
 from vocabularies import CF, SDMXA, SDMXD, SKOS, XSD, indicators
 
 from ..model.terms import format_decimal, typed
-from ..store import Changeset, Description, Stage, Store
+from ..store import Changeset, Stage, Store
 from ..urls import Urls
+from .cell_rows import CellRows, Row
 from .contributions import AMOUNTS, AUXILIARY, MEDIANS, Cell, Place, Sums, published
 from .cube import CONFIDENTIAL, MISSING, Cube, Population, counts_people, per_inhabitants
-from .participants import ALL, Participants, place_key
+from .participants import Participants
 from .tables import source_graphs
 
 #: Subjects read per query.
 CHUNK = 500
 #: What the stored cells hold: 2 added the shares' counts, 3 moved the participants to the state
-#: database, 4 left out a contribution count equal to the value. Cells of another version (or
-#: none, on a territory with cells) are counted again from the records by the next write.
-CELLS_VERSION = 4
-#: A cell's statements, its contribution count optional: a count's value is its count (seven
-#: cells in eight), and a cell's statements are a sixth of what keeping indicators writes.
-_CELL_PATTERN = f"?s <{CF.cellValue}> ?v OPTIONAL {{ ?s <{CF.contributionCount}> ?n }}"
+#: database, 4 left out a contribution count equal to the value, 5 moved the cells to the state
+#: database too. Cells of another version (or none, on a territory with cells) are counted again
+#: from the records by the next write.
+CELLS_VERSION = 5
 
 Cells = dict[Cell, tuple[int | Decimal, int]]
 
@@ -50,17 +50,13 @@ Cells = dict[Cell, tuple[int | Decimal, int]]
 class IndicatorCells:
     """The stored cells of one instance's territories."""
 
-    def __init__(self, store: Store, urls: Urls, participants: Participants) -> None:
-        self.store, self.urls, self.participants = store, urls, participants
+    def __init__(self, store: Store, urls: Urls, participants: Participants, rows: CellRows) -> None:
+        self.store, self.urls, self.participants, self.rows = store, urls, participants, rows
         #: How many years after its own a population is used for (records/cube.py).
         self.population_years = 3
         #: Territories this process is loading into a staged copy of the store (their
         #: participants are unsettled until the copy is kept: records/participants.py).
         self.staging: set[str] = set()
-
-    def cell_iri(self, territory: str, cell: Cell) -> str:
-        code, *place = cell
-        return f"{self.urls.indicators_graph(territory)}/{code}/{place_key(place)}"  # type: ignore[arg-type]
 
     def pending_marker(self, territory: str) -> str:
         """The statement a write's records carry when its indicator values follow in a write of
@@ -83,10 +79,13 @@ class IndicatorCells:
         found = self.store.describe([graph, node], graph)
         if graph in found:
             return True
-        version = _value(found.get(node), CF.cellsVersion)
-        if version is not None:
-            return int(version) != CELLS_VERSION
-        # No version: a territory with no cells yet is current; one with cells was kept by an older civicfed.
+        version, rows = _value(found.get(node), CF.cellsVersion), self.rows.version(territory)
+        if version is not None or rows is not None:
+            # Both say the same version, or one part of a backup was restored without the other
+            # (the state database's cells would not be the store's records').
+            return version is None or int(version) != CELLS_VERSION or rows != CELLS_VERSION
+        # No version: a territory with no cells yet is current; one with cells in the store was
+        # kept by an older civicfed.
         return bool(self.store.select(f"SELECT ?s WHERE {{ GRAPH <{graph}> {{ ?s <{CF.cellValue}> ?v }} }} LIMIT 1"))
 
     @contextlib.contextmanager
@@ -118,18 +117,10 @@ class IndicatorCells:
         node = self._version_node(territory)
         return f"<{node}> <{CF.cellsVersion}> {typed(str(CELLS_VERSION), XSD.integer)}"
 
-    def read(self, territory: str) -> Cells:
-        """Every stored cell of the territory: (value, contributions)."""
-        graph = self.urls.indicators_graph(territory)
-        rows = self.store.select(f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ {_CELL_PATTERN} }} }}")
-        return dict(self._parse(graph, r) for r in rows)
-
-    @staticmethod
-    def _parse(graph: str, row: Any) -> tuple[Cell, tuple[int | Decimal, int]]:
-        code, period, process, district = row["s"].value[len(graph) + 1 :].split("/")
-        cell = (code, period, None if process == ALL else process, None if district == ALL else district)
-        value, n = _number(code, row["v"].value), row["n"]  # n unbound: None
-        return cell, (value, _contributions(value, None if n is None else n.value))
+    def read(self, territory: str, cells: Iterable[Cell] | None = None) -> Cells:
+        """The stored cells of the territory, all of them or those of ``cells`` that are stored:
+        (value, contributions)."""
+        return _cells(self.rows.read(territory, cells))
 
     def values(self, territory: str) -> dict[Cell, int | Decimal]:
         """The territory's indicator values (what a computation from scratch gives)."""
@@ -140,17 +131,14 @@ class IndicatorCells:
         (a repair; a territory replicated from a peer after a sync: ``names`` are then its
         origin's, and its cube is kept internal, as its origin publishes its own)."""
         cs, graph = Changeset(), self.urls.indicators_graph(territory)
-        cs.clear_graph(graph)
-        lines: list[str] = [self._version(territory)]
+        cs.clear_graph(graph)  # (the cells an older civicfed kept there with it)
+        cs.add(graph, [self._version(territory)])
         cells = sums.cells()
-        for cell, (value, n) in cells.items():
-            if n > 0:
-                lines += self._cell(territory, cell, value, n)
-        cs.add(graph, lines)
         # Unsettled until the caller has written the changeset (:meth:`settled`): a failure of
-        # the store's write leaves participants that the territory's next write sets again.
+        # the store's write leaves participants and cells that the territory's next write sets again.
         people = [(place, person) for place, persons in sums.people.items() for person, refs in persons.items() if refs]
         self.participants.replace(territory, people)
+        self.rows.replace(territory, {cell: _row(cell, *v) for cell, v in cells.items()}, CELLS_VERSION)
         cs.merge(self._whole_cube(self.cube(territory, names), cells, k))
         return cs
 
@@ -295,28 +283,20 @@ class IndicatorCells:
         cells |= {("participants", *place) for place in places}  # type: ignore[misc]
         # A rebuild reads every cell (the cube is made from all of them), else those it moves.
         every = self.read(territory) if rebuild else None
-        nodes = {self.cell_iri(territory, c): c for c in cells}
-        stored = {} if every is not None else self._describe(list(nodes), graph)
+        stored = every if every is not None else self.read(territory, cells)
         before: Cells = {}
         new: Cells = {}
-        for node, cell in nodes.items():
-            if every is not None:
-                value, n = every.get(cell, (_number(cell[0], None), 0))
-            else:
-                value, n = _stored_cell(cell[0], stored.get(node))
+        for cell in cells:
+            value, n = stored.get(cell, (_number(cell[0], None), 0))
             before[cell] = (value, n)
             if cell[0] == "participants":
                 people = present.get(cell[1:], 0)  # type: ignore[call-overload]
                 after = (people, people)
             else:
                 after = (value + delta.values.get(cell, 0), n + delta.counts.get(cell, 0))
-            if after == (value, n):
-                continue
-            if n:  # a cell not stored has nothing to drop (a write without deletions is cheaper)
-                cs.drop(graph, node)
-            new[cell] = after
-            if after[1]:
-                cs.add(graph, self._cell(territory, cell, *after))
+            if after != (value, n):
+                new[cell] = after
+        self.rows.write(territory, {cell: _row(cell, *v) for cell, v in new.items()}, CELLS_VERSION)
         if every is not None:
             cs.merge(self._whole_cube(self.cube(territory), {**every, **new}, pending.k))
         elif pending.publish and new:
@@ -370,11 +350,7 @@ class IndicatorCells:
         places = {cell[1:] for cell in new}
         codes = (*indicators(), *AUXILIARY)  # a share is published from its two counts
         around = [(code, *place) for place in places for code in codes if (code, *place) not in before]
-        stored = self._describe([self.cell_iri(territory, c) for c in around], self.urls.indicators_graph(territory))  # type: ignore[misc]
-        for cell in around:
-            node = stored.get(self.cell_iri(territory, cell))  # type: ignore[arg-type]
-            if node:
-                before[cell] = _stored_cell(cell[0], node)  # type: ignore[index]
+        before.update(self.read(territory, around))  # type: ignore[arg-type]
         people = self._people_cells(territory, {place[0][:4] for place in places})
         # A median is made of every cell of its distribution at its place, not only those moved.
         spread = {cell[1:] for cell in new if any(cell[0].startswith(p) for p in MEDIANS.values())}
@@ -395,26 +371,8 @@ class IndicatorCells:
         return self._cells_starting(territory, [f"{code}/{year}" for code in counts_people() for year in sorted(years)])
 
     def _cells_starting(self, territory: str, prefixes: list[str]) -> Cells:
-        """The stored cells whose node's path (code/period/…) starts with one of these."""
-        graph = self.urls.indicators_graph(territory)
-        starts = " || ".join(f'STRSTARTS(STR(?s), "{graph}/{prefix}")' for prefix in prefixes)
-        rows = self.store.select(f"SELECT ?s ?v ?n WHERE {{ GRAPH <{graph}> {{ {_CELL_PATTERN} FILTER({starts}) }} }}")
-        return dict(self._parse(graph, r) for r in rows)
-
-    # -- statements ---------------------------------------------------------------------------
-    def _cell(self, territory: str, cell: Cell, value: int | Decimal, n: int) -> list[str]:
-        node = self.cell_iri(territory, cell)
-        amount = cell[0] in AMOUNTS
-        term = typed(format_decimal(value), XSD.decimal) if amount else typed(str(int(value)), XSD.integer)
-        if n == value:
-            return [f"<{node}> <{CF.cellValue}> {term}"]
-        return [f"<{node}> <{CF.cellValue}> {term}", f"<{node}> <{CF.contributionCount}> {typed(str(n), XSD.integer)}"]
-
-    def _describe(self, subjects: list[str], graph: str) -> Description:
-        out: Description = {}
-        for i in range(0, len(subjects), CHUNK):
-            out.update(self.store.describe(subjects[i : i + CHUNK], graph))
-        return out
+        """The stored cells whose key (code/period/…) starts with one of these."""
+        return _cells(self.rows.starting(territory, prefixes))
 
 
 def comparable(triple: tuple[Any, Any, Any]) -> tuple[str, str, str]:
@@ -464,17 +422,14 @@ def _value(triples: Any, predicate: str) -> str | None:
     return None
 
 
-def _stored_cell(code: str, triples: Any) -> tuple[int | Decimal, int]:
-    """A stored cell's (value, contributions): none stored, (0, 0); no count stored, the value."""
-    if not triples:
-        return _number(code, None), 0
-    value = _number(code, _value(triples, CF.cellValue))
-    return value, _contributions(value, _value(triples, CF.contributionCount))
+def _cells(rows: dict[Cell, Row]) -> Cells:
+    """Cells as the state database gives them back: their values as numbers."""
+    return {cell: (_number(cell[0], value), n) for cell, (value, n) in rows.items()}
 
 
-def _contributions(value: int | Decimal, count: str | None) -> int:
-    """A stored cell's contributions: its count, or its value where it has none (``IndicatorCells._cell``)."""
-    return int(value) if count is None else int(count)
+def _row(cell: Cell, value: int | Decimal, n: int) -> Row:
+    """A cell as the state database keeps it: its value as written (an amount's as a decimal)."""
+    return (format_decimal(value) if cell[0] in AMOUNTS else str(int(value)), n)
 
 
 def _number(code: str, lexical: str | None) -> int | Decimal:

@@ -37,6 +37,7 @@ from ..state import Principal, State
 from ..store import Changeset, StoreError
 from .authz import authorize
 from .batch import Batch, load_batch, subjects
+from .cell_rows import CellRows
 from .clock import Clock, etag, micros
 from .contributions import Context, Sums, contributions
 from .counts import Counts, Tallies
@@ -117,7 +118,7 @@ class Writer:
         # writing process seeds its clock past the newest stored time instead.
         self.shared_clock = shared_clock
         self._clock_seeded = False
-        self.cells = IndicatorCells(self.store, self.urls, Participants(state))
+        self.cells = IndicatorCells(self.store, self.urls, Participants(state), CellRows(state))
         #: Whether writes keep the indicator cells current (off only to measure what it costs).
         self.maintain_indicators = True
         #: The fewest people a published breakdown cell may count (records/cube.py).
