@@ -4,7 +4,8 @@ default); then comparisons over the 100 territories, against the same figures ag
 fly by the SPARQL endpoint (what a client would do without kept values), both over HTTP.
 
 Targets (issue #12): ingest keeping the indicators at most 15% slower (records/s) than without
-(each side ingested ``--rounds`` times, alternated, its median round counted);
+(each side ingested ``--rounds`` times, alternated, its median round counted; each pair of rounds'
+cost is printed too, with their mean and its 95% confidence interval);
 ``GET /api/v1/compare`` and ``GET /api/v1/join`` p50 ≤ 30 ms at 100 territories (the join on
 districts: one territory's). ``python -m bench.indicators`` runs this
 alone (``--quads 200000`` for a quick run).
@@ -13,6 +14,7 @@ alone (``--quads 200000`` for a quick run).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -60,7 +62,7 @@ def _timed(http: requests.Session, url: str, params: dict[str, str], n: int) -> 
 
 
 def run_indicators(
-    work: Path, quads: int = 2_000_000, territories: int = 100, threads: int = 8, n: int = 200, rounds: int = 3
+    work: Path, quads: int = 2_000_000, territories: int = 100, threads: int = 8, n: int = 200, rounds: int = 5
 ) -> dict[str, Any]:
     files = write(work / "indicators-ndjson", quads, territories)
     out: dict[str, Any] = {"territories": territories}
@@ -108,6 +110,28 @@ def run_indicators(
     return out
 
 
+#: Student's t at 97.5% by degrees of freedom: the half-width of a 95% confidence interval of a
+#: mean of a few pairs is t * sd / sqrt(n).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def pair_costs(out: dict[str, Any]) -> str:
+    """Each alternated pair's cost (one side's round against the other's next to it), and their
+    mean with its 95% confidence interval: on a shared machine a single pair moved from -3% to
+    26% within a day, and the interval says how far the medians can be trusted."""
+    pairs = [
+        1 - kept["records_per_s"] / without["records_per_s"]
+        for without, kept in zip(out.get("ingest_without_rounds", ()), out.get("ingest_with_rounds", ()), strict=False)
+    ]
+    if not pairs:
+        return ""
+    text = ", ".join(f"{p:.1%}" for p in pairs)
+    if len(pairs) < 2:
+        return f"    pair: {text}"
+    half = T975.get(len(pairs) - 1, 1.96) * statistics.stdev(pairs) / math.sqrt(len(pairs))
+    return f"    pairs: {text}; mean {statistics.mean(pairs):.1%} ± {half:.1%} (95% confidence)"
+
+
 def report(out: dict[str, Any]) -> str:
     without, kept = out["ingest_without"], out["ingest_with"]
     slower = 1 - kept["records_per_s"] / without["records_per_s"]
@@ -122,6 +146,8 @@ def report(out: dict[str, Any]) -> str:
     for label in ("without", "with"):
         rates = ", ".join(f"{r['records_per_s']:,.0f}" for r in out.get(f"ingest_{label}_rounds", ()))
         lines.append(f"    rounds {label}: {rates} records/s (the median counts)")
+    if costs := pair_costs(out):
+        lines.append(costs)
     names = ("compare", "compare_per_1000", "compare_csv", "compare_svg", "on_the_fly")
     for name in (*names, "join_territories", "join_districts", "join_svg", "join_on_the_fly"):
         r = out[name]
@@ -143,7 +169,7 @@ def main() -> None:
     parser.add_argument("--territories", type=int, default=100)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="Ingests of each side, alternated; the median counts.")
+    parser.add_argument("--rounds", type=int, default=5, help="Ingests of each side, alternated; the median counts.")
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

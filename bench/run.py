@@ -368,7 +368,7 @@ def main() -> None:
     parser.add_argument(
         "--indicators-rounds",
         type=int,
-        default=3,
+        default=5,
         help="Ingests of each side of the indicators' upkeep (the median counts).",
     )
     parser.add_argument(
