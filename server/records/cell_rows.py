@@ -6,8 +6,9 @@ what keeping the indicators writes, beside the records of every territory.
 They are written, with the participants (records/participants.py), after a write's records and
 before its cube, which removes the marker the records carry: a process dying in between leaves
 the marker, and the territory's next write counts them again from its records. A row of its own
-says which version of the cells the territory's rows are (``VERSION``), as the store's cube says
-which it was made with.
+says which version of the cells the territory's rows are (``VERSION``), as the store's internal
+indicator graph says which its records were counted into: where the two differ (one part of a
+backup restored without the other), the cells are counted again too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ..state import State, indicator_cells
 from .contributions import Cell
-from .participants import CHUNK, place_key
+from .participants import ALL, CHUNK, place_key
 
 table = indicator_cells
 #: The row of a territory's cells version (no cell's key starts with it).
@@ -30,13 +31,13 @@ Row = tuple[str, int]
 
 
 def cell_key(cell: Cell) -> str:
-    """A cell as it is stored: ``code/period/process/district``, ``_`` for "all"."""
+    """A cell as it is stored: ``code/period/process/district``, ``_`` (``ALL``) for "all"."""
     return f"{cell[0]}/{place_key(cell[1:])}"
 
 
 def parse_key(key: str) -> Cell:
     code, period, process, district = key.split("/")
-    return (code, period, None if process == "_" else process, None if district == "_" else district)
+    return (code, period, None if process == ALL else process, None if district == ALL else district)
 
 
 class CellRows:
