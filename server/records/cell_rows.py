@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ..state import State, indicator_cells
 from .contributions import Cell
-from .participants import ALL, CHUNK, place_key
+from .participants import ALL, CHUNK, marks, place_key
 
 table = indicator_cells
 #: The row of a territory's cells version (no cell's key starts with it).
@@ -82,13 +82,13 @@ class CellRows:
             gone = sorted(cell_key(cell) for cell, (_, n) in cells.items() if not n)
             for i in range(0, len(gone), CHUNK):
                 conn.execute(delete(table).where(table.c.territory == territory, table.c.cell.in_(gone[i : i + CHUNK])))
-            self._upsert(conn, territory, {cell: row for cell, row in cells.items() if row[1]}, version)
+            self._upsert(conn, territory, cells, version)
 
     def replace(self, territory: str, cells: dict[Cell, Row], version: int) -> None:
         """All the territory's cells (a repair, a replica's sync), in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.territory == territory))
-            self._upsert(conn, territory, {cell: row for cell, row in cells.items() if row[1]}, version)
+            self._upsert(conn, territory, cells, version)
 
     def clear(self, territory: str) -> None:
         """None of the territory's cells (its version row with them)."""
@@ -97,12 +97,11 @@ class CellRows:
 
     @staticmethod
     def _upsert(conn: Connection, territory: str, cells: dict[Cell, Row], version: int) -> None:
-        rows = [(territory, cell_key(cell), value, n) for cell, (value, n) in cells.items()]
+        """These cells but those with no contribution, and the version row."""
+        rows = [(territory, cell_key(cell), value, n) for cell, (value, n) in cells.items() if n]
         rows.append((territory, VERSION, str(version), 0))
-        # The driver's own executemany (as the participants'): a first import writes thousands.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         statement = (
-            f"INSERT INTO {table.name} (territory, cell, value, contributions) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            f"INSERT INTO {table.name} (territory, cell, value, contributions) VALUES ({marks(conn, 4)}) "
             "ON CONFLICT (territory, cell) DO UPDATE SET value = excluded.value, contributions = excluded.contributions"
         )
         conn.exec_driver_sql(statement, rows)

@@ -32,6 +32,13 @@ UNSETTLED = "!unsettled"
 table = indicator_participants
 
 
+def marks(conn: Connection, n: int) -> str:
+    """The driver's placeholders for a row of ``n`` values, for its own executemany: a large
+    import adds a million rows, and SQLAlchemy building statements of 500 dictionaries at a time
+    took most of the time they cost."""
+    return ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * n)
+
+
 def place_key(place: Place | tuple[str | None, ...] | list[str | None]) -> str:
     """A place as it is stored, and in a cell's IRI: period/process/district, ``_`` for "all"."""
     return "/".join(part or ALL for part in place)
@@ -58,11 +65,8 @@ class Participants:
             rows.append((territory, UNSETTLED, ""))
         if not rows:
             return
-        # The driver's own executemany, not SQLAlchemy's: a large import adds a million rows, and
-        # building a statement of 500 dictionaries at a time took most of the time they cost.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         names = ", ".join(c.name for c in (table.c.territory, table.c.place, table.c.person))
-        statement = f"INSERT INTO {table.name} ({names}) VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING"
+        statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks(conn, 3)}) ON CONFLICT DO NOTHING"
         conn.exec_driver_sql(statement, rows)
 
     def remove(self, territory: str, pairs: Iterable[tuple[Place, str]]) -> None:
